@@ -1,0 +1,3 @@
+from vvrun.cli import main
+
+main()

@@ -1,0 +1,156 @@
+"""The exception tree, source locations and exit codes.
+
+This module imports nothing from vvrun: every other module may import it.
+`cli` alone turns a `VvrunError` into a (masked) message and its exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_PAUSED = 3
+EXIT_ABORTED = 4
+EXIT_LOCKED = 5
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something is: `file:line:column` (1-based) and, when known, the step."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    step_id: str | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file or "<runbook>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        text = ":".join(parts)
+        if self.step_id:
+            text += f": step '{self.step_id}'"
+        return text
+
+    def with_step(self, step_id: str | None) -> Location:
+        return Location(self.file, self.line, self.column, step_id)
+
+
+class VvrunError(Exception):
+    """Root of every error a user can cause. Carries where it happened and what to do."""
+
+    exit_code: ClassVar[int] = EXIT_FAILED
+
+    def __init__(self, message: str, *, where: Location | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def format(self) -> str:
+        """One message: `where: what` and, on its own line, what to do."""
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class RunbookError(VvrunError):
+    """The runbook is wrong: YAML, schema, meaning or template syntax."""
+
+    exit_code: ClassVar[int] = EXIT_INVALID
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of `validate`: an error or a warning at a place."""
+
+    message: str
+    where: Location
+    severity: str = "error"  # "error" | "warning"
+    hint: str | None = None
+    code: str = ""  # short stable id, e.g. "duplicate-id", for tests and --format json
+
+    def format(self) -> str:
+        text = f"{self.where.file or '<runbook>'}"
+        if self.where.line is not None:
+            text += f":{self.where.line}:{self.where.column or 1}"
+        text += f": {self.severity}: {self.message}"
+        if self.where.step_id:
+            text += f" [{self.where.step_id}]"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+
+class RunbookInvalid(RunbookError):
+    """All the problems found in one or more runbooks, reported together."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        errors = [p for p in problems if p.severity == "error"] or problems
+        first = errors[0] if errors else None
+        super().__init__(
+            "\n".join(p.format() for p in errors) if errors else "invalid runbook",
+            where=None,
+            hint=None if first is None else None,
+        )
+
+
+class UsageError(VvrunError):
+    exit_code: ClassVar[int] = EXIT_INVALID
+
+
+class StateError(VvrunError):
+    exit_code: ClassVar[int] = EXIT_FAILED
+
+
+class Paused(VvrunError):
+    """The run waits for an operator (no terminal at a confirm/manual step, or a 2nd approver)."""
+
+    exit_code: ClassVar[int] = EXIT_PAUSED
+
+
+class Aborted(VvrunError):
+    """An operator said no."""
+
+    exit_code: ClassVar[int] = EXIT_ABORTED
+
+
+class LockHeld(VvrunError):
+    """Another run holds a lock this run needs; the message names the holder."""
+
+    exit_code: ClassVar[int] = EXIT_LOCKED
+
+
+class StepFailed(VvrunError):
+    """A step did not do what it should; the run fails unless `on_failure` says otherwise."""
+
+    exit_code: ClassVar[int] = EXIT_FAILED
+
+
+class ConnectFailed(StepFailed):
+    """A server could not be reached or refused us (host, port, password)."""
+
+
+class StepTimeout(StepFailed):
+    """A step ran past its timeout."""
+
+
+class ExpectFailed(StepFailed):
+    """An `expect` expression was false; the message shows it and the values it saw."""
+
+
+class Cancelled(VvrunError):
+    """The operator pressed Ctrl-C; the run is resumable."""
+
+    exit_code: ClassVar[int] = EXIT_INTERRUPTED

@@ -1,0 +1,136 @@
+"""The runbook as immutable, typed values, each carrying its source position.
+
+Built once from a validated document (see `vvrun.build`); later stages never look at raw dicts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vvrun.errors import Location
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A length of time; written `500ms`, `30s`, `5m`, `1h` or as seconds (a number)."""
+
+    seconds: float
+
+    @classmethod
+    def parse(cls, value: Any) -> Duration:
+        if isinstance(value, bool):
+            raise ValueError(f"not a duration: {value!r}")
+        if isinstance(value, int | float):
+            return cls(float(value))
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(
+                f"not a duration: {value!r} (write it like 500ms, 30s, 5m, 1h or a number of seconds)"
+            )
+        return cls(float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+    def __str__(self) -> str:
+        s = self.seconds
+        if s < 1 and s != 0:
+            return f"{round(s * 1000)}ms"
+        for unit, size in (("h", 3600), ("m", 60)):
+            if s >= size and s % size == 0:
+                return f"{int(s // size)}{unit}"
+        return f"{s:g}s"
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    type: str = "string"  # string | integer | number | boolean | list
+    default: Any = None
+    has_default: bool = False
+    description: str = ""
+    pattern: str | None = None
+    choices: tuple[Any, ...] | None = None
+    env: str | None = None
+    secret: bool = False
+    where: Location = field(default_factory=Location)
+
+    @property
+    def required(self) -> bool:
+        return not self.has_default and self.env is None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A named target. `kind` is postgres | redis | http; `settings` holds its (template) values:
+    postgres/redis: {"url": ..., plus session settings}; http: {"base_url", "headers", ...}."""
+
+    name: str
+    kind: str
+    settings: Mapping[str, Any]
+    where: Location = field(default_factory=Location)
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 1
+    delay: Duration = Duration(1.0)
+    backoff: float = 1.0
+    until: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: the common keys plus `spec`, the frozen body its step type parsed."""
+
+    id: str
+    type: str  # the type key: sql | redis | http | shell | confirm | manual
+    spec: Any
+    title: str | None = None
+    description: str | None = None
+    when: str | None = None
+    timeout: Duration | None = None
+    retry: Retry | None = None
+    expect: tuple[str, ...] = ()
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    on_failure: str = "abort"  # abort | continue | <id of a later step>
+    danger: bool = False
+    idempotent: bool = False
+    approvers: int = 1
+    tags: tuple[str, ...] = ()
+    watch: Duration | None = None
+    for_each: str | None = None
+    where: Location = field(default_factory=Location)
+    raw: Mapping[str, Any] = field(default_factory=dict)  # the step as written, for hashes/diffs
+
+
+@dataclass(frozen=True)
+class Runbook:
+    path: str
+    name: str
+    title: str
+    version: int = 1
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    inputs: Mapping[str, Input] = field(default_factory=dict)
+    connections: Mapping[str, Connection] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    locks: tuple[str, ...] = ()
+    steps: tuple[Step, ...] = ()
+    source_hash: str = ""  # sha256 of the file bytes: binds plans and resumes to the content
+    where: Location = field(default_factory=Location)
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def index(self, step_id: str) -> int:
+        for i, s in enumerate(self.steps):
+            if s.id == step_id:
+                return i
+        raise KeyError(step_id)

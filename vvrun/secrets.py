@@ -1,0 +1,77 @@
+"""The Masker: every writer of text (console, JSON events, state, audit, errors) goes through it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+MIN_SECRET_LENGTH = 3  # shorter values would mask ordinary text everywhere
+_SECRET_ENV = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY$|^KEY$|PASSWD|CREDENTIAL)", re.I)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?=@)")
+
+
+def env_name_is_secret(name: str) -> bool:
+    return bool(_SECRET_ENV.search(name))
+
+
+def _forms(secret: str) -> set[str]:
+    """The secret as written plus the encodings it commonly leaks in."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    raw = secret.encode()
+    for encoder in (base64.b64encode, base64.urlsafe_b64encode):
+        enc = encoder(raw).decode().rstrip("=")
+        # the last character may depend on what follows; mask the stable part
+        forms.add(enc[:-1] if len(raw) % 3 else enc)
+    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
+
+
+class Masker:
+    """Replaces known secrets, and passwords inside URLs, with `***`."""
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        for s in secrets:
+            self.add(s)
+
+    def add(self, secret: Any) -> None:
+        if secret is None:
+            return
+        s = str(secret)
+        if len(s) < MIN_SECRET_LENGTH:
+            return
+        self._forms |= _forms(s)
+        # longest first, so a secret containing another is masked whole
+        alternatives = sorted(self._forms, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(f) for f in alternatives))
+
+    def add_env(self, environ: Mapping[str, str]) -> None:
+        """Mask the values of environment variables whose names look secret."""
+        for name, value in environ.items():
+            if env_name_is_secret(name):
+                self.add(value)
+
+    def __call__(self, text: str) -> str:
+        return self.mask(text)
+
+    def mask(self, text: str) -> str:
+        if not isinstance(text, str):
+            text = str(text)
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+
+    def mask_obj(self, obj: Any) -> Any:
+        """Mask every string inside a JSON-like structure (results, events)."""
+        if isinstance(obj, str):
+            return self.mask(obj)
+        if isinstance(obj, Mapping):
+            return {self.mask(str(k)): self.mask_obj(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.mask_obj(v) for v in obj]
+        return obj

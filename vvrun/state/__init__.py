@@ -1,0 +1,74 @@
+"""The state store: runs, the step ledger, locks and the audit trail, behind one interface.
+
+`open_store()` picks the backend at the edge: `VVRUN_STATE=postgresql://...` (a team store),
+`VVRUN_STATE=memory`, or SQLite at `$XDG_STATE_HOME/vvrun/state.db` by default.
+
+Ledger keys: a step is keyed by its id; an item of a `for_each` step by `"<id>[<index>]"`.
+A step is recorded `running` (committed) *before* its effect starts, and its outcome after.
+A reader that finds `running` for a run whose process is gone reports it `uncertain`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from vvrun.results import StepResult
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    runbook: str  # the runbook's name (slug)
+    path: str  # the file it was run from
+    source_hash: str  # sha256 of the file: resume refuses a changed runbook
+    status: str  # running | paused | succeeded | failed | aborted | interrupted
+    operator: str
+    host: str
+    pid: int
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # non-secret inputs only
+    started_at: float = 0.0
+    updated_at: float = 0.0
+    vvrun_version: str = ""
+    locks: tuple[str, ...] = ()
+    error: str | None = None
+    source: str = ""  # the runbook text as it was run (to show what changed on resume)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    key: str
+    run_id: str
+    operator: str
+    host: str
+    pid: int
+    since: float
+    expires_at: float
+    token: int
+
+
+class Store(Protocol):
+    def create_run(self, run: RunRecord) -> None: ...
+    def update_run(self, run_id: str, *, status: str, error: str | None = None) -> None: ...
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+    def list_runs(self, *, runbook: str | None = None, status: str | None = None,
+                  limit: int = 50) -> list[RunRecord]: ...
+
+    def step_started(self, run_id: str, key: str, *, attempt: int, host: str, pid: int,
+                     pgid: int | None = None, action_hash: str | None = None) -> None: ...
+    def step_finished(self, run_id: str, key: str, result: StepResult) -> None: ...
+    def step_results(self, run_id: str) -> dict[str, StepResult]: ...
+
+    def append_event(self, run_id: str | None, kind: str, data: Mapping[str, Any], *,
+                     operator: str, host: str) -> None: ...
+    def events(self, run_id: str) -> list[dict[str, Any]]: ...
+
+    def acquire_locks(self, run_id: str, keys: tuple[str, ...], *, operator: str, host: str,
+                      pid: int, ttl: float) -> int: ...  # fencing token; raises LockHeld
+    def renew_locks(self, run_id: str) -> None: ...
+    def release_locks(self, run_id: str) -> None: ...
+    def lock_info(self, key: str) -> LockInfo | None: ...
+    def break_lock(self, key: str, *, why: str, operator: str, host: str) -> LockInfo | None: ...
+
+    def close(self) -> None: ...
