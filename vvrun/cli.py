@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "approve": ("vvrun.commands.runs", "approve", "Give the second approval a step needs."),
     "unlock": ("vvrun.commands.runs", "unlock", "Break a lock whose holder is gone (audited)."),
     "docs": ("vvrun.commands.docs", "docs", "Render runbooks as Markdown documents."),
-    "schema": ("vvrun.commands.docs", "schema", "Print the runbook JSON Schema."),
+    "schema": ("vvrun.commands.validate", "schema", "Print the runbook JSON Schema."),
     "sandbox": ("vvrun.commands.sandbox", "sandbox", "A disposable PostgreSQL and Redis."),
 }
 
