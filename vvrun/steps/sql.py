@@ -1,4 +1,10 @@
-"""`sql`: a PostgreSQL query through psycopg 3."""
+"""`sql`: a PostgreSQL query through psycopg 3.
+
+`render` keeps every templated value apart from the query text (a bound parameter, or an
+identifier with `| ident`); `execute` runs it on one connection per named connection per run
+(see its docstring for transactions, timeouts, cancelling and the `io.extra["finish"]` hook);
+`vvrun.steps._pg` holds the driver plumbing and the error translation.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vvrun.errors import Location
+from vvrun.errors import Cancelled, Location, RunbookError
+from vvrun.model import Connection, Duration
+from vvrun.steps import _pg
+from vvrun.steps.base import Description, StepIO, pick_connection
+from vvrun.templating import SqlText, Templater
 
 NAME = "sql"
 
@@ -68,3 +78,199 @@ def parse(body: Any, where: Location) -> SqlSpec:
         read_only=bool(body.get("read_only", False)),
         max_rows=int(body.get("max_rows", 1000)),
     )
+
+
+# -- render, describe, execute ------------------------------------------------------------------
+
+DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds; never infinite
+DEFAULT_LOCK_TIMEOUT = 10.0  # seconds, capped by the statement timeout: DDL must not queue for long
+DEFAULT_APPLICATION_NAME = "vvrun"
+
+
+@dataclass(frozen=True)
+class SqlAction:
+    """Everything `execute` needs, rendered: the query with its values kept apart, where it
+    goes, and the session settings of the connection."""
+
+    query: SqlText
+    url: str
+    connection: str
+    transaction: bool = False
+    read_only: bool = False
+    max_rows: int = 1000
+    statement_timeout: float | None = None  # the connection's; a step timeout overrides it
+    lock_timeout: float | None = None
+    application_name: str = DEFAULT_APPLICATION_NAME
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+
+def render(spec: SqlSpec, tpl: Templater, conns: Mapping[str, Connection]) -> SqlAction:
+    where = tpl.where or Location()
+    conn = pick_connection(conns, "postgres", spec.connection, where)
+    if conn is None:
+        raise RunbookError(
+            "this sql step has no postgres connection",
+            where=where,
+            hint="add one under `connections:`, e.g. `db: {postgres: \"{{ env.DATABASE_URL }}\"}`",
+        )
+    settings = {k: tpl.text(v) for k, v in conn.settings.items()}
+    return SqlAction(
+        query=tpl.sql(spec.query),
+        url=str(settings.get("url", "")),
+        connection=conn.name,
+        transaction=spec.transaction,
+        read_only=spec.read_only,
+        max_rows=spec.max_rows,
+        statement_timeout=_seconds(settings, "statement_timeout", conn),
+        lock_timeout=_seconds(settings, "lock_timeout", conn),
+        application_name=str(settings.get("application_name") or DEFAULT_APPLICATION_NAME),
+        connect_timeout=_seconds(settings, "connect_timeout", conn) or DEFAULT_CONNECT_TIMEOUT,
+    )
+
+
+def _seconds(settings: Mapping[str, Any], key: str, conn: Connection) -> float | None:
+    value = settings.get(key)
+    if value is None:
+        return None
+    try:
+        return Duration.parse(value).seconds
+    except ValueError as exc:
+        raise RunbookError(
+            f"connection '{conn.name}': {key}: {exc}", where=conn.where,
+            hint="write a duration like 500ms, 30s or 5m",
+        ) from exc
+
+
+def describe(action: SqlAction) -> Description:
+    text = action.query.display()
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    summary = first if len(first) <= 80 and text.strip() == first else first[:77] + "…"
+    notes = [f"connection: {action.connection}"]
+    if action.transaction:
+        notes.append("in one transaction: rolled back on any failure, `expect` included")
+    if action.read_only:
+        notes.append("read only")
+    return Description(
+        summary=summary,
+        body=text.strip(),
+        language="sql",
+        target=_pg.mask_target(action.url),
+        params=action.query.params,
+        notes=tuple(notes),
+    )
+
+
+def execute(action: SqlAction, io: StepIO) -> dict[str, Any]:
+    """Run the query on the run's connection for `action.connection`.
+
+    Autocommit by default. With `transaction: true` the step runs between BEGIN and a COMMIT
+    that the engine decides: `execute` leaves the transaction open and puts
+    `io.extra["finish"] = finish(ok: bool)` there; the engine calls it after `expect` (ok=True
+    commits, ok=False rolls back; a failed COMMIT raises StepFailed). Any error inside
+    `execute` rolls back before it is raised.
+
+    The step timeout becomes `statement_timeout` (and caps `lock_timeout`); the backend is
+    named `<application_name>:<run_id>:<step_id>` while the step runs, so a stray one can be
+    found in pg_stat_activity; `io.cancel` cancels the query on the server.
+    """
+    if io.cancel.is_set():
+        raise Cancelled("cancelled before the query started", where=io.where)
+    conn = _connection(action, io)
+    statement_timeout = io.timeout if io.timeout is not None else action.statement_timeout
+    lock_timeout = action.lock_timeout
+    if lock_timeout is None:
+        lock_timeout = min(DEFAULT_LOCK_TIMEOUT, statement_timeout or DEFAULT_LOCK_TIMEOUT)
+    query, params = action.query.for_driver()
+    display = action.query.display()
+    watcher = _pg.CancelWatcher(conn, io.cancel)
+    try:
+        _pg.apply_settings(
+            conn,
+            application_name=f"{action.application_name}:{io.run_id}:{io.step_id}",
+            statement_timeout=statement_timeout,
+            lock_timeout=lock_timeout,
+            read_only=action.read_only,
+        )
+        if action.transaction:
+            conn.execute("BEGIN")
+        with watcher:
+            result = _pg.run(conn, query, params, kind=_pg.classify(display),
+                             max_rows=action.max_rows, transaction=action.transaction)
+    except BaseException as exc:  # KeyboardInterrupt too: never leave a transaction open
+        _pg.settle(conn)
+        _forget_if_broken(conn, action, io)
+        if _is_driver_error(exc):
+            raise _pg.translate(
+                exc, sql=display, target=_pg.mask_target(action.url), where=io.where,
+                cancelled=watcher.fired or io.cancel.is_set(),
+                statement_timeout=statement_timeout, lock_timeout=lock_timeout,
+            ) from exc
+        raise
+    if action.transaction:
+        io.extra["finish"] = lambda ok: _finish(conn, ok, action, io)
+    else:
+        _reset(conn, action, io)
+    return result
+
+
+def _finish(conn: Any, ok: bool, action: SqlAction, io: StepIO) -> None:
+    """Commit (ok) or roll back the step's transaction, then reset the session."""
+    try:
+        conn.execute("COMMIT" if ok else "ROLLBACK")
+    except Exception as exc:
+        _pg.settle(conn)
+        _forget_if_broken(conn, action, io)
+        if _is_driver_error(exc):
+            raise _pg.translate(
+                exc, sql="COMMIT", target=_pg.mask_target(action.url), where=io.where,
+                cancelled=False, statement_timeout=None, lock_timeout=None,
+            ) from exc
+        raise
+    _reset(conn, action, io)
+
+
+def _reset(conn: Any, action: SqlAction, io: StepIO) -> None:
+    try:
+        _pg.reset_settings(conn)
+    except Exception:  # the step succeeded; a connection that cannot reset is replaced
+        conn.close()
+        _forget_if_broken(conn, action, io)
+
+
+def _connection(action: SqlAction, io: StepIO) -> Any:
+    """The run's connection for this target, made on first use; a broken one is replaced.
+
+    A transaction left open by a step whose `finish` was never called is rolled back (the
+    safe outcome) rather than silently extended into this step.
+    """
+    key = _client_key(action)
+
+    def factory() -> Any:
+        return _pg.connect(
+            action.url, connect_timeout=action.connect_timeout,
+            application_name=f"{action.application_name}:{io.run_id}", where=io.where,
+        )
+
+    conn = io.clients.get(key, factory)
+    if _pg.usable(conn) and _pg.in_transaction(conn):
+        io.console.status("rolled back a transaction a previous step left open")
+        _pg.settle(conn)
+    if not _pg.usable(conn):
+        io.clients.discard(key)
+        conn = io.clients.get(key, factory)
+    return conn
+
+
+def _forget_if_broken(conn: Any, action: SqlAction, io: StepIO) -> None:
+    if not _pg.usable(conn):
+        io.clients.discard(_client_key(action))
+
+
+def _client_key(action: SqlAction) -> str:
+    return f"postgres:{action.connection}:{action.url}"
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    import psycopg
+
+    return isinstance(exc, psycopg.Error)

@@ -1,0 +1,461 @@
+"""PostgreSQL plumbing for the `sql` step: connect, session settings, stream, translate errors.
+
+Private to `vvrun.steps.sql`. psycopg is imported inside functions only, so `validate` and
+`plan` never load it. Every psycopg exception that leaves this module's callers goes through
+`translate` or `connect_error` once, chained with `from exc`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import decimal
+import enum
+import ipaddress
+import math
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from vvrun.errors import Cancelled, ConnectFailed, Location, StepFailed, StepTimeout, VvrunError
+from vvrun.secrets import Masker
+
+ROWS_PER_CHUNK = 2000  # rows fetched per round trip while streaming (PERF-NOTES: ~2000)
+CANCEL_POLL_SECONDS = 0.05  # how often the watcher looks at the cancel event
+CANCEL_TIMEOUT_SECONDS = 5.0  # how long a server-side cancel may take before we give up on it
+_ROW_VERBS = frozenset({"SELECT", "VALUES", "TABLE"})
+_MAIN_VERBS = _ROW_VERBS | {"INSERT", "UPDATE", "DELETE", "MERGE"}
+_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
+
+
+def mask_target(url: str) -> str:
+    """The connection string with any password replaced by `***` (URL or key=value form)."""
+    return _CONNINFO_PASSWORD.sub(r"\1***", Masker().mask(url))
+
+
+# -- connecting ---------------------------------------------------------------------------------
+
+
+def connect(url: str, *, connect_timeout: float, application_name: str, where: Location) -> Any:
+    """A new autocommit psycopg connection, or ConnectFailed saying why and what to do."""
+    import psycopg
+
+    try:
+        return psycopg.connect(
+            url,
+            autocommit=True,
+            connect_timeout=max(1, math.ceil(connect_timeout)),
+            application_name=application_name,
+            # a server that vanishes mid-query is noticed in ~25 s instead of never
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
+    except psycopg.Error as exc:
+        raise connect_error(exc, url, connect_timeout, where) from exc
+
+
+_CONNECT_HINTS = (
+    ("password authentication failed", "check the password in the connection's URL (or the "
+     "secret input it comes from)"),
+    ("password is required", "the server asks for a password: put one in the connection's URL"),
+    ("role", "check the user name in the connection's URL"),
+    ("database", "check the database name in the connection's URL (`\\l` in psql lists them)"),
+    ("connection refused", "is PostgreSQL running there? check the host and port in the "
+     "connection's URL"),
+    ("timeout expired", "no answer within connect_timeout: check the host (firewall, VPN) or "
+     "raise `connect_timeout` on the connection"),
+    ("translate host name", "the host name does not resolve: check it in the connection's URL"),
+    ("no pg_hba.conf entry", "the server does not accept this user/database from this host "
+     "(pg_hba.conf)"),
+    ("connection slots", "the server is out of connection slots: free some (pg_stat_activity) "
+     "or connect as a superuser"),
+    ("invalid", "the connection URL is malformed: postgresql://user:password@host:5432/dbname"),
+    ("missing", "the connection URL is malformed: postgresql://user:password@host:5432/dbname"),
+)
+
+
+def connect_error(exc: BaseException, url: str, connect_timeout: float,
+                  where: Location) -> ConnectFailed:
+    text = _one_line(str(exc)).removeprefix("connection failed: ")
+    low = text.lower()
+    hint = next((h for needle, h in _CONNECT_HINTS if needle in low), "check the connection's URL")
+    if "timeout expired" in low:
+        text += f" (connect_timeout {connect_timeout:g}s)"
+    return ConnectFailed(
+        f"cannot connect to PostgreSQL at {mask_target(url)}: {mask_target(text)}",
+        where=where, hint=hint,
+    )
+
+
+def usable(conn: Any) -> bool:
+    return not (conn.closed or conn.broken)
+
+
+# -- session settings ---------------------------------------------------------------------------
+
+
+def apply_settings(conn: Any, *, application_name: str, statement_timeout: float | None,
+                   lock_timeout: float | None, read_only: bool) -> None:
+    """Session settings for one step, in one round trip; `reset_settings` undoes them."""
+    conn.execute(
+        "SELECT set_config('application_name', %s, false),"
+        " set_config('statement_timeout', %s, false),"
+        " set_config('lock_timeout', %s, false),"
+        " set_config('default_transaction_read_only', %s, false)",
+        (application_name, _ms(statement_timeout), _ms(lock_timeout), "on" if read_only else "off"),
+    )
+
+
+def reset_settings(conn: Any) -> None:
+    """Back to the session's defaults (the run-level application_name, no step timeouts)."""
+    conn.execute(
+        "RESET application_name; RESET statement_timeout; RESET lock_timeout;"
+        " RESET default_transaction_read_only"
+    )
+
+
+def _ms(seconds: float | None) -> str:
+    if not seconds:
+        return "0"  # PostgreSQL's "no limit"
+    return str(max(1, round(seconds * 1000)))
+
+
+def settle(conn: Any) -> None:
+    """After a failure: roll back an open transaction and reset the step's settings, so the
+    connection is clean for the next step. A connection that cannot be settled is closed."""
+    try:
+        if not usable(conn):
+            return
+        if in_transaction(conn):
+            conn.execute("ROLLBACK")
+        reset_settings(conn)
+    except Exception:  # the original error matters more; a broken connection is replaced
+        conn.close()
+
+
+def in_transaction(conn: Any) -> bool:
+    from psycopg.pq import TransactionStatus
+
+    return bool(conn.info.transaction_status != TransactionStatus.IDLE)
+
+
+# -- cancelling ---------------------------------------------------------------------------------
+
+
+class CancelWatcher:
+    """While a query runs, cancel it on the server as soon as `cancel` is set.
+
+    `execute` runs in the engine's thread; the operator's Ctrl-C sets the event from elsewhere,
+    so a small thread watches it and calls `cancel_safe()` (a separate cancel request: the
+    query stops on the server, not only in this process).
+    """
+
+    def __init__(self, conn: Any, cancel: threading.Event):
+        self.conn = conn
+        self.cancel = cancel
+        self.fired = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="vvrun-sql-cancel", daemon=True)
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            if self.cancel.wait(CANCEL_POLL_SECONDS):
+                if not self._done.is_set():
+                    self.fired = True
+                    # the query's own error (or lack of one) tells the story
+                    with contextlib.suppress(Exception):
+                        self.conn.cancel_safe(timeout=CANCEL_TIMEOUT_SECONDS)
+                return
+
+    def __enter__(self) -> CancelWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+def classify(sql: str) -> str:
+    """How to run a query: `rows` (one SELECT/VALUES/TABLE: stream it), `multi` (several
+    statements: simple protocol, result of the last), or `other` (one statement of any kind).
+
+    A small lexer that knows quotes, dollar quotes and comments, so a `;` inside a string
+    is not a statement boundary. When it is wrong the server still decides: see `run`.
+    """
+    statements: list[list[tuple[int, str]]] = [[]]
+    for depth, token in _tokens(sql):
+        if token == ";" and depth == 0:
+            statements.append([])
+        else:
+            statements[-1].append((depth, token))
+    statements = [s for s in statements if s]
+    if len(statements) > 1:
+        return "multi"
+    if not statements:
+        return "other"
+    words = [(d, t) for d, t in statements[0] if t not in ("(", ")", "'", '"')]
+    if not words:
+        return "other"
+    verb = words[0][1]
+    if verb == "WITH":
+        verb = next((t for d, t in words[1:] if d == 0 and t in _MAIN_VERBS), "")
+    if verb not in _ROW_VERBS:
+        return "other"
+    if any(d == 0 and t == "INTO" for d, t in words):  # SELECT ... INTO creates a table
+        return "other"
+    return "rows"
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+
+
+def _tokens(sql: str) -> Iterator[tuple[int, str]]:
+    """(paren depth, token) for words (upper-cased), parentheses, `;` and quoted literals."""
+    i, n, depth = 0, len(sql), 0
+    while i < n:
+        c = sql[i]
+        if c.isspace():
+            i += 1
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif sql.startswith("/*", i):
+            level, i = 1, i + 2
+            while i < n and level:
+                if sql.startswith("/*", i):
+                    level, i = level + 1, i + 2
+                elif sql.startswith("*/", i):
+                    level, i = level - 1, i + 2
+                else:
+                    i += 1
+        elif c in "'\"":
+            escapes = c == "'" and i > 0 and sql[i - 1] in "eE"
+            i += 1
+            while i < n:
+                if escapes and sql[i] == "\\":
+                    i += 2
+                elif sql[i] == c:
+                    if sql.startswith(c * 2, i):
+                        i += 2
+                    else:
+                        i += 1
+                        break
+                else:
+                    i += 1
+            yield depth, c
+        elif c == "$" and (m := _DOLLAR.match(sql, i)):
+            end = sql.find(m.group(0), m.end())
+            i = n if end < 0 else end + len(m.group(0))
+            yield depth, "'"
+        elif c == "(":
+            depth += 1
+            yield depth, "("
+            i += 1
+        elif c == ")":
+            yield depth, ")"
+            depth = max(0, depth - 1)
+            i += 1
+        elif c == ";":
+            yield depth, ";"
+            i += 1
+        elif m := _WORD.match(sql, i):
+            yield depth, m.group(0).upper()
+            i = m.end()
+        else:
+            i += 1
+
+
+def run(conn: Any, query: str, params: tuple[Any, ...] | None, *, kind: str, max_rows: int,
+        transaction: bool) -> dict[str, Any]:
+    """Run the query and build the step's result; psycopg errors propagate to `translate`."""
+    import psycopg
+
+    if params is not None:
+        params = tuple(_adapt(p) for p in params)
+    cur = conn.cursor()
+    try:
+        if kind == "rows":
+            try:
+                return _stream(cur, query, params, max_rows)
+            except psycopg.errors.SyntaxError as exc:
+                # The lexer saw one statement where the server sees several; nothing ran (the
+                # server refuses before executing), so run it the other way.
+                if params is not None or "multiple commands" not in str(exc):
+                    raise
+                if transaction:
+                    conn.execute("ROLLBACK")
+                    conn.execute("BEGIN")
+        return _execute(cur, query, params, max_rows)
+    finally:
+        cur.close()
+
+
+def _stream(cur: Any, query: str, params: tuple[Any, ...] | None,
+            max_rows: int) -> dict[str, Any]:
+    from psycopg import capabilities
+
+    size = ROWS_PER_CHUNK if capabilities.has_stream_chunked() else 1
+    kept: list[tuple[Any, ...]] = []
+    columns: list[str] = []
+    count = 0
+    # Rows past max_rows are counted and dropped: memory stays flat on a million-row result.
+    for row in cur.stream(query, params, size=size):
+        if count < max_rows:
+            if not kept and cur.description:
+                columns = [c.name for c in cur.description]
+            kept.append(row)
+        count += 1
+    return _result(columns, kept, rowcount=count, status=f"SELECT {count}",
+                   truncated=count > max_rows)
+
+
+def _execute(cur: Any, query: str, params: tuple[Any, ...] | None,
+             max_rows: int) -> dict[str, Any]:
+    cur.execute(query, params)
+    while cur.nextset():  # several statements: the result is the last one's
+        pass
+    columns = [c.name for c in cur.description] if cur.description else []
+    rows = cur.fetchmany(max_rows) if columns and max_rows else []
+    rowcount = max(cur.rowcount, 0)
+    return _result(columns, rows, rowcount=rowcount, status=cur.statusmessage or "",
+                   truncated=bool(columns) and rowcount > max_rows)
+
+
+def _result(columns: list[str], rows: list[tuple[Any, ...]], *, rowcount: int, status: str,
+            truncated: bool) -> dict[str, Any]:
+    dict_rows = [dict(zip(columns, (jsonable(v) for v in row), strict=False)) for row in rows]
+    first = dict_rows[0] if dict_rows else None
+    return {
+        "rows": dict_rows,
+        "row": first,
+        "value": next(iter(first.values()), None) if first else None,
+        "columns": columns,
+        "rowcount": rowcount,
+        "status": status,
+        "truncated": truncated,
+    }
+
+
+def _adapt(value: Any) -> Any:
+    """A bound value psycopg can send: mappings go as jsonb."""
+    if isinstance(value, Mapping):
+        from psycopg.types.json import Jsonb
+
+        return Jsonb(dict(value))
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """A value from PostgreSQL as plain JSON: numbers, strings, lists, mappings, null.
+
+    numeric → int when integral else float; timestamps/dates/times → ISO 8601 text;
+    interval → seconds (float), so `row.age > 300` reads naturally; uuid, inet, ranges → text;
+    bytea → `\\x…` hex as psql shows it; NaN/Infinity → text (JSON has no such numbers).
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return str(value)
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return jsonable(value.value)
+    if isinstance(value, uuid.UUID | ipaddress.IPv4Address | ipaddress.IPv6Address
+                  | ipaddress.IPv4Network | ipaddress.IPv6Network
+                  | ipaddress.IPv4Interface | ipaddress.IPv6Interface):
+        return str(value)
+    return str(value)
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+def translate(exc: BaseException, *, sql: str, target: str, where: Location, cancelled: bool,
+              statement_timeout: float | None, lock_timeout: float | None) -> VvrunError:
+    """One psycopg exception → the vvrun error an operator can act on."""
+    from psycopg import errors as e
+
+    diag = getattr(exc, "diag", None)
+    primary = (diag.message_primary if diag is not None else None) or _one_line(str(exc))
+    if isinstance(exc, e.QueryCanceled):
+        if cancelled:
+            return Cancelled("the query was cancelled on the server (Ctrl-C)", where=where,
+                             hint="resume the run when ready; nothing of this step was committed "
+                             "unless it ran in autocommit and had already finished")
+        if "statement timeout" in primary:
+            return StepTimeout(
+                f"the query ran longer than the step's {_secs(statement_timeout)} "
+                f"(statement_timeout) and was cancelled on the server",
+                where=where,
+                hint="raise the step's `timeout`, or make the query cheaper (EXPLAIN it)",
+            )
+        return StepFailed(f"the query was cancelled on the server: {primary}", where=where,
+                          hint="someone ran pg_cancel_backend() on it; run the step again")
+    if isinstance(exc, e.LockNotAvailable):
+        return StepTimeout(
+            f"waited longer than lock_timeout {_secs(lock_timeout)} for a lock: {primary}",
+            where=where,
+            hint="another session holds a conflicting lock (see pg_locks and pg_stat_activity);"
+            " retry later or raise `lock_timeout` on the connection",
+        )
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate and not sqlstate.startswith("08"):
+        message = f"PostgreSQL error {sqlstate}: {primary}"
+        if diag is not None and diag.statement_position:
+            message += _position(sql, int(diag.statement_position))
+        if diag is not None and diag.message_detail:
+            message += f"\n  detail: {diag.message_detail}"
+        hint = diag.message_hint if diag is not None else None
+        if "multiple commands" in primary:
+            hint = ("several statements cannot take templated values (each `{{ }}` is a bound "
+                    "parameter): split them into one step each")
+        return StepFailed(message, where=where, hint=hint or "fix the query and run it again")
+    if isinstance(exc, e.OperationalError | e.InterfaceError):
+        return StepFailed(
+            f"lost the connection to PostgreSQL at {target}: {primary}",
+            where=where,
+            hint="the server closed the connection or went away; whether the step took effect "
+            "is unknown: check before running it again",
+        )
+    return StepFailed(f"the PostgreSQL driver refused the query: {primary}", where=where,
+                      hint="a templated value may have a type PostgreSQL cannot take: "
+                      "convert it (`| string`, `| int`, `| tojson`)")
+
+
+def _position(sql: str, position: int) -> str:
+    """` at line L, column C: <that line>` from the server's 1-based character position."""
+    index = min(max(position - 1, 0), len(sql))
+    line_no = sql.count("\n", 0, index) + 1
+    start = sql.rfind("\n", 0, index) + 1
+    end = sql.find("\n", index)
+    text = sql[start : end if end >= 0 else len(sql)].strip()
+    return f" at line {line_no}, column {index - start + 1} of the query: `{text}`"
+
+
+def _secs(seconds: float | None) -> str:
+    return "(no limit)" if not seconds else f"{seconds:g}s"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
