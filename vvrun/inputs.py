@@ -1,0 +1,229 @@
+"""Inputs: `--var`/`--vars-file` parsing, and resolving a runbook's declared inputs.
+
+Order of precedence for one input: the value given (`--var`, `--vars-file`), then its `env:`
+variable, then its `default`, then asking the operator (when a terminal can), else an error
+(a run) or an `Unknown` (a plan). Every value is coerced to the declared type and checked
+against `pattern` and `choices`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from vvrun.errors import Location, UsageError
+from vvrun.model import Input, Runbook
+
+_TRUE = {"true", "yes", "y", "on", "1"}
+_FALSE = {"false", "no", "n", "off", "0"}
+
+
+def parse_vars(pairs: list[str] | tuple[str, ...], vars_file: str | None) -> dict[str, Any]:
+    """`--var k=v` pairs over the values of a `--vars-file` (YAML or JSON mapping).
+
+    Values from `--var` stay strings (they are coerced later, by the input's declared type);
+    values from a file keep their YAML types.
+    """
+    values: dict[str, Any] = {}
+    if vars_file is not None:
+        values.update(_read_vars_file(vars_file))
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(
+                f"--var {pair!r} is not name=value",
+                hint=f"write it as --var {name or 'name'}=VALUE",
+            )
+        values[name] = value
+    return values
+
+
+def _read_vars_file(path: str) -> dict[str, Any]:
+    import yaml  # JSON is YAML too
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read --vars-file {path!r}: {exc.strerror or exc}",
+            hint="give the path of a YAML or JSON file of name: value pairs",
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        raise UsageError(
+            f"--vars-file is not valid YAML or JSON: {getattr(exc, 'problem', exc)}",
+            where=where,
+        ) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise UsageError(
+            f"--vars-file must hold a mapping of name: value, not a {type(data).__name__}",
+            where=Location(path),
+            hint="write one `name: value` per line",
+        )
+    return {str(k): v for k, v in data.items()}
+
+
+def resolve_inputs(
+    runbook: Runbook,
+    given: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    ask: Callable[[Input], str] | None = None,
+    missing: str = "error",
+) -> dict[str, Any]:
+    """Every declared input's value, coerced and checked.
+
+    `ask(input)` is called for a value nobody gave (a terminal); without it a missing value is
+    a UsageError (`missing="error"`) or an `Unknown("inputs.<name>")` (`missing="unknown"`,
+    for plans). A name in `given` that the runbook does not declare is a UsageError.
+    """
+    unknown = [name for name in given if name not in runbook.inputs]
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, list(runbook.inputs), n=1)
+        declared = ", ".join(runbook.inputs) or "none"
+        raise UsageError(
+            f"unknown input '{name}' (runbook '{runbook.name}' declares: {declared})",
+            where=Location(runbook.path),
+            hint=f"did you mean '{close[0]}'?" if close else "remove the --var, or declare the "
+            "input under `inputs:`",
+        )
+    values: dict[str, Any] = {}
+    for name, spec in runbook.inputs.items():
+        if name in given:
+            raw, source = given[name], "--var"
+        elif spec.env and spec.env in environ:
+            raw, source = environ[spec.env], f"${spec.env}"
+        elif spec.has_default:
+            raw, source = spec.default, "default"
+        elif ask is not None:
+            raw, source = ask(spec), "answer"
+        elif missing == "unknown":
+            from vvrun.templating import Unknown
+
+            values[name] = Unknown(f"inputs.{name}")
+            continue
+        else:
+            hint = f"give it with --var {name}=..."
+            if spec.env:
+                hint += f" or set ${spec.env}"
+            raise UsageError(f"input '{name}' is required", where=spec.where, hint=hint)
+        values[name] = coerce(spec, raw, source=source)
+    return values
+
+
+def coerce(spec: Input, raw: Any, *, source: str = "--var") -> Any:
+    """The value converted to the input's type and checked against pattern and choices."""
+    shown = "***" if spec.secret else repr(raw)
+    where = spec.where
+
+    def bad(what: str, hint: str) -> UsageError:
+        return UsageError(f"input '{spec.name}' ({source}) {what}, got {shown}",
+                          where=where, hint=hint)
+
+    kind = spec.type
+    if kind == "string":
+        value: Any = raw if isinstance(raw, str) else _scalar_text(raw)
+    elif kind == "integer":
+        value = _integer(raw)
+        if value is None:
+            raise bad("must be an integer", f"--var {spec.name}=42")
+    elif kind == "number":
+        value = _number(raw)
+        if value is None:
+            raise bad("must be a number", f"--var {spec.name}=1.5")
+    elif kind == "boolean":
+        value = _boolean(raw)
+        if value is None:
+            raise bad("must be true or false", f"--var {spec.name}=true")
+    elif kind == "list":
+        value = _list(raw)
+        if value is None:
+            raise bad("must be a list", f"--var {spec.name}=a,b,c (or a YAML list)")
+    else:  # the schema allows only the kinds above
+        value = raw
+
+    for item in value if isinstance(value, list) else [value]:
+        if spec.pattern is not None and not re.search(spec.pattern, _scalar_text(item)):
+            raise bad(f"must match the pattern {spec.pattern!r}",
+                      spec.description or f"see the input's `pattern` in {where}")
+        if spec.choices is not None and item not in spec.choices and not any(
+            _scalar_text(item) == _scalar_text(c) for c in spec.choices
+        ):
+            raise bad("must be one of " + ", ".join(repr(c) for c in spec.choices),
+                      f"--var {spec.name}={_scalar_text(spec.choices[0])}")
+    return value
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _integer(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        return int(raw) if raw.is_integer() else None
+    try:
+        return int(str(raw).strip().replace("_", ""))
+    except ValueError:
+        return None
+
+
+def _number(raw: Any) -> int | float | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        return raw
+    text = str(raw).strip()
+    as_int = _integer(text)
+    if as_int is not None:
+        return as_int
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+def _boolean(raw: Any) -> bool | None:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
+
+
+def _list(raw: Any) -> list[Any] | None:
+    if isinstance(raw, list | tuple):
+        return list(raw)
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if text.startswith("["):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return None
+        return list(data) if isinstance(data, list) else None
+    if not text:
+        return []
+    return [part.strip() for part in text.split(",")]
