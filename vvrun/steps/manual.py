@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vvrun.errors import Location
+from vvrun.errors import Aborted, Cancelled, Location, Paused, StepFailed, VvrunError
+from vvrun.model import Connection
+from vvrun.steps.base import Description, StepIO
+from vvrun.templating import Templater, referenced_names
 
 NAME = "manual"
 
@@ -130,3 +134,182 @@ def parse(body: Any, where: Location) -> ManualSpec:
         record=fields,
         verify=verify,
     )
+
+
+# -- render / describe / execute ------------------------------------------------------------
+
+VALUE_SHOWN = 200  # characters of a value shown when a verify check does not hold
+
+
+@dataclass(frozen=True)
+class VerifyAction:
+    type: str
+    action: Any  # that type's rendered action
+    expect: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ManualAction:
+    instructions: str
+    checklist: tuple[str, ...] = ()
+    record: tuple[RecordField, ...] = ()
+    verify: VerifyAction | None = None
+
+
+def render(spec: ManualSpec, tpl: Templater, conns: Mapping[str, Connection]) -> ManualAction:
+    verify = None
+    if spec.verify is not None:
+        from vvrun.steps import STEP_TYPES  # the registry imports this module
+
+        module = STEP_TYPES[spec.verify.type]
+        verify = VerifyAction(type=spec.verify.type,
+                              action=module.render(spec.verify.spec, tpl, conns),
+                              expect=spec.verify.expect)
+    return ManualAction(
+        instructions=str(tpl.text(spec.instructions)),
+        checklist=tuple(str(tpl.text(item)) for item in spec.checklist),
+        record=tuple(RecordField(f.name, str(tpl.text(f.description)), f.choices, f.pattern)
+                     for f in spec.record),
+        verify=verify,
+    )
+
+
+def _summary(instructions: str) -> str:
+    for line in instructions.strip().splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line if len(line) <= 100 else line[:99] + "…"
+    return "manual step"
+
+
+def _field_note(f: RecordField) -> str:
+    text = f"record {f.name}"
+    if f.description:
+        text += f": {f.description}"
+    if f.choices:
+        text += f" (one of: {', '.join(f.choices)})"
+    if f.pattern:
+        text += f" (matching {f.pattern})"
+    return text
+
+
+def describe(action: ManualAction) -> Description:
+    notes = [f"[ ] {item}" for item in action.checklist]
+    notes += [_field_note(f) for f in action.record]
+    if action.verify is not None:
+        from vvrun.steps import STEP_TYPES
+
+        inner = STEP_TYPES[action.verify.type].describe(action.verify.action)
+        notes.append(f"verify ({action.verify.type}): {inner.summary}")
+        notes += [f"  expect: {e}" for e in action.verify.expect]
+    return Description(summary=_summary(action.instructions), body=action.instructions,
+                       language="markdown", notes=tuple(notes))
+
+
+def field_problem(f: RecordField, value: str) -> str | None:
+    """Why `value` is not an acceptable answer for the field, or None. Used by the terminal
+    prompter's re-asking, this step, and `vvrun resume --ack --field`."""
+    if not value.strip():
+        return f"field {f.name!r} needs a value"
+    if f.choices and value not in f.choices:
+        return f"field {f.name!r} must be one of {', '.join(f.choices)}, not {value!r}"
+    if f.pattern and not re.fullmatch(f.pattern, value):
+        return f"field {f.name!r} must match {f.pattern}, not {value!r}"
+    return None
+
+
+def resume_hint(action: ManualAction, run_id: str, step_id: str) -> str:
+    """The command that completes this step from a shell with no terminal prompts."""
+    parts = [f"vvrun resume {run_id} --ack {step_id}"]
+    for f in action.record:
+        example = "|".join(f.choices) if f.choices else "..."
+        parts.append(f"--field {f.name}={example}")
+    return " ".join(parts)
+
+
+def execute(action: ManualAction, io: StepIO) -> dict[str, Any]:
+    """Show the instructions and wait for the acknowledgement, then the checklist, then the
+    fields; with `verify`, keep the operator here until the check holds."""
+    try:
+        notes = io.prompter.acknowledge(action.instructions)
+        ticked = io.prompter.checklist(action.checklist) if action.checklist else []
+        fields: dict[str, str] = {}
+        for f in action.record:
+            value = io.prompter.ask(f.name, description=f.description, choices=f.choices,
+                                    pattern=f.pattern)
+            problem = field_problem(f, value)
+            if problem:
+                raise StepFailed(problem, where=io.where,
+                                 hint="give an answer the step accepts")
+            fields[f.name] = value
+    except Paused as exc:
+        raise Paused(
+            f"waiting for an operator to do this and acknowledge it: "
+            f"{_summary(action.instructions)}",
+            where=io.where,
+            hint=f"do it, then `{resume_hint(action, io.run_id, io.step_id)}` (or "
+            f"`vvrun resume {io.run_id}` at a terminal)") from exc
+    verified = None if action.verify is None else _verify(action.verify, io)
+    return {"acknowledged": True, "checklist": list(ticked), "fields": fields,
+            "notes": notes or "", "verified": verified}
+
+
+def _verify(verify: VerifyAction, io: StepIO) -> bool:
+    """Run the check until it holds; between tries the operator fixes things and says when."""
+    while True:
+        failure = _check(verify, io)
+        if failure is None:
+            return True
+        io.console.line(f"verify: {failure}", stream="stderr")
+        try:
+            again = io.prompter.confirm("The check does not hold yet. Check again?",
+                                        default=True, detail=failure)
+        except Paused as exc:
+            raise StepFailed(
+                f"acknowledged, but the check does not hold: {failure}", where=io.where,
+                hint=f"fix it, then `vvrun resume {io.run_id}`") from exc
+        if not again:
+            raise StepFailed(f"acknowledged, but the check does not hold: {failure}",
+                             where=io.where,
+                             hint=f"fix it, then `vvrun resume {io.run_id}`")
+
+
+def _check(verify: VerifyAction, io: StepIO) -> str | None:
+    """None when every expectation holds, else what the check saw."""
+    from vvrun.steps import STEP_TYPES
+
+    try:
+        result = STEP_TYPES[verify.type].execute(verify.action, io)
+    except (Paused, Aborted, Cancelled):
+        raise
+    except VvrunError as exc:
+        return f"the {verify.type} check failed: {exc.message}"
+    tpl = (io.templater or Templater({}, where=io.where)).child(result=result)
+    for source in verify.expect:
+        try:
+            holds = tpl.expr(source)
+        except VvrunError as exc:
+            return f"`{source}` could not be evaluated: {exc.message}"
+        if not holds:
+            seen = _seen(tpl, source)
+            return f"`{source}` is false" + (f" ({seen})" if seen else "")
+    return None
+
+
+def _seen(tpl: Templater, source: str) -> str:
+    """`result.value = True, result.rowcount = 1`: the values an expression read."""
+    shown = []
+    for path in referenced_names(source, expression=True):
+        if path[0] != "result":
+            continue
+        name = ".".join(path)
+        if any(name == s.split(" = ")[0] for s in shown):
+            continue
+        try:
+            value = repr(tpl.expr(name))
+        except VvrunError:
+            continue
+        if len(value) > VALUE_SHOWN:
+            value = value[:VALUE_SHOWN] + "…"
+        shown.append(f"{name} = {value}")
+    return ", ".join(shown)

@@ -1,0 +1,163 @@
+"""The `manual` step: instructions, checklist, recorded fields and `verify` (real bash/HTTP)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ListConsole, ScriptedPrompter, connections, run_step
+from vvrun.errors import EXIT_PAUSED, Location, Paused, StepFailed
+from vvrun.steps import manual
+from vvrun.templating import Templater
+
+WHERE = Location("test.yaml", 1, 1, "t")
+ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+def ctx(**inputs: object) -> dict[str, object]:
+    return {"inputs": inputs, "env": {}, "steps": {}}
+
+
+def test_short_form_is_acknowledged() -> None:
+    prompter = ScriptedPrompter(notes="done, ticket 12")
+    result = run_step("manual", "Post the incident link in #incidents.", prompter=prompter)
+    assert result == {"acknowledged": True, "checklist": [], "fields": {},
+                      "notes": "done, ticket 12", "verified": None}
+    assert prompter.asked == ["ack"]
+
+
+def test_checklist_and_fields() -> None:
+    prompter = ScriptedPrompter(ticks=["paged the DBA"],
+                                answers={"ticket_url": "https://t/1", "action": "cancel"})
+    body = {"instructions": "Open a ticket for {{ inputs.db }}.",
+            "checklist": ["paged the DBA", "posted in #incidents"],
+            "record": ["ticket_url", {"name": "action", "choices": ["cancel", "terminate"]}]}
+    result = run_step("manual", body, prompter=prompter, context=ctx(db="main"))
+    assert result["checklist"] == ["paged the DBA"]
+    assert result["fields"] == {"ticket_url": "https://t/1", "action": "cancel"}
+    assert prompter.asked == ["ack", "ticket_url", "action"]
+
+
+@pytest.mark.parametrize(("field", "answer", "message"), [
+    ({"name": "action", "choices": ["cancel", "terminate"]}, "leave",
+     "field 'action' must be one of cancel, terminate, not 'leave'"),
+    ({"name": "ticket", "pattern": "^INC-[0-9]+$"}, "12",
+     "field 'ticket' must match ^INC-[0-9]+$, not '12'"),
+    ("ticket", "  ", "field 'ticket' needs a value"),
+])
+def test_a_bad_answer_is_refused(field, answer, message) -> None:
+    name = field if isinstance(field, str) else field["name"]
+    with pytest.raises(StepFailed) as info:
+        run_step("manual", {"instructions": "x", "record": [field]},
+                 prompter=ScriptedPrompter(answers={name: answer}))
+    assert info.value.message == message
+    assert info.value.where == WHERE
+
+
+def test_no_terminal_pauses_with_the_resume_command() -> None:
+    body = {"instructions": "## Promote the replica\nThen say so.",
+            "record": ["ticket_url", {"name": "action", "choices": ["cancel", "terminate"]}]}
+    with pytest.raises(Paused) as info:
+        run_step("manual", body, prompter=ScriptedPrompter(notes=""), console=ListConsole())
+    # ScriptedPrompter acknowledges but has no answers: it pauses at the first field
+    err = info.value
+    assert err.exit_code == EXIT_PAUSED
+    assert err.message == ("waiting for an operator to do this and acknowledge it: "
+                           "Promote the replica")
+    assert ("`vvrun resume test --ack t --field ticket_url=... "
+            "--field action=cancel|terminate`") in (err.hint or "")
+
+
+class FixingPrompter(ScriptedPrompter):
+    """Says "check again" after doing what the check looks for."""
+
+    def __init__(self, fix, answers: list[bool]) -> None:
+        super().__init__(confirms=answers)
+        self.fix = fix
+        self.details: list[str] = []
+
+    def confirm(self, question: str, *, default: bool = False, detail: str = "") -> bool:
+        self.details.append(detail)
+        self.fix()
+        return super().confirm(question, default=default, detail=detail)
+
+
+def test_verify_keeps_the_operator_until_it_holds(tmp_path: Path) -> None:
+    marker = tmp_path / "promoted"
+    body = {"instructions": "Promote the replica.",
+            "verify": {"shell": f"test -f {marker} && echo yes || echo no",
+                       "expect": "result.stdout == 'yes'"}}
+    prompter = FixingPrompter(marker.touch, [True])
+    console = ListConsole()
+    result = run_step("manual", body, prompter=prompter, env=ENV, console=console)
+    assert result["verified"] is True
+    assert prompter.details == ["`result.stdout == 'yes'` is false (result.stdout = 'no')"]
+    assert ("stderr", "verify: `result.stdout == 'yes'` is false (result.stdout = 'no')") \
+        in console.lines
+
+
+def test_verify_that_holds_at_once_asks_nothing_more(http_server) -> None:
+    http_server.json("GET", "/replica", {"in_recovery": False})
+    body = {"instructions": "Promote the replica.",
+            "verify": {"http": "GET /replica", "expect": ["result.status == 200",
+                                                          "not result.json.in_recovery"]}}
+    prompter = ScriptedPrompter()
+    result = run_step("manual", body, prompter=prompter, conns=connections(api=http_server.url))
+    assert result["verified"] is True
+    assert prompter.asked == ["ack"]
+
+
+def test_verify_without_a_terminal_fails_with_what_it_saw(http_server) -> None:
+    http_server.json("GET", "/replica", {"in_recovery": True})
+    body = {"instructions": "Promote the replica.",
+            "verify": {"http": "GET /replica", "expect": "result.json.in_recovery == false"}}
+    with pytest.raises(StepFailed) as info:
+        run_step("manual", body, prompter=ScriptedPrompter(),
+                 conns=connections(api=http_server.url))
+    assert info.value.message == ("acknowledged, but the check does not hold: "
+                                  "`result.json.in_recovery == false` is false "
+                                  "(result.json.in_recovery = True)")
+    assert "vvrun resume test" in (info.value.hint or "")
+
+
+def test_verify_the_operator_gives_up(tmp_path: Path) -> None:
+    body = {"instructions": "x", "verify": {"shell": "exit 1", "expect": "true"}}
+    with pytest.raises(StepFailed) as info:
+        run_step("manual", body, prompter=ScriptedPrompter(confirms=[False]), env=ENV)
+    assert info.value.message.startswith(
+        "acknowledged, but the check does not hold: the shell check failed: "
+        "command exited with 1")
+
+
+def test_verify_expression_errors_count_as_not_holding(http_server) -> None:
+    http_server.json("GET", "/x", {})
+    body = {"instructions": "x", "verify": {"http": "GET /x", "expect": "result.json.nope > 1"}}
+    with pytest.raises(StepFailed, match=r"`result\.json\.nope > 1` could not be evaluated"):
+        run_step("manual", body, prompter=ScriptedPrompter(),
+                 conns=connections(api=http_server.url))
+
+
+def test_field_problem_and_resume_hint() -> None:
+    f = manual.RecordField("ticket", pattern=r"INC-\d+")
+    assert manual.field_problem(f, "INC-1") is None
+    assert manual.field_problem(f, "INC-1x") == r"field 'ticket' must match INC-\d+, not 'INC-1x'"
+    action = manual.ManualAction("x", record=(f,))
+    assert manual.resume_hint(action, "r1", "s") == "vvrun resume r1 --ack s --field ticket=..."
+
+
+def test_describe_shows_everything_a_reviewer_needs() -> None:
+    body = {"instructions": "# Escalate\nOpen a ticket for {{ inputs.db }}.",
+            "checklist": ["paged"],
+            "record": [{"name": "action", "description": "what you did",
+                        "choices": ["a", "b"]}],
+            "verify": {"shell": "check {{ inputs.db }}", "expect": "result.exit_code == 0"}}
+    spec = manual.parse(body, WHERE)
+    action = manual.render(spec, Templater(ctx(db="main db"), where=WHERE), {})
+    d = manual.describe(action)
+    assert d.summary == "Escalate"
+    assert d.body == "# Escalate\nOpen a ticket for main db."
+    assert d.language == "markdown"
+    assert d.notes == ("[ ] paged", "record action: what you did (one of: a, b)",
+                       "verify (shell): check 'main db'", "  expect: result.exit_code == 0")
