@@ -1,24 +1,51 @@
 # Two commands on a fresh machine: `make demo` and `make test` (see README.md).
+# Needs only Python >= 3.11 (PYTHON=python3.12 to pick one); everything else goes into .venv.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint schema docs bench clean
+.PHONY: test demo demo-down lint schema docs bench clean python-check
 
-$(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+python-check:
+	@test -x $(BIN)/python || $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  2>/dev/null || { echo "vvrun needs Python >= 3.11, and '$(PYTHON)' is" \
+	  "$$($(PYTHON) --version 2>/dev/null || echo 'not found')."; \
+	  echo "Run e.g. 'make $(or $(MAKECMDGOALS),test) PYTHON=python3.12'."; exit 1; }
+
+# The venv, with the test extra (a superset of the sandbox extra).
+$(BIN)/.installed: pyproject.toml | python-check
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "could not create $(VENV): on Debian/Ubuntu, 'apt install python3-venv'"; exit 1; }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
-lint: $(BIN)/.installed
-	$(BIN)/ruff check vvrun tests bench
+# The venv, with the sandbox extra only (what `make demo` needs).
+$(BIN)/.installed-sandbox: pyproject.toml | python-check
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "could not create $(VENV): on Debian/Ubuntu, 'apt install python3-venv'"; exit 1; }
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[sandbox]'
+	touch $@
 
+lint: $(BIN)/.installed
+	$(BIN)/ruff check vvrun tests bench demo
+
+# The whole suite: against VVRUN_TEST_POSTGRES_URL / VVRUN_TEST_REDIS_URL when set (CI sets
+# them), otherwise against a sandbox that the tests start and stop themselves.
 test: lint
 	$(BIN)/python -m pytest -q
+
+# A real incident in a sandbox, handled by runbooks/db-emergency.yaml. KEEP=1 keeps the sandbox.
+demo: $(BIN)/.installed-sandbox
+	$(BIN)/python demo/demo.py
+
+demo-down: $(BIN)/.installed-sandbox
+	$(BIN)/vvrun sandbox down --dir .sandbox/demo
 
 schema: $(BIN)/.installed
 	$(BIN)/vvrun schema > schema/runbook.schema.json
 
 clean:
+	-test -x $(BIN)/vvrun && $(BIN)/vvrun sandbox down --dir .sandbox/demo
 	rm -rf $(VENV) .pytest_cache .ruff_cache .sandbox
