@@ -122,6 +122,9 @@ class Unknown:
     def __iter__(self):  # a loop over an unknown list is one unknown item
         yield Unknown(f"{self.path}[…]")
 
+    def __reversed__(self) -> Unknown:  # `| reverse` keeps the placeholder (⟨secret⟩ stays it)
+        return Unknown(self.path)
+
     def __len__(self) -> int:
         raise DependsOn(self.path)
 

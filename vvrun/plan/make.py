@@ -1,0 +1,265 @@
+"""`make_plan`: a runbook and its inputs → a Plan (a frozen, masked value). Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from vvrun import __version__
+from vvrun.errors import VvrunError
+from vvrun.guard import SideEffectBlocked
+from vvrun.model import Runbook, Step
+from vvrun.plan.context import (
+    ResolvedInput,
+    dependency,
+    make_context,
+    resolve_plan_inputs,
+    unknowns_in,
+)
+from vvrun.plan.model import Plan, PlannedConnection, PlannedInput, PlannedStep, RecordInfo
+from vvrun.plan.render import describe_step, hash_of, show_value, step_source_hash
+from vvrun.secrets import Masker
+from vvrun.steps.base import Description
+from vvrun.templating import DependsOn, Templater, Unknown
+
+
+def make_plan(
+    runbook: Runbook,
+    variables: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str],
+    show_env: tuple[str, ...] | list[str] = (),
+) -> Plan:
+    """Render every step of `runbook` as it would run with `variables` (see `vvrun.plan`)."""
+    show_env = tuple(show_env)
+    masker = plan_masker(runbook, variables, environ)
+    resolved = resolve_plan_inputs(runbook, variables, environ, show_env)
+    context = make_context(resolved, environ, show_env)
+    planner = _Planner(runbook, context, masker)
+    steps = tuple(planner.step(i, s) for i, s in enumerate(runbook.steps, 1))
+    warnings = [
+        f"input '{r.input.name}' has no value: the plan shows ⟨inputs.{r.input.name}⟩ "
+        f"(give it with --var {r.input.name}=...)"
+        for r in resolved
+        if r.source == "missing" and not r.input.secret
+    ]
+    return Plan(
+        name=runbook.name,
+        title=masker.mask(runbook.title),
+        path=runbook.path,
+        source_hash=runbook.source_hash,
+        vvrun_version=__version__,
+        description=masker.mask(runbook.description or ""),
+        inputs=tuple(_planned_input(r, masker) for r in resolved),
+        input_values=tuple(
+            (r.input.name, masker.mask_obj(r.value))
+            for r in resolved
+            if r.known and not r.input.secret and r.source in ("given", "default")
+        ),
+        connections=tuple(planner.connections()),
+        locks=tuple(planner.locks()),
+        steps=steps,
+        warnings=tuple(masker.mask(w) for w in warnings),
+    )
+
+
+def plan_masker(runbook: Runbook, variables: Mapping[str, Any],
+                environ: Mapping[str, str]) -> Masker:
+    """Masks secret inputs (given or from the environment), secret-looking environment values
+    and passwords in URLs: a plan never carries them even if a template found a way."""
+    masker = Masker()
+    masker.add_env(environ)
+    for name, inp in runbook.inputs.items():
+        if not inp.secret:
+            continue
+        if name in variables:
+            masker.add(variables[name])
+        if inp.env and inp.env in environ:
+            masker.add(environ[inp.env])
+    return masker
+
+
+def _planned_input(r: ResolvedInput, masker: Masker) -> PlannedInput:
+    value = r.value
+    if isinstance(value, Unknown):
+        display = str(value)
+    elif isinstance(value, str):
+        display = value
+    else:
+        display = show_value(value)
+    return PlannedInput(
+        name=r.input.name,
+        type=r.input.type,
+        display=masker.mask(display),
+        known=r.known,
+        source=r.source,
+        secret=r.input.secret,
+        description=masker.mask(r.input.description or ""),
+    )
+
+
+class _Planner:
+    def __init__(self, runbook: Runbook, context: dict[str, Any], masker: Masker):
+        self.runbook = runbook
+        self.context = context
+        self.mask = masker.mask
+
+    def connections(self) -> list[PlannedConnection]:
+        out = []
+        for name, conn in self.runbook.connections.items():
+            url = conn.settings.get("url") or conn.settings.get("base_url") or ""
+            target, _ = self._text(url, Templater(self.context, where=conn.where))
+            out.append(PlannedConnection(name, conn.kind, self.mask(target)))
+        return out
+
+    def locks(self) -> list[str]:
+        keys = [self.runbook.name]
+        for source in self.runbook.locks:
+            text, _ = self._text(source, Templater(self.context, where=self.runbook.where))
+            if text not in keys:
+                keys.append(text)
+        return [self.mask(k) for k in keys]
+
+    def _text(self, source: Any, tpl: Templater) -> tuple[str, list[str]]:
+        """Rendered text, or the template as written when it cannot be rendered. A template
+        whose placeholders a filter turned into something else is shown as written too."""
+        if not isinstance(source, str):
+            return str(source), []
+        unknown = unknowns_in(source, self.context, expression=False)
+        try:
+            text = str(tpl.text(source))
+        except SideEffectBlocked:
+            raise
+        except (VvrunError, DependsOn) as exc:
+            why = f"it needs {exc.path}" if isinstance(exc, DependsOn) else exc.message
+            return source, [f"shown as written: {why}"]
+        except Exception as exc:  # a filter that chokes on a ⟨placeholder⟩
+            return source, [f"shown as written: a filter cannot take a placeholder "
+                            f"({type(exc).__name__})"]
+        if unknown and "⟨" not in text:
+            return source, []
+        return text, []
+
+    def step(self, number: int, step: Step) -> PlannedStep:
+        tpl = Templater(self.context, where=step.where)
+        warnings: list[str] = []
+        if step.for_each:
+            tpl = tpl.child(item=Unknown("item"), loop={"index": Unknown("loop.index"),
+                                                        "first": Unknown("loop.first"),
+                                                        "last": Unknown("loop.last")})
+        condition, will_run, depends = self._condition(step, tpl, warnings)
+        desc, more = describe_step(step.type, step.spec, tpl, self.runbook.connections)
+        warnings += more
+        extra = self._type_details(step, tpl, warnings)
+        title, _ = self._text(step.title, tpl) if step.title else (desc.summary, [])
+        description, _ = self._text(step.description or "", tpl)
+        params = tuple(self.mask(show_value(p)) for p in desc.params)
+        shown = {
+            "summary": self.mask(desc.summary),
+            "body": self.mask(desc.body or ""),
+            "language": desc.language,
+            "target": self.mask(str(desc.target)) if desc.target is not None else None,
+            "params": params,
+        }
+        return PlannedStep(
+            number=number,
+            id=step.id,
+            type=step.type,
+            title=self.mask(title),
+            summary=shown["summary"],
+            body=shown["body"],
+            language=desc.language,
+            target=shown["target"],
+            params=params,
+            # confirm and manual details are laid out from the spec below, not as notes
+            notes=() if step.type in ("confirm", "manual")
+            else tuple(self.mask(str(n)) for n in desc.notes),
+            description=self.mask(description.strip()),
+            when=step.when,
+            condition=condition,
+            will_run=will_run,
+            depends_on=depends,
+            danger=step.danger,
+            approvers=step.approvers,
+            timeout=str(step.timeout) if step.timeout else None,
+            retry=_retry_text(step),
+            expect=tuple(step.expect),
+            outputs=tuple((k, v) for k, v in step.outputs.items()),
+            on_failure=step.on_failure,
+            idempotent=step.idempotent,
+            tags=tuple(step.tags),
+            watch=str(step.watch) if step.watch else None,
+            for_each=step.for_each,
+            warnings=tuple(self.mask(w) for w in warnings),
+            source_hash=step_source_hash(step),
+            action_hash=hash_of(shown),
+            **extra,
+        )
+
+    def _condition(self, step: Step, tpl: Templater,
+                   warnings: list[str]) -> tuple[str, bool | None, tuple[str, ...]]:
+        if not step.when:
+            return "always", True, ()
+        unknown = unknowns_in(step.when, self.context, expression=True)
+        try:
+            value = tpl.expr(step.when)
+            truth = bool(value)
+        except DependsOn as exc:
+            unknown = unknown or [exc.path]
+        except SideEffectBlocked:
+            raise
+        except VvrunError as exc:
+            warnings.append(f"`when` cannot be evaluated in a plan: {exc.message}")
+            return "cannot be evaluated in a plan", None, ()
+        else:
+            if truth:
+                return "runs (its condition holds)", True, ()
+            return "skipped (its condition is false)", False, ()
+        depends = tuple(dict.fromkeys(dependency(p) for p in unknown))
+        return "depends on " + ", ".join(depends), None, depends
+
+    def _type_details(self, step: Step, tpl: Templater, warnings: list[str]) -> dict[str, Any]:
+        spec = step.spec
+        if step.type == "confirm":
+            prompt, more = self._text(spec.prompt, tpl)
+            warnings += more
+            return {"confirm_prompt": self.mask(prompt), "type_to_confirm": spec.type_to_confirm,
+                    "on_no": spec.on_no}
+        if step.type != "manual":
+            return {}
+        instructions, more = self._text(spec.instructions, tpl)
+        warnings += more
+        checklist = tuple(self.mask(self._text(item, tpl)[0]) for item in spec.checklist)
+        record = tuple(
+            RecordInfo(f.name, self.mask(f.description), tuple(f.choices), f.pattern)
+            for f in spec.record
+        )
+        verify = None
+        if spec.verify is not None:
+            desc, more = describe_step(spec.verify.type, spec.verify.spec, tpl,
+                                       self.runbook.connections)
+            warnings += more
+            verify = self.mask(_verify_text(spec.verify.type, desc, spec.verify.expect))
+        return {"instructions": self.mask(instructions.strip()), "checklist": checklist,
+                "record": record, "verify": verify}
+
+
+def _verify_text(kind: str, desc: Description, expect: tuple[str, ...]) -> str:
+    lines = [f"{kind}: {desc.body or desc.summary}"]
+    if desc.params:
+        lines.append("parameters: " + ", ".join(
+            f"${i} = {show_value(p)}" for i, p in enumerate(desc.params, 1)))
+    lines += [f"expect: {e}" for e in expect]
+    return "\n".join(lines)
+
+
+def _retry_text(step: Step) -> str | None:
+    r = step.retry
+    if r is None or (r.attempts <= 1 and not r.until):
+        return None
+    text = f"up to {r.attempts} attempts, {r.delay} apart"
+    if r.backoff and r.backoff != 1:
+        text += f" (×{r.backoff:g} each time)"
+    if r.until:
+        text += f", until `{r.until}`"
+    return text

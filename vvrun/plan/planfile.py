@@ -1,0 +1,162 @@
+"""The plan file (`vvrun plan --format json`): a reviewed plan, bound to what it was made from.
+
+It carries, per runbook, `runbook_hash` (the file's sha256), the resolved non-secret inputs and
+each step's source hash; and the vvrun version. `verify_plan_file` refuses a run whose runbook,
+inputs or vvrun differ from the reviewed plan, saying exactly what changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from vvrun import __version__
+from vvrun.errors import Location, UsageError
+from vvrun.model import Runbook
+from vvrun.plan.diff import PlanDiff
+from vvrun.plan.model import Plan
+from vvrun.plan.render import step_source_hash
+from vvrun.secrets import Masker
+from vvrun.templating import Unknown
+
+FORMAT = "vvrun-plan/1"
+
+
+def plan_entry(plan: Plan, diff: PlanDiff | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": plan.name,
+        "title": plan.title,
+        "path": plan.path,
+        "runbook_hash": plan.source_hash,
+        "description": plan.description,
+        "inputs": {name: value for name, value in plan.input_values},
+        "unknown_inputs": {i.name: i.display for i in plan.inputs if not i.known},
+        "input_sources": {i.name: i.source for i in plan.inputs},
+        "connections": [asdict(c) for c in plan.connections],
+        "locks": list(plan.locks),
+        "summary": {
+            "steps": len(plan.steps),
+            "danger": plan.danger_steps,
+            "confirmations": plan.confirmations,
+            "manual": plan.manual_steps,
+            "locks": len(plan.locks),
+        },
+        "warnings": list(plan.warnings),
+        "steps": [s.to_dict() for s in plan.steps],
+    }
+    if diff is not None:
+        entry["changes"] = {
+            "base": diff.old.path,
+            "added": [s.id for s in diff.added],
+            "removed": [s.id for s in diff.removed],
+            "changed": [new.id for _, new in diff.changed],
+            "moved": [new.id for _, new in diff.moved],
+            "header": list(diff.header),
+        }
+    return entry
+
+
+def plan_document(plans: Sequence[Plan], diffs: Sequence[PlanDiff | None] = ()) -> dict[str, Any]:
+    diffs = list(diffs) or [None] * len(plans)
+    return {
+        "format": FORMAT,
+        "vvrun_version": __version__,
+        "runbooks": [plan_entry(p, d) for p, d in zip(plans, diffs, strict=True)],
+    }
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """Deterministic JSON: the same plan gives the same bytes."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, Unknown):
+        return str(value)
+    return json.loads(json.dumps(value, default=str))
+
+
+def _read(path: str) -> dict[str, Any]:
+    where = Location(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise UsageError(f"cannot read the plan file: {exc.strerror}", where=where,
+                         hint="make one with `vvrun plan RUNBOOK --format json > plan.json`"
+                         ) from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"the plan file is not JSON: {exc}", where=where,
+                         hint="make one with `vvrun plan RUNBOOK --format json > plan.json`"
+                         ) from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UsageError("this is not a vvrun plan file", where=where,
+                         hint="make one with `vvrun plan RUNBOOK --format json > plan.json`")
+    return data
+
+
+def verify_plan_file(path: str, runbook: Runbook, inputs: Mapping[str, Any]) -> None:
+    """Raise UsageError, listing every difference, unless `runbook` run with `inputs` (the run's
+    resolved inputs) is exactly what the plan file at `path` was made from."""
+    data = _read(path)
+    where = Location(path)
+    problems: list[str] = []
+    made_by = data.get("vvrun_version")
+    if made_by != __version__:
+        problems.append(f"it was made by vvrun {made_by}, and this is vvrun {__version__}")
+    entries = [e for e in data.get("runbooks", []) if e.get("name") == runbook.name]
+    if not entries:
+        names = ", ".join(str(e.get("name")) for e in data.get("runbooks", [])) or "none"
+        raise UsageError(
+            f"the plan file has no plan for runbook '{runbook.name}' (it has: {names})",
+            where=where,
+            hint=f"make the plan of {runbook.path} and have it reviewed",
+        )
+    entry = entries[0]
+    if entry.get("runbook_hash") != runbook.source_hash:
+        problems.append(_edited(entry, runbook))
+    problems += _input_changes(entry, runbook, inputs)
+    if problems:
+        raise UsageError(
+            f"the runbook {runbook.path} no longer matches the reviewed plan: "
+            + "; ".join(problems),
+            where=where,
+            hint=f"make a new plan (`vvrun plan {runbook.path} --format json`), have it "
+            "reviewed, and run with that",
+        )
+
+
+def _edited(entry: Mapping[str, Any], runbook: Runbook) -> str:
+    before = {s["id"]: s.get("source_hash") for s in entry.get("steps", [])}
+    now = {s.id: step_source_hash(s) for s in runbook.steps}
+    parts = [f"step '{i}' was added" for i in now if i not in before]
+    parts += [f"step '{i}' was removed" for i in before if i not in now]
+    parts += [f"step '{i}' changed" for i in now if i in before and before[i] != now[i]]
+    if not parts and list(before) != list(now):
+        parts.append("its steps were reordered")
+    if not parts:
+        return ("the runbook was edited since the plan was made (outside its steps: title, "
+                "inputs, connections, defaults, locks or comments)")
+    return "the runbook was edited since the plan was made: " + ", ".join(parts)
+
+
+def _input_changes(entry: Mapping[str, Any], runbook: Runbook,
+                   inputs: Mapping[str, Any]) -> list[str]:
+    planned = entry.get("inputs", {})
+    sources = entry.get("input_sources", {})
+    masker = Masker()  # the plan masked passwords in URLs; compare like with like
+    out: list[str] = []
+    for name, inp in runbook.inputs.items():
+        if inp.secret:
+            continue  # never in a plan; re-read at run time
+        now = _normal(masker.mask_obj(inputs[name])) if name in inputs else None
+        if name in planned:
+            if now != _normal(planned[name]):
+                out.append(f"input '{name}' is {json.dumps(now)} now but was "
+                           f"{json.dumps(_normal(planned[name]))} in the plan")
+        elif sources.get(name) == "missing" and name in inputs:
+            out.append(f"input '{name}' had no value when the plan was made (it showed "
+                       f"⟨inputs.{name}⟩) and is {json.dumps(now)} now")
+    return out

@@ -1,0 +1,171 @@
+"""One step as it would run: the step type's pure `render` + `describe`, and a plain rendering
+from the step as written when a type has neither (or fails on a placeholder).
+
+Only `parse` (done by the loader), `render` and `describe` are ever called here: never `execute`,
+never a `Clients`. That is the first of the plan's two locks (the second is `vvrun.guard`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from vvrun.errors import VvrunError
+from vvrun.guard import SideEffectBlocked
+from vvrun.model import Connection, Step
+from vvrun.steps import STEP_TYPES
+from vvrun.steps.base import Description
+from vvrun.templating import DependsOn, Templater, Unknown
+
+
+def show_value(value: Any) -> str:
+    """A bound value as a reviewer reads it: SQL-style literals, ⟨placeholders⟩ as they are."""
+    if isinstance(value, Unknown):
+        return str(value)
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    try:
+        return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def hash_of(obj: Any) -> str:
+    data = json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def describe_step(
+    step_type: str, spec: Any, tpl: Templater, conns: Mapping[str, Connection]
+) -> tuple[Description, list[str]]:
+    """The step type's own description of the rendered action, with warnings; a plain one from
+    the spec when the type cannot describe it in a plan."""
+    module = STEP_TYPES[step_type]
+    render = getattr(module, "render", None)
+    describe = getattr(module, "describe", None)
+    warnings: list[str] = []
+    if render is not None and describe is not None:
+        try:
+            return describe(render(spec, tpl, conns)), warnings
+        except SideEffectBlocked:
+            raise
+        except DependsOn as exc:
+            warnings.append(f"shown as written: it needs {exc.path}, which only a run knows")
+        except VvrunError as exc:
+            warnings.append(f"shown as written: it does not render in a plan: {exc.message}")
+        except Exception as exc:  # a step type that chokes on a ⟨placeholder⟩ must not hide
+            # the rest of the plan; the reviewer sees the step as written and why.
+            warnings.append(
+                f"shown as written: the {step_type} step cannot render a placeholder "
+                f"({type(exc).__name__})"
+            )
+        return fallback(step_type, spec, None, conns), warnings
+    return fallback(step_type, spec, tpl, conns), warnings
+
+
+def fallback(
+    step_type: str, spec: Any, tpl: Templater | None, conns: Mapping[str, Connection]
+) -> Description:
+    """A plain description from the spec; rendered through `tpl` when it can be, as written
+    otherwise (the template text itself: it holds no values)."""
+    try:
+        return _plain(step_type, spec, tpl, conns)
+    except SideEffectBlocked:
+        raise
+    except (VvrunError, DependsOn, Exception):
+        if tpl is None:
+            raise
+        return _plain(step_type, spec, None, conns)
+
+
+def _target(conns: Mapping[str, Connection], kind: str, name: str | None,
+            tpl: Templater | None) -> str | None:
+    of_kind = [c for c in conns.values() if c.kind == kind]
+    conn = conns.get(name) if name else (of_kind[0] if len(of_kind) == 1 else None)
+    if conn is None:
+        return None
+    url = conn.settings.get("url") or conn.settings.get("base_url")
+    if url is None:
+        return conn.name
+    return f"{conn.name}: {_text(url, tpl)}"
+
+
+def _text(source: Any, tpl: Templater | None) -> str:
+    if tpl is None:
+        return str(source)
+    return str(tpl.text(source))
+
+
+def _plain(step_type: str, spec: Any, tpl: Templater | None,
+           conns: Mapping[str, Connection]) -> Description:
+    if step_type == "sql":
+        if tpl is None:
+            body, params = spec.query.strip(), ()
+        else:
+            sql = tpl.sql(spec.query)
+            body, params = sql.display().strip(), sql.params
+        return Description(
+            summary=_first_line(body), body=body, language="sql", params=tuple(params),
+            target=_target(conns, "postgres", spec.connection, tpl),
+        )
+    if step_type == "shell":
+        body = spec.run.strip() if tpl is None else tpl.shell(spec.run).strip()
+        notes = tuple(f"env {k}={_text(v, tpl)}" for k, v in spec.env.items())
+        if spec.cwd:
+            notes += (f"in {_text(spec.cwd, tpl)}",)
+        return Description(summary=_first_line(body), body=body, language="bash", notes=notes)
+    if step_type == "http":
+        url = spec.url if tpl is None else tpl.url(spec.url)
+        lines = [f"{spec.method} {url}"]
+        for k, v in spec.headers.items():
+            lines.append(f"{k}: {_text(v, tpl)}")
+        for k, v in spec.params.items():
+            lines.append(f"?{k}={_text(v, tpl)}")
+        if spec.has_json:
+            value = spec.json if tpl is None else tpl.value(spec.json)
+            lines += ["", json.dumps(value, indent=2, sort_keys=True, default=str,
+                                     ensure_ascii=False)]
+        elif spec.body is not None:
+            lines += ["", _text(spec.body, tpl)]
+        return Description(summary=lines[0], body="\n".join(lines), language="http",
+                           target=_target(conns, "http", spec.connection, tpl))
+    if step_type == "redis":
+        target = _target(conns, "redis", spec.connection, tpl)
+        if spec.op == "delete_pattern":
+            summary = f"delete_pattern {_text(spec.pattern, tpl)}"
+            return Description(summary=summary, body=summary, language="text", target=target,
+                               notes=(f"SCAN + UNLINK in batches of {spec.batch}",))
+        if spec.op == "info":
+            return Description(summary=f"INFO {spec.section}", target=target)
+        if isinstance(spec.command, str):
+            words = spec.command.split() if tpl is None else tpl.words(spec.command)
+        else:
+            words = [_text(w, tpl) for w in spec.command]
+        line = " ".join(words)
+        return Description(summary=line, body=line, language="text", target=target)
+    if step_type == "confirm":
+        return Description(summary=_text(spec.prompt, tpl))
+    if step_type == "manual":
+        text = _text(spec.instructions, tpl).strip()
+        return Description(summary=_first_line(text), body=text, language="markdown")
+    return Description(summary=step_type)
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def step_source_hash(step: Step) -> str:
+    return hash_of(dict(step.raw) if step.raw else {"id": step.id, "type": step.type,
+                                                    "spec": repr(step.spec)})
