@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vvrun.results import StepResult
+
+if TYPE_CHECKING:
+    from vvrun.secrets import Masker
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,18 @@ class Store(Protocol):
     def lock_info(self, key: str) -> LockInfo | None: ...
     def break_lock(self, key: str, *, why: str, operator: str, host: str) -> LockInfo | None: ...
 
+    def ledger_entry(self, run_id: str, key: str) -> dict[str, Any] | None:
+        """One step's raw ledger row {status, attempt, host, pid, pgid, action_hash,
+        started_at}: where an in-flight step ran, for resume's search for a stray process."""
+        ...
+
+    def park_locks(self, run_id: str) -> None:
+        """The run pauses: keep its locks with no process; only its own resume may take them
+        over (from any host, at once); anyone else still gets LockHeld."""
+        ...
+
+    def list_locks(self) -> list[LockInfo]: ...
+
     def close(self) -> None: ...
 
 
@@ -97,15 +112,42 @@ def operator_name(environ: Mapping[str, str]) -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def open_store(environ: Mapping[str, str]) -> Store:
-    """The store the environment asks for: `VVRUN_STATE=memory`, `postgresql://...`, a SQLite
-    path, or by default SQLite at `$XDG_STATE_HOME/vvrun/state.db`."""
-    target = environ.get("VVRUN_STATE", "")
+def default_sqlite_path(environ: Mapping[str, str]) -> str:
+    """`$XDG_STATE_HOME/vvrun/state.db`, falling back to `~/.local/state/vvrun/state.db`."""
+    import os.path
+
+    base = environ.get("XDG_STATE_HOME", "")
+    if not base or not os.path.isabs(base):  # the XDG spec says to ignore relative paths
+        home = environ.get("HOME") or os.path.expanduser("~")
+        base = os.path.join(home, ".local", "state")
+    return os.path.join(base, "vvrun", "state.db")
+
+
+def open_store(environ: Mapping[str, str], *, masker: Masker | None = None) -> Store:
+    """The store the environment asks for: `VVRUN_STATE=memory`, `postgresql://...` (in the
+    schema `$VVRUN_STATE_SCHEMA`, default `vvrun`), a SQLite path, or by default SQLite at
+    `$XDG_STATE_HOME/vvrun/state.db`. Whatever is written is masked with `masker` first."""
+    import os.path
+
+    from vvrun.errors import StateError
+
+    target = environ.get("VVRUN_STATE", "").strip()
     if target == "memory":
         from vvrun.state.memory import MemoryStore
 
-        return MemoryStore()
-    # The durable stores (sqlite.py, postgres.py) are wired in here by the state module owner.
-    from vvrun.state.memory import MemoryStore
+        return MemoryStore(masker=masker)
+    if target.startswith(("postgresql://", "postgres://")):
+        from vvrun.state.postgres import PostgresStore
 
-    return MemoryStore()
+        return PostgresStore(target, schema=environ.get("VVRUN_STATE_SCHEMA") or "vvrun",
+                             masker=masker)
+    if "://" in target:
+        from vvrun.secrets import Masker as _Masker
+
+        raise StateError(
+            f"VVRUN_STATE={_Masker().mask(target)} is not a store vvrun knows",
+            hint="use a file path (SQLite), postgresql://user@host/db, or memory")
+    from vvrun.state.sqlite import SqliteStore
+
+    path = os.path.expanduser(target) if target else default_sqlite_path(environ)
+    return SqliteStore(path, masker=masker)
