@@ -1,0 +1,450 @@
+"""The runbook language as JSON Schema (2020-12): the common keys plus each step type's fragment.
+
+`runbook_schema()` is the one contract: `vvrun schema` prints it, editors use the committed copy
+(`schema/runbook.schema.json`, regenerated with `make schema`, checked by a test).
+
+Validation does not throw the whole schema at a document: a step's type is decided by its type
+key, so the document is validated with the step bodies left open, then each body with its own
+type's fragment alone (PERF-NOTES: 2.0 ms per 40-step document), and each connection with its
+kind's schema. Errors become `Problem`s in plain words (`validate_document`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from vvrun.steps import STEP_TYPES
+
+SCHEMA_ID = "https://vvrun.dev/schema/runbook.schema.json"
+TYPE_KEYS: tuple[str, ...] = tuple(STEP_TYPES)
+CONNECTION_KINDS = ("postgres", "redis", "http")
+
+ID_PATTERN = "^[a-z][a-z0-9_]*$"
+NAME_PATTERN = "^[a-z0-9][a-z0-9-]*$"
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"
+
+
+def _duration(description: str, examples: list[Any] | None = None) -> dict[str, Any]:
+    return {
+        "type": ["string", "number"],
+        "pattern": DURATION_PATTERN,
+        "minimum": 0,
+        "description": description + " A duration: `500ms`, `30s`, `5m`, `1h`, or seconds.",
+        "examples": examples or ["30s", "5m"],
+    }
+
+
+def _expression(description: str, examples: list[str]) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "description": description, "examples": examples}
+
+
+_EXPECT = {
+    "description": "An expression about `result`, or a list of them; any false → the step "
+    "fails, showing the expression and the values it saw.",
+    "examples": ["result.rowcount == 0", ["result.status == 200", "result.json.ok"]],
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+    ],
+}
+
+_RETRY = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "Try again on failure; with `until` the step polls until the expression holds.",
+    "examples": [{"attempts": 3, "delay": "2s", "backoff": 2},
+                 {"attempts": 30, "delay": "10s", "until": "result.value == 0"}],
+    "properties": {
+        "attempts": {"type": "integer", "minimum": 1, "default": 1,
+                     "description": "How many times to run the step at most."},
+        "delay": _duration("Wait between attempts.", ["2s"]),
+        "backoff": {"type": "number", "minimum": 1, "default": 1,
+                    "description": "Multiply the delay by this after each attempt."},
+        "until": _expression("Poll: repeat (within `attempts`) until this expression about "
+                             "`result` holds.", ["result.value == 0"]),
+    },
+}
+
+_ON_FAILURE = {
+    "type": "string",
+    "pattern": "^(abort|continue|[a-z][a-z0-9_]*)$",
+    "default": "abort",
+    "description": "`abort` (the run fails, exit 1), `continue` (recorded; the run goes on), or "
+    "the id of a later step to jump to (a rollback path).",
+    "examples": ["abort", "continue", "rollback"],
+}
+
+_TAGS = {
+    "type": "array",
+    "items": {"type": "string", "pattern": r"^[^\s,]+$"},
+    "uniqueItems": True,
+    "description": "Words to select by (`--tags`, `--skip-tags`).",
+    "examples": [["database", "emergency"]],
+}
+
+
+def _common_step_properties() -> dict[str, Any]:
+    return {
+        "id": {"type": "string", "pattern": ID_PATTERN,
+               "description": "Unique in the file; templates reach it as `steps.<id>`.",
+               "examples": ["long_running"]},
+        "title": {"type": "string", "minLength": 1,
+                  "description": "One line for the operator; defaults to a summary of the step."},
+        "description": {"type": "string",
+                        "description": "Markdown guidance shown before the step runs."},
+        "when": {"type": ["string", "boolean"], "minLength": 1,
+                 "description": "A bare expression; false → the step is `skipped`.",
+                 "examples": ["steps.long_running.result.rowcount > 0"]},
+        "timeout": _duration("Stop the step after this long (for sql, the statement_timeout)."),
+        "retry": _RETRY,
+        "expect": _EXPECT,
+        "outputs": {
+            "type": "object",
+            "propertyNames": {"pattern": ID_PATTERN},
+            "additionalProperties": {"type": "string", "minLength": 1},
+            "description": "`{name: expression}` evaluated over `result`, kept as "
+            "`steps.<id>.outputs.<name>`.",
+            "examples": [{"count": "result.rowcount"}],
+        },
+        "on_failure": _ON_FAILURE,
+        "danger": {"type": "boolean", "default": False,
+                   "description": "The operator must confirm before it runs; plans flag it."},
+        "idempotent": {"type": "boolean", "default": False,
+                       "description": "Safe to run again automatically when resuming after a "
+                       "crash mid-step."},
+        "approvers": {"type": "integer", "enum": [1, 2], "default": 1,
+                      "description": "2: a second operator must approve (`vvrun approve RUN "
+                      "STEP`) — the four-eyes rule. For `confirm` and `danger` steps."},
+        "tags": _TAGS,
+        "watch": _duration("At a terminal, re-run this read-only step every interval and redraw "
+                           "its result until Enter (or `retry.until` holds).", ["2s"]),
+        "for_each": _expression("An expression giving a list; the step runs once per `item` "
+                                "(`loop.index` counts from 1).",
+                                ["steps.find.result.rows", "inputs.replicas"]),
+    }
+
+
+def _step_schema(bodies: Mapping[str, Any]) -> dict[str, Any]:
+    props = _common_step_properties()
+    for name, body in bodies.items():
+        props[name] = body
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id"],
+        "description": "A step: an `id`, exactly one type key (" + ", ".join(TYPE_KEYS)
+        + ") and the common keys.",
+        "properties": props,
+    }
+
+
+_INPUT = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "A value the operator supplies (`--var name=value`).",
+    "properties": {
+        "type": {"type": "string", "enum": ["string", "integer", "number", "boolean", "list"],
+                 "default": "string",
+                 "description": "`list` takes `--var a,b,c` or a YAML list."},
+        "default": {"description": "The value when none is given; matches `type`, `pattern` "
+                    "and `choices`. Without a default (or `env`) the input is required.",
+                    "examples": ["5 minutes", 10]},
+        "description": {"type": "string", "description": "What the operator should supply."},
+        "pattern": {"type": "string", "format": "regex",
+                    "description": "A regular expression a string value must match.",
+                    "examples": [r"^\d+ (seconds|minutes|hours)$"]},
+        "choices": {"type": "array", "minItems": 1,
+                    "items": {"type": ["string", "number", "boolean"]},
+                    "description": "The value must be one of these."},
+        "env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                "description": "Taken from this environment variable when not given with --var.",
+                "examples": ["DATABASE_URL"]},
+        "secret": {"type": "boolean", "default": False,
+                   "description": "Masked everywhere, never persisted, re-asked on resume."},
+    },
+}
+
+_URL = {"type": "string", "minLength": 1}
+
+_CONNECTION_POSTGRES = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["postgres"],
+    "description": "A PostgreSQL server for `sql` steps.",
+    "properties": {
+        "postgres": {**_URL, "description": "The connection URL (a template).",
+                     "examples": ["{{ inputs.database_url }}"]},
+        "statement_timeout": _duration("Session `statement_timeout` (a step's own `timeout` "
+                                       "wins for that step)."),
+        "lock_timeout": _duration("Session `lock_timeout`: give up waiting for a lock.", ["5s"]),
+        "connect_timeout": _duration("Give up connecting after this long.", ["10s"]),
+        "application_name": {"type": "string", "description": "Shown in pg_stat_activity.",
+                             "examples": ["vvrun"]},
+    },
+}
+
+_CONNECTION_REDIS = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["redis"],
+    "description": "A Redis server for `redis` steps.",
+    "properties": {
+        "redis": {
+            "description": "The URL (a template), or `{url, socket_timeout, connect_timeout}`.",
+            "examples": ["{{ env.REDIS_URL }}",
+                         {"url": "redis://cache:6379/0", "socket_timeout": "5s"}],
+            "oneOf": [
+                {**_URL, "description": "The connection URL."},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["url"],
+                    "properties": {
+                        "url": {**_URL, "description": "The connection URL (a template)."},
+                        "socket_timeout": _duration("Give up on a command after this long."),
+                        "connect_timeout": _duration("Give up connecting after this long."),
+                    },
+                },
+            ],
+        },
+    },
+}
+
+_CONNECTION_HTTP = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["http"],
+    "description": "An HTTP API for `http` steps.",
+    "properties": {
+        "http": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["base_url"],
+            "description": "`{base_url, headers, timeout, verify}`.",
+            "examples": [{"base_url": "https://api.example.com",
+                          "headers": {"Accept": "application/json"}}],
+            "properties": {
+                "base_url": {**_URL, "description": "Relative step URLs join this."},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"},
+                            "description": "Headers sent with every request (templates)."},
+                "timeout": _duration("Request timeout unless the step sets one."),
+                "verify": {"type": "boolean", "default": True,
+                           "description": "Verify TLS certificates."},
+            },
+        },
+    },
+}
+
+_DEFAULTS = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "Step settings applied unless a step sets its own.",
+    "examples": [{"timeout": "2m"}],
+    "properties": {
+        "timeout": _duration("Default step timeout."),
+        "retry": _RETRY,
+        "on_failure": {**_ON_FAILURE, "pattern": "^(abort|continue)$",
+                       "description": "Default `on_failure`: `abort` or `continue`."},
+        "idempotent": {"type": "boolean", "default": False,
+                       "description": "Default `idempotent`."},
+    },
+}
+
+
+def _top(step: Mapping[str, Any], connection: Mapping[str, Any],
+          defs: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "vvrun runbook",
+        "description": "A declarative runbook for vvrun: inputs, connections and steps.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["version", "name", "title", "steps"],
+        "properties": {
+            "version": {"type": "integer", "const": 1,
+                        "description": "The language version; required.", "examples": [1]},
+            "name": {"type": "string", "pattern": NAME_PATTERN,
+                     "description": "A slug `[a-z0-9][a-z0-9-]*`; names runs and locks.",
+                     "examples": ["db-emergency"]},
+            "title": {"type": "string", "minLength": 1, "description": "The runbook's title.",
+                      "examples": ["Database emergency"]},
+            "description": {"type": "string", "description": "Markdown; shown at start, in "
+                            "plans and in docs."},
+            "tags": _TAGS,
+            "inputs": {
+                "type": "object",
+                "propertyNames": {"pattern": ID_PATTERN},
+                "additionalProperties": {"$ref": "#/$defs/input"},
+                "description": "What the operator supplies, by name (`inputs.<name>`).",
+            },
+            "connections": {
+                "type": "object",
+                "propertyNames": {"pattern": ID_PATTERN},
+                "additionalProperties": connection,
+                "description": "Named targets; a step uses the only one of its kind unless "
+                "it names one with `connection:`.",
+            },
+            "defaults": {"$ref": "#/$defs/defaults"},
+            "locks": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "description": "Extra lock keys (templates over `inputs`/`env`) held for the "
+                "whole run; the runbook's name is always one.",
+                "examples": [["pg:{{ inputs.database_url | host }}"]],
+            },
+            "steps": {"type": "array", "minItems": 1, "items": step,
+                      "description": "The steps, run in order."},
+        },
+        "$defs": dict(defs),
+    }
+
+
+def _defs() -> dict[str, Any]:
+    defs: dict[str, Any] = {
+        "input": _INPUT,
+        "defaults": _DEFAULTS,
+        "connection_postgres": _CONNECTION_POSTGRES,
+        "connection_redis": _CONNECTION_REDIS,
+        "connection_http": _CONNECTION_HTTP,
+    }
+    for name, module in STEP_TYPES.items():
+        defs[f"{name}_body"] = copy.deepcopy(dict(module.SCHEMA))
+    return defs
+
+
+@cache
+def runbook_schema() -> dict[str, Any]:
+    """The full schema, for editors and `vvrun schema`. Treat it as read-only."""
+    defs = _defs()
+    bodies = {name: {"$ref": f"#/$defs/{name}_body"} for name in TYPE_KEYS}
+    step = _step_schema(bodies)
+    step["oneOf"] = [{"required": [name]} for name in TYPE_KEYS]
+    defs["step"] = step
+    connection = {
+        "description": "A named target: exactly one of `postgres`, `redis`, `http`.",
+        "oneOf": [{"$ref": f"#/$defs/connection_{k}"} for k in CONNECTION_KINDS],
+    }
+    defs["connection"] = connection
+    return _top({"$ref": "#/$defs/step"}, {"$ref": "#/$defs/connection"}, defs)
+
+
+def schema_text() -> str:
+    """The schema as `vvrun schema` prints it: deterministic JSON."""
+    return json.dumps(runbook_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# -- validators used at run time (dispatch instead of oneOf) --------------------------------
+
+
+def _document_schema() -> dict[str, Any]:
+    """The top level with step bodies and connections left open: they are checked on their own."""
+    defs = _defs()
+    step = _step_schema({name: True for name in TYPE_KEYS})
+    return _top(step, True, defs)
+
+
+@cache
+def _validator(which: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    if which == "document":
+        schema: dict[str, Any] = _document_schema()
+    else:
+        schema = {"$defs": _defs(), "$ref": f"#/$defs/{which}"}
+    # The schema is ours and tested; checking it again on every run would cost (PERF-NOTES).
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def document_validator() -> Any:
+    return _validator("document")
+
+
+def body_validator(type_key: str) -> Any:
+    return _validator(f"{type_key}_body")
+
+
+def connection_validator(kind: str) -> Any:
+    return _validator(f"connection_{kind}")
+
+
+
+# -- YAML text kept where the schema wants a string ------------------------------------------
+
+
+def _branches(schema: Any, defs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A schema with its `$ref`s followed and its oneOf/anyOf flattened into alternatives."""
+    if not isinstance(schema, Mapping):
+        return [{}] if schema is True else []
+    if "$ref" in schema:
+        return _branches(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    alternatives = schema.get("oneOf") or schema.get("anyOf")
+    if alternatives and "type" not in schema and "properties" not in schema:
+        return [b for alt in alternatives for b in _branches(alt, defs)]
+    return [schema]
+
+
+def _types(schema: Mapping[str, Any]) -> set[str] | None:
+    t = schema.get("type")
+    if t is None:
+        return None
+    return {t} if isinstance(t, str) else set(t)
+
+
+def _child(schema: Mapping[str, Any], key: str | int) -> Any:
+    if isinstance(key, int):
+        return schema.get("items")
+    props = schema.get("properties") or {}
+    if key in props:
+        return props[key]
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, Mapping) else None
+
+
+def accepted_types(path: tuple[Any, ...]) -> set[str] | None:
+    """The JSON types the schema accepts at a document path (None: anything or unknown)."""
+    full = runbook_schema()
+    defs = full["$defs"]
+    current = _branches(full, defs)
+    for key in path:
+        nxt = []
+        for branch in current:
+            sub = _child(branch, key)
+            if sub is not None:
+                nxt.extend(_branches(sub, defs))
+        current = nxt
+        if not current:
+            return None
+    out: set[str] = set()
+    for branch in current:
+        t = _types(branch)
+        if t is None:
+            return None
+        out |= t
+    return out
+
+
+def coerce_strings(data: Any, texts: Mapping[tuple[Any, ...], str]) -> None:
+    """Where YAML made a number or a boolean of a value the schema says is text, put back the
+    text as written (`title: 1.10` is "1.10", not 1.1). Changes `data` in place."""
+    for path, text in texts.items():
+        types = accepted_types(path)
+        if not types or "string" not in types:
+            continue
+        parent: Any = data
+        for key in path[:-1]:
+            parent = parent[key]
+        value = parent[path[-1]]
+        if isinstance(value, bool):
+            kind = "boolean"
+        elif isinstance(value, int):
+            kind = "integer"
+        else:
+            kind = "number"
+        if kind in types or (kind == "integer" and "number" in types):
+            continue
+        parent[path[-1]] = text
