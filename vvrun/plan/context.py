@@ -20,15 +20,69 @@ from vvrun.templating import Unknown, referenced_names
 SECRET = "secret"
 
 
+class Placeholder(Unknown):
+    """An Unknown for rendering a step's action (never its `when`): truth-testing gives True
+    and everything derived stays a Placeholder, so `rows | map(attribute='pid') | list`
+    renders as `[⟨steps.x.result.rows[…].pid⟩]` instead of stopping the render. Only used
+    after a strict render said the step depends on a run; the plan says so beside it."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Placeholder:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Placeholder(f"{self.path}.{name}")
+
+    def __getitem__(self, key: Any) -> Placeholder:
+        if isinstance(key, slice):
+            return Placeholder(f"{self.path}[…]")
+        return Placeholder(f"{self.path}[{key!r}]")
+
+    def __iter__(self):
+        yield Placeholder(f"{self.path}[…]")
+
+    def __reversed__(self) -> Placeholder:
+        return Placeholder(self.path)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        raise TypeError(f"the length of {self} is known only when the runbook runs")
+
+    def _op(self, *_: Any) -> Placeholder:
+        return Placeholder(self.path)
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _op  # type: ignore[assignment]
+    __hash__ = Unknown.__hash__
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _op
+    __truediv__ = __rtruediv__ = __floordiv__ = __mod__ = __neg__ = __pow__ = _op
+    __contains__ = _op
+
+
 class PlaceholderMap(dict):
     """A mapping where a name it does not hold is a placeholder `⟨<prefix>.<name>⟩`."""
 
-    def __init__(self, prefix: str, known: Mapping[str, Any] | None = None):
+    def __init__(self, prefix: str, known: Mapping[str, Any] | None = None,
+                 factory: type[Unknown] = Unknown):
         super().__init__(known or {})
         self.prefix = prefix
+        self.factory = factory
 
     def __missing__(self, key: Any) -> Unknown:
-        return Unknown(f"{self.prefix}.{key}")
+        return self.factory(f"{self.prefix}.{key}")
+
+
+def lenient(value: Any) -> Any:
+    """The same context with every Unknown turned into a Placeholder."""
+    if isinstance(value, Unknown):
+        return Placeholder(value.path)
+    if isinstance(value, PlaceholderMap):
+        return PlaceholderMap(value.prefix, {k: lenient(v) for k, v in value.items()},
+                              Placeholder)
+    if isinstance(value, dict):
+        return {k: lenient(v) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)

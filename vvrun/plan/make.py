@@ -12,6 +12,7 @@ from vvrun.model import Runbook, Step
 from vvrun.plan.context import (
     ResolvedInput,
     dependency,
+    lenient,
     make_context,
     resolve_plan_inputs,
     unknowns_in,
@@ -148,7 +149,8 @@ class _Planner:
                                                         "first": Unknown("loop.first"),
                                                         "last": Unknown("loop.last")})
         condition, will_run, depends = self._condition(step, tpl, warnings)
-        desc, more = describe_step(step.type, step.spec, tpl, self.runbook.connections)
+        desc, more, notes = describe_step(step.type, step.spec, tpl, self.runbook.connections,
+                                          loose=self._loose(tpl))
         warnings += more
         extra = self._type_details(step, tpl, warnings)
         title, _ = self._text(step.title, tpl) if step.title else (desc.summary, [])
@@ -172,8 +174,8 @@ class _Planner:
             target=shown["target"],
             params=params,
             # confirm and manual details are laid out from the spec below, not as notes
-            notes=() if step.type in ("confirm", "manual")
-            else tuple(self.mask(str(n)) for n in desc.notes),
+            notes=tuple(self.mask(str(n)) for n in (
+                notes if step.type in ("confirm", "manual") else [*desc.notes, *notes])),
             description=self.mask(description.strip()),
             when=step.when,
             condition=condition,
@@ -195,6 +197,10 @@ class _Planner:
             action_hash=hash_of(shown),
             **extra,
         )
+
+    @staticmethod
+    def _loose(tpl: Templater) -> Templater:
+        return Templater(lenient(tpl.context), where=tpl.where)
 
     def _condition(self, step: Step, tpl: Templater,
                    warnings: list[str]) -> tuple[str, bool | None, tuple[str, ...]]:
@@ -236,8 +242,8 @@ class _Planner:
         )
         verify = None
         if spec.verify is not None:
-            desc, more = describe_step(spec.verify.type, spec.verify.spec, tpl,
-                                       self.runbook.connections)
+            desc, more, _ = describe_step(spec.verify.type, spec.verify.spec, tpl,
+                                          self.runbook.connections, loose=self._loose(tpl))
             warnings += more
             verify = self.mask(_verify_text(spec.verify.type, desc, spec.verify.expect))
         return {"instructions": self.mask(instructions.strip()), "checklist": checklist,

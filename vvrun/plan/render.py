@@ -32,6 +32,8 @@ def show_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(show_value(v) for v in value) + "]"
     try:
         return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -44,46 +46,70 @@ def hash_of(obj: Any) -> str:
 
 
 def describe_step(
-    step_type: str, spec: Any, tpl: Templater, conns: Mapping[str, Connection]
-) -> tuple[Description, list[str]]:
-    """The step type's own description of the rendered action, with warnings; a plain one from
-    the spec when the type cannot describe it in a plan."""
+    step_type: str,
+    spec: Any,
+    tpl: Templater,
+    conns: Mapping[str, Connection],
+    *,
+    loose: Templater | None = None,
+) -> tuple[Description, list[str], list[str]]:
+    """The step type's own description of the rendered action; `(description, warnings,
+    notes)`.
+
+    Tried in order, the first that renders wins: the step type's `render`+`describe` with
+    strict placeholders; the same with `loose` ones (when the action depends on a result only
+    a run knows — said in a note); the planner's plain rendering of the spec (when the step
+    type refuses a placeholder — said in a warning); the step as written.
+    """
     module = STEP_TYPES[step_type]
     render = getattr(module, "render", None)
     describe = getattr(module, "describe", None)
-    warnings: list[str] = []
+    attempts: list[tuple[bool, Templater | None]] = []
     if render is not None and describe is not None:
+        attempts += [(True, tpl), (True, loose)]
+    attempts += [(False, tpl), (False, loose), (False, None)]
+    depends: str | None = None
+    problems: list[str] = []
+    for own, t in attempts:
+        if (own and t is None) or (t is loose and t is not None and depends is None):
+            continue  # the loose pass is only for an action that depends on a run
         try:
-            return describe(render(spec, tpl, conns)), warnings
+            desc = (describe(render(spec, t, conns))  # type: ignore[misc]
+                    if own else _plain(step_type, spec, t, conns))
         except SideEffectBlocked:
             raise
         except DependsOn as exc:
-            warnings.append(f"shown as written: it needs {exc.path}, which only a run knows")
+            depends = depends or exc.path
+            continue
         except VvrunError as exc:
-            warnings.append(f"shown as written: it does not render in a plan: {exc.message}")
-        except Exception as exc:  # a step type that chokes on a ⟨placeholder⟩ must not hide
-            # the rest of the plan; the reviewer sees the step as written and why.
-            warnings.append(
-                f"shown as written: the {step_type} step cannot render a placeholder "
-                f"({type(exc).__name__})"
-            )
-        return fallback(step_type, spec, None, conns), warnings
-    return fallback(step_type, spec, tpl, conns), warnings
+            problems.append(exc.message)
+            continue
+        except Exception as exc:  # a step type that chokes on a ⟨placeholder⟩ must not
+            # hide the rest of the plan: the next attempt renders it another way.
+            problems.append(f"{type(exc).__name__}: {exc}")
+            continue
+        warnings: list[str] = []
+        notes: list[str] = []
+        if t is None:
+            why = f"it needs {depends}" if depends else (problems[0] if problems else "")
+            warnings.append(f"shown as written ({why})" if why else "shown as written")
+        elif not own and render is not None and problems and "⟨" not in problems[0]:
+            # (a refusal of a ⟨placeholder⟩ itself, say a URL whose base comes from the
+            # environment, is expected in a plan and not worth a reviewer's attention)
+            warnings.append(f"rendered by the planner: the {step_type} step type refused it "
+                            f"in a plan ({problems[0]})")
+        if t is loose and depends:
+            notes.append(f"parts of it come from {depends}, known only when the runbook runs")
+        return desc, warnings, notes
+    raise AssertionError("the step as written always describes")  # pragma: no cover
 
 
 def fallback(
     step_type: str, spec: Any, tpl: Templater | None, conns: Mapping[str, Connection]
 ) -> Description:
-    """A plain description from the spec; rendered through `tpl` when it can be, as written
-    otherwise (the template text itself: it holds no values)."""
-    try:
-        return _plain(step_type, spec, tpl, conns)
-    except SideEffectBlocked:
-        raise
-    except (VvrunError, DependsOn, Exception):
-        if tpl is None:
-            raise
-        return _plain(step_type, spec, None, conns)
+    """A plain description from the spec: rendered through `tpl`, or as written (the template
+    text itself, which holds no values) when `tpl` is None."""
+    return _plain(step_type, spec, tpl, conns)
 
 
 def _target(conns: Mapping[str, Connection], kind: str, name: str | None,
