@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from vvrun.errors import Cancelled, Location, RunbookError
 from vvrun.model import Connection, Duration
@@ -175,58 +175,87 @@ def execute(action: SqlAction, io: StepIO) -> dict[str, Any]:
     """
     if io.cancel.is_set():
         raise Cancelled("cancelled before the query started", where=io.where)
-    conn = _connection(action, io)
     statement_timeout = io.timeout if io.timeout is not None else action.statement_timeout
     lock_timeout = action.lock_timeout
     if lock_timeout is None:
         lock_timeout = min(DEFAULT_LOCK_TIMEOUT, statement_timeout or DEFAULT_LOCK_TIMEOUT)
     query, params = action.query.for_driver()
     display = action.query.display()
+    errors = _Errors(action, io, display, statement_timeout, lock_timeout)
+    conn = _ready(action, io, errors, dict(
+        application_name=f"{action.application_name}:{io.run_id}:{io.step_id}",
+        statement_timeout=statement_timeout,
+        lock_timeout=lock_timeout,
+        read_only=action.read_only,
+    ))
     watcher = _pg.CancelWatcher(conn, io.cancel)
     try:
-        _pg.apply_settings(
-            conn,
-            application_name=f"{action.application_name}:{io.run_id}:{io.step_id}",
-            statement_timeout=statement_timeout,
-            lock_timeout=lock_timeout,
-            read_only=action.read_only,
-        )
         if action.transaction:
             conn.execute("BEGIN")
         with watcher:
             result = _pg.run(conn, query, params, kind=_pg.classify(display),
                              max_rows=action.max_rows, transaction=action.transaction)
     except BaseException as exc:  # KeyboardInterrupt too: never leave a transaction open
-        _pg.settle(conn)
-        _forget_if_broken(conn, action, io)
-        if _is_driver_error(exc):
-            raise _pg.translate(
-                exc, sql=display, target=_pg.mask_target(action.url), where=io.where,
-                cancelled=watcher.fired or io.cancel.is_set(),
-                statement_timeout=statement_timeout, lock_timeout=lock_timeout,
-            ) from exc
-        raise
+        errors.reraise(exc, conn, cancelled=watcher.fired)
     if action.transaction:
-        io.extra["finish"] = lambda ok: _finish(conn, ok, action, io)
+        io.extra["finish"] = lambda ok: _finish(conn, ok, errors)
     else:
         _reset(conn, action, io)
     return result
 
 
-def _finish(conn: Any, ok: bool, action: SqlAction, io: StepIO) -> None:
+class _Errors:
+    """Cleans up after a failure and translates driver errors, once, for one step."""
+
+    def __init__(self, action: SqlAction, io: StepIO, sql: str, statement_timeout: float | None,
+                 lock_timeout: float | None):
+        self.action, self.io, self.sql = action, io, sql
+        self.statement_timeout, self.lock_timeout = statement_timeout, lock_timeout
+
+    def reraise(self, exc: BaseException, conn: Any, *, cancelled: bool = False,
+                sql: str | None = None) -> NoReturn:
+        """Roll back, reset the session, forget a broken connection; raise the driver's error
+        translated (chained), anything else as it is."""
+        _pg.settle(conn)
+        _forget_if_broken(conn, self.action, self.io)
+        if not _is_driver_error(exc):
+            raise exc
+        raise _pg.translate(
+            exc, sql=self.sql if sql is None else sql, target=_pg.mask_target(self.action.url),
+            where=self.io.where, cancelled=cancelled or self.io.cancel.is_set(),
+            statement_timeout=self.statement_timeout, lock_timeout=self.lock_timeout,
+        ) from exc
+
+
+def _ready(action: SqlAction, io: StepIO, errors: _Errors, settings: dict[str, Any]) -> Any:
+    """The run's connection with the step's session settings applied.
+
+    A connection that died while idle (a server restart, an idle-session timeout, a proxy; a
+    long manual step makes this likely) is replaced once: nothing of the step has run yet.
+    """
+    conn = _connection(action, io)
+    try:
+        _pg.apply_settings(conn, **settings)
+        return conn
+    except Exception as exc:
+        if not _is_driver_error(exc) or _pg.usable(conn):
+            errors.reraise(exc, conn, sql="SET")
+    io.clients.discard(_client_key(action))
+    conn = _connection(action, io)
+    try:
+        _pg.apply_settings(conn, **settings)
+    except Exception as exc:
+        errors.reraise(exc, conn, sql="SET")
+    return conn
+
+
+def _finish(conn: Any, ok: bool, errors: _Errors) -> None:
     """Commit (ok) or roll back the step's transaction, then reset the session."""
     try:
         conn.execute("COMMIT" if ok else "ROLLBACK")
     except Exception as exc:
-        _pg.settle(conn)
-        _forget_if_broken(conn, action, io)
-        if _is_driver_error(exc):
-            raise _pg.translate(
-                exc, sql="COMMIT", target=_pg.mask_target(action.url), where=io.where,
-                cancelled=False, statement_timeout=None, lock_timeout=None,
-            ) from exc
-        raise
-    _reset(conn, action, io)
+        errors.reraise(exc, conn, sql="COMMIT")
+    _reset(conn, errors.action, errors.io)
 
 
 def _reset(conn: Any, action: SqlAction, io: StepIO) -> None:
