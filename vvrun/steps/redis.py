@@ -1,16 +1,30 @@
-"""`redis`: a command, or a high-level operation (`delete_pattern`, `info`), through redis-py."""
+"""`redis`: a command, or a high-level operation (`delete_pattern`, `info`), through redis-py.
+
+A command line is split into words before templating (`Templater.words`), so a value is one
+argument whatever its spaces or `\r\n`; values templated into a `delete_pattern` glob are
+matched literally. `vvrun.steps._redis` holds the driver plumbing and the error translation.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vvrun.errors import Location
+from vvrun.errors import Cancelled, Location, RunbookError, StepFailed
+from vvrun.model import Connection, Duration
+from vvrun.steps import _redis
+from vvrun.steps.base import Description, StepIO, pick_connection
+from vvrun.templating import Templater
 
 NAME = "redis"
 
-_CONNECTION = {"type": "string", "description": "Name of a redis connection; default: the only one."}
+_CONNECTION = {"type": "string",
+               "description": "Name of a redis connection; default: the only one."}
 
 SCHEMA: Mapping[str, Any] = {
     "description": "Talk to Redis (redis-py). A string is a command line (`INFO stats`, "
@@ -111,3 +125,193 @@ def parse(body: Any, where: Location) -> RedisSpec:
         command=cmd if isinstance(cmd, str) else tuple(str(w) for w in cmd),
         connection=conn,
     )
+
+
+# -- render, describe, execute ------------------------------------------------------------------
+
+DEFAULT_SOCKET_TIMEOUT = 30.0  # seconds, when neither the step nor the connection sets one
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Commands that never return: refused whatever the step says.
+NEVER_RETURN = frozenset({"MONITOR", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "SYNC", "PSYNC"})
+#: Commands that block or wipe the server: refused unless the step is `danger: true`.
+NEEDS_DANGER = {
+    "KEYS": "KEYS blocks the server while it walks every key: use `delete_pattern` (SCAN) or "
+    "`SCAN 0 MATCH <pattern> COUNT 1000`, or mark the step `danger: true`",
+    "FLUSHALL": "FLUSHALL empties every database: mark the step `danger: true` if you mean it",
+    "FLUSHDB": "a synchronous FLUSHDB blocks the server: use `FLUSHDB ASYNC` or "
+    "`delete_pattern`, or mark the step `danger: true`",
+}
+_GLOB = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+_HOLE = re.compile(r"\{\{.*?\}\}", re.S)
+
+
+@dataclass(frozen=True)
+class RedisAction:
+    """A rendered redis step: the words (or the operation), where it goes, its settings."""
+
+    op: str  # command | delete_pattern | info
+    url: str
+    connection: str
+    words: tuple[str, ...] = ()
+    pattern: str = ""
+    batch: int = 1000
+    max_per_second: float | None = None
+    section: str = ""
+    socket_timeout: float | None = None  # the connection's; a step timeout overrides it
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    def command_line(self) -> str:
+        if self.op == "delete_pattern":
+            return f"delete_pattern {self.pattern}"
+        if self.op == "info":
+            return f"INFO {self.section}".strip()
+        return " ".join(_show_word(w) for w in self.words)
+
+
+def render(spec: RedisSpec, tpl: Templater, conns: Mapping[str, Connection]) -> RedisAction:
+    where = tpl.where or Location()
+    conn = pick_connection(conns, "redis", spec.connection, where)
+    if conn is None:
+        raise RunbookError(
+            "this redis step has no redis connection", where=where,
+            hint="add one under `connections:`, e.g. `cache: {redis: \"{{ env.REDIS_URL }}\"}`",
+        )
+    settings = {k: tpl.text(v) for k, v in conn.settings.items()}
+    common = {
+        "url": str(settings.get("url", "")),
+        "connection": conn.name,
+        "socket_timeout": _seconds(settings, "socket_timeout", conn),
+        "connect_timeout": _seconds(settings, "connect_timeout", conn) or DEFAULT_CONNECT_TIMEOUT,
+    }
+    if spec.op == "delete_pattern":
+        return RedisAction(op="delete_pattern", pattern=_render_pattern(spec.pattern, tpl),
+                           batch=spec.batch, max_per_second=spec.max_per_second, **common)
+    if spec.op == "info":
+        return RedisAction(op="info", section=str(tpl.text(spec.section)), **common)
+    if isinstance(spec.command, str):
+        words = tuple(tpl.words(spec.command))
+    else:
+        words = tuple(str(tpl.text(w)) for w in spec.command)
+    if not words or not words[0]:
+        raise RunbookError("the redis command is empty", where=where,
+                           hint="write a command, e.g. `GET user:42`")
+    if words[0].upper() in NEVER_RETURN:
+        raise RunbookError(
+            f"{words[0].upper()} never returns, so a step cannot run it", where=where,
+            hint="read what you need with a command that answers (e.g. `PUBSUB CHANNELS`)",
+        )
+    return RedisAction(op="command", words=words, **common)
+
+
+def _render_pattern(source: str, tpl: Templater) -> str:
+    """Render a glob, escaping glob characters in templated values: a value is matched
+    literally (an input `*` must not widen `cache:{{ inputs.user }}:*` to every user)."""
+    if "{%" in source:
+        return str(tpl.text(source))
+    out, pos = [], 0
+    for m in _HOLE.finditer(source):
+        out.append(source[pos : m.start()])
+        out.append(str(tpl.text(m.group(0))).translate(_GLOB))
+        pos = m.end()
+    out.append(source[pos:])
+    return "".join(out)
+
+
+def _seconds(settings: Mapping[str, Any], key: str, conn: Connection) -> float | None:
+    value = settings.get(key)
+    if value is None:
+        return None
+    try:
+        return Duration.parse(value).seconds
+    except ValueError as exc:
+        raise RunbookError(f"connection '{conn.name}': {key}: {exc}", where=conn.where,
+                           hint="write a duration like 500ms, 30s or 5m") from exc
+
+
+def _show_word(word: str) -> str:
+    if any(ord(c) < 32 or c == "\x7f" for c in word):
+        return json.dumps(word)  # \r\n shown escaped, never as a second line
+    return shlex.quote(word) if word else "''"
+
+
+def describe(action: RedisAction) -> Description:
+    notes = [f"connection: {action.connection}"]
+    if action.op == "delete_pattern":
+        notes.append(f"SCAN MATCH + UNLINK in batches of {action.batch}"
+                     + (f", at most {action.max_per_second:g} keys/s" if action.max_per_second
+                        else "")
+                     + "; pauses during BGSAVE / AOF rewrite")
+    elif action.op == "command" and action.words[0].upper() in NEEDS_DANGER:
+        notes.append(f"{action.words[0].upper()} runs only in a `danger: true` step")
+    line = action.command_line()
+    return Description(summary=line, body=line, language="text",
+                       target=_redis.mask_target(action.url), notes=tuple(notes))
+
+
+def execute(action: RedisAction, io: StepIO) -> dict[str, Any]:
+    """Run the command (or operation) on the run's client for this connection.
+
+    `result.value` is the decoded reply as JSON (INFO parsed into a mapping); `delete_pattern`
+    gives `{scanned, deleted}`. Socket waits are always bounded: the step's timeout, else the
+    connection's `socket_timeout`, else 30 s.
+    """
+    if io.cancel.is_set():
+        raise Cancelled("cancelled before the command was sent", where=io.where)
+    _refuse_unless_danger(action, io)
+    timeout = io.timeout or action.socket_timeout or DEFAULT_SOCKET_TIMEOUT
+    client = _client(action, io, timeout)
+    import redis
+
+    try:
+        if action.op == "delete_pattern":
+            deadline = time.monotonic() + io.timeout if io.timeout else None
+            return _redis.delete_pattern(client, action.pattern, batch=action.batch,
+                                         max_per_second=action.max_per_second, io=io,
+                                         deadline=deadline)
+        if action.op == "info":
+            reply = client.info(action.section) if action.section else client.info()
+        else:
+            reply = client.execute_command(*action.words)
+    except redis.RedisError as exc:
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+            # the connection may hold a half-read reply: the next step starts afresh
+            io.clients.discard(_client_key(action, timeout))
+        raise _redis.translate(exc, target=_redis.mask_target(action.url),
+                               command=_short(action.command_line()), where=io.where,
+                               timeout=timeout) from exc
+    return {"value": _redis.jsonable(reply)}
+
+
+def _refuse_unless_danger(action: RedisAction, io: StepIO) -> None:
+    if io.danger:
+        return
+    if action.op == "delete_pattern" and action.pattern.strip("*") == "":
+        raise StepFailed(f"delete_pattern {action.pattern!r} would delete every key",
+                         where=io.where, hint="narrow the pattern, or mark the step "
+                         "`danger: true` if you mean it")
+    if action.op != "command":
+        return
+    name = action.words[0].upper()
+    if name == "FLUSHDB" and any(w.upper() == "ASYNC" for w in action.words[1:]):
+        return
+    if name in NEEDS_DANGER:
+        raise StepFailed(f"{name} is refused in a step that is not `danger: true`",
+                         where=io.where, hint=NEEDS_DANGER[name])
+
+
+def _client(action: RedisAction, io: StepIO, timeout: float) -> Any:
+    return io.clients.get(
+        _client_key(action, timeout),
+        lambda: _redis.make_client(action.url, socket_timeout=timeout,
+                                   connect_timeout=min(action.connect_timeout, timeout),
+                                   client_name=f"vvrun:{io.run_id}", where=io.where),
+    )
+
+
+def _client_key(action: RedisAction, timeout: float) -> str:
+    # one client per connection and socket timeout: redis-py fixes the timeout per client
+    return f"redis:{action.connection}:{action.url}:{timeout:g}"
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
