@@ -47,6 +47,7 @@ SEQUENCE = [
             notes=("env PGPASSWORD=***",)),
     Event("step_output", {"step_id": "kill", "text": "killed 3 [red]", "stream": "stdout"}),
     Event("step_output", {"step_id": "kill", "text": "pkill: warning", "stream": "stderr"}),
+    Event("step_output", {"step_id": "kill", "text": "waiting for workers", "stream": "status"}),
     Event("step_retry", {"step_id": "kill", "attempt": 2, "delay": 2.0,
                          "error": "command exited with 1\n  stderr: x"}),
     ended("kill", result={"exit_code": 0, "stdout": "killed 3", "stderr": ""}, duration=65.2),
@@ -122,6 +123,7 @@ def test_shell_lines_retry_and_exit_code() -> None:
     text = render(SEQUENCE)
     assert "  │ killed 3 [red]" in text
     assert "  ! pkill: warning" in text
+    assert "  … waiting for workers" in text
     assert "  ↻ attempt 2: command exited with 1 (retrying in 2.00s)" in text
     assert "  exit code 0\n  ✓ succeeded in 1m 05s" in text
 
@@ -204,6 +206,8 @@ def test_interactive_live_status_starts_and_stops() -> None:
     sink.emit(Event("step_progress", {"step_id": "purge", "done": 5, "total": 10,
                                       "label": "deleting"}))
     sink.emit(Event("step_output", {"step_id": "purge", "text": "a line", "stream": "stdout"}))
+    sink.emit(Event("step_output", {"step_id": "purge", "text": "BGSAVE", "stream": "status"}))
+    assert sink._live.tasks[0].description == "BGSAVE"
     sink.pause()
     assert sink._live is None
     sink.emit(ended("purge", result={"scanned": 10, "deleted": 10}))

@@ -266,7 +266,12 @@ class TerminalSink:
     def _on_step_output(self, d: Mapping[str, Any], ts: float) -> None:
         stream = d.get("stream", "stdout")
         text = str(d.get("text", ""))
-        if stream == "stderr":
+        if stream == "status":  # what a step is doing now: the live line, or one dim line
+            if self._live is not None:
+                self._live.update(self._task, description=text)
+            else:
+                self._print(f"  … {text}", "dim")
+        elif stream == "stderr":
             self._print("  ! " + text, "red")
         else:
             self._print("  │ " + text)
