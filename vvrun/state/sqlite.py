@@ -144,12 +144,12 @@ _create_lock = threading.Lock()
 def _create(path: Path) -> None:
     """Build a new store under a temporary name and link it into place: either `path` is a
     whole, migrated store, or it does not exist. Losing the race to another process is fine."""
-    new_dir = not path.parent.exists()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if new_dir:
-        os.chmod(path.parent, 0o700)  # mkdir's mode is filtered by the umask
     tmp = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
     try:
+        new_dir = not path.parent.exists()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if new_dir:
+            os.chmod(path.parent, 0o700)  # mkdir's mode is filtered by the umask
         fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     except OSError as exc:
         raise StateError(f"cannot create state store {path}: {exc.strerror}",

@@ -1,0 +1,199 @@
+"""`vvrun runs`, `vvrun show RUN`, `vvrun approve RUN STEP`, `vvrun unlock LOCK --why TEXT`.
+
+Everything here reads or appends to the state store the environment names (`VVRUN_STATE`);
+what it prints is masked again on the way out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from vvrun.cli import App, get_app
+from vvrun.errors import StateError, UsageError
+from vvrun.state import RunRecord, Store, open_store, operator_name
+from vvrun.state._liveness import PARKED, pid_alive, when
+from vvrun.state.audit import verify_chain
+from vvrun.ui import timeline
+
+_FINISHED = ("succeeded", "failed", "aborted")
+
+
+@contextmanager
+def _store(app: App) -> Iterator[Store]:
+    store = open_store(app.environ, masker=app.masker)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _out(app: App, text: str) -> None:
+    click.echo(app.masker.mask(text))
+
+
+def _get_run(store: Store, run_id: str) -> RunRecord:
+    run = store.get_run(run_id)
+    if run is None:
+        recent = [r.id for r in store.list_runs(limit=3)]
+        hint = "list runs with `vvrun runs`"
+        if recent:
+            hint += f" (latest: {', '.join(recent)})"
+        raise UsageError(f"no run with id '{run_id}' in the state store", hint=hint)
+    return run
+
+
+def _run_dict(run: RunRecord) -> dict[str, Any]:
+    data = dataclasses.asdict(run)
+    data.pop("source", None)  # the whole runbook; `show` is about what happened
+    data["locks"] = list(run.locks)
+    return data
+
+
+@click.command("runs")
+@click.option("--runbook", metavar="NAME", help="Only runs of this runbook.")
+@click.option("--status", metavar="S", help="Only runs in this status (running, paused, ...).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.pass_context
+def runs(ctx: click.Context, runbook: str | None, status: str | None, limit: int,
+         fmt: str) -> None:
+    """List recent runs, newest first."""
+    app = get_app(ctx)
+    with _store(app) as store:
+        found = store.list_runs(runbook=runbook, status=status, limit=limit)
+    if fmt == "json":
+        _out(app, json.dumps([_run_dict(r) for r in found], indent=2, default=str))
+    elif not found:
+        what = " ".join(x for x in (status, runbook and f"of {runbook}") if x)
+        _out(app, f"no {what + ' ' if what else ''}runs recorded yet")
+    else:
+        _out(app, timeline.runs_table(found))
+
+
+@click.command("show")
+@click.argument("run_id", metavar="RUN")
+@click.option("--events", is_flag=True, help="Print the audit trail and verify its hash chain.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default="text", show_default=True,
+              help="markdown: the incident timeline for a post-mortem.")
+@click.pass_context
+def show(ctx: click.Context, run_id: str, events: bool, fmt: str) -> int:
+    """Show one run: its steps and results, and with --events its audit trail.
+
+    Exits 1 when the audit trail does not verify (it was edited after it was written).
+    """
+    app = get_app(ctx)
+    with _store(app) as store:
+        run = _get_run(store, run_id)
+        results = store.step_results(run_id)
+        trail = store.events(run_id)
+    problems = verify_chain(trail)
+    if fmt == "json":
+        data = {
+            "run": _run_dict(run),
+            "steps": [s.to_dict() for s in timeline.ordered_steps(results)],
+            "events": trail,
+            "chain": {"verified": not problems, "problems": problems},
+        }
+        _out(app, json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    elif fmt == "markdown":
+        _out(app, timeline.markdown(run, results, trail, problems).rstrip("\n"))
+    else:
+        _out(app, timeline.run_text(run, results))
+        if events:
+            _out(app, "")
+            _out(app, timeline.events_text(trail, problems))
+        elif problems:
+            _out(app, "\n" + timeline.chain_verdict(trail, problems)
+                 + f" (see `vvrun show {run_id} --events`)")
+    return 1 if problems else 0
+
+
+@click.command("approve")
+@click.argument("run_id", metavar="RUN")
+@click.argument("step_id", metavar="STEP")
+@click.pass_context
+def approve(ctx: click.Context, run_id: str, step_id: str) -> None:
+    """Give the second approval (four eyes) a step of a paused run waits for."""
+    app = get_app(ctx)
+    operator = operator_name(app.environ)
+    with _store(app) as store:
+        run = _get_run(store, run_id)
+        trail = store.events(run_id)
+        confirmed = [e for e in trail if e["kind"] == "confirmed"
+                     and e["data"].get("step_id") == step_id]
+        if run.status in _FINISHED or not confirmed:
+            why = (f"the run has {run.status}" if run.status in _FINISHED
+                   else f"step '{step_id}' has not been confirmed by a first operator")
+            raise UsageError(
+                f"run {run_id}: nothing waits for approval at step '{step_id}' ({why})",
+                hint=f"see what the run waits for: `vvrun show {run_id} --events`")
+        first = confirmed[-1]
+        action_hash = first["data"].get("action_hash")
+        by = first["data"].get("by") or first["operator"]
+        later = [e for e in trail if e["n"] > first["n"] and e["kind"] == "approved"
+                 and e["data"].get("step_id") == step_id
+                 and e["data"].get("action_hash") == action_hash]
+        if later:
+            raise UsageError(
+                f"run {run_id}: step '{step_id}' was already approved by "
+                f"{later[-1]['operator']} at {when(later[-1]['ts'])}",
+                hint=f"continue the run: `vvrun resume {run_id}`")
+        if by == operator:
+            raise UsageError(
+                f"run {run_id}: step '{step_id}' was confirmed by {by}, and the second "
+                f"approval must come from someone else",
+                hint="ask another operator to run `vvrun approve` (the operator is "
+                     "$VVRUN_OPERATOR, else user@host)")
+        store.append_event(run_id, "approved",
+                           {"step_id": step_id, "action_hash": action_hash, "confirmed_by": by},
+                           operator=operator, host=socket.gethostname())
+    short = f" (action {str(action_hash)[:12]})" if action_hash else ""
+    _out(app, f"approved step '{step_id}' of run {run_id}{short} as {operator}, after {by}")
+    _out(app, f"continue the run: vvrun resume {run_id}")
+
+
+@click.command("unlock")
+@click.argument("key", metavar="LOCK")
+@click.option("--why", required=True, metavar="TEXT",
+              help="Why the lock may be broken; kept in the audit trail.")
+@click.option("--force", is_flag=True,
+              help="Break it even though its holder is running on this host.")
+@click.pass_context
+def unlock(ctx: click.Context, key: str, why: str, force: bool) -> None:
+    """Break a lock whose holder is gone. Audited: who, when, why."""
+    app = get_app(ctx)
+    if not why.strip():
+        raise UsageError("--why must say why the lock may be broken",
+                         hint='e.g. --why "holder host db-admin-2 was rebooted"')
+    with _store(app) as store:
+        held = store.lock_info(key)
+        if held is None:
+            names = [lk.key for lk in store.list_locks()]
+            raise UsageError(
+                f"no lock named '{key}' is held",
+                hint=f"held locks: {', '.join(names)}" if names else "no lock is held")
+        alive_here = (held.pid != PARKED and held.host == socket.gethostname()
+                      and pid_alive(held.pid))
+        if alive_here and not force:
+            raise StateError(
+                f"lock '{key}' is held by run {held.run_id}, whose process (pid {held.pid}) "
+                f"is still running on this host",
+                hint="stop that run first (Ctrl-C it), or add --force if it is stuck")
+        broken = store.break_lock(key, why=why, operator=operator_name(app.environ),
+                                  host=socket.gethostname())
+    if broken is None:  # released between our look and the break
+        _out(app, f"lock '{key}' was released meanwhile; nothing to break")
+        return
+    _out(app, f"broke lock '{key}' held by run {broken.run_id} ({broken.operator} on "
+              f"{broken.host}, pid {broken.pid}, since {when(broken.since)})")
+    _out(app, f"that run can no longer write; see `vvrun show {broken.run_id} --events`, "
+              f"and resume it with `vvrun resume {broken.run_id}` when it is safe")
