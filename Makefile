@@ -16,17 +16,21 @@ python-check:
 $(BIN)/.installed: pyproject.toml | python-check
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  echo "could not create $(VENV): on Debian/Ubuntu, 'apt install python3-venv'"; exit 1; }
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $@
+	@echo "installing vvrun[test] into $(VENV) (log: $(VENV)/pip.log) ..."
+	@{ $(BIN)/python -m pip install -q --upgrade pip && \
+	   $(BIN)/python -m pip install -q -e '.[test]'; } >$(VENV)/pip.log 2>&1 || \
+	  { cat $(VENV)/pip.log; echo "pip install failed (the log is above)"; exit 1; }
+	@touch $@
 
 # The venv, with the sandbox extra only (what `make demo` needs).
 $(BIN)/.installed-sandbox: pyproject.toml | python-check
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  echo "could not create $(VENV): on Debian/Ubuntu, 'apt install python3-venv'"; exit 1; }
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[sandbox]'
-	touch $@
+	@echo "installing vvrun[sandbox] into $(VENV) (log: $(VENV)/pip.log) ..."
+	@{ $(BIN)/python -m pip install -q --upgrade pip && \
+	   $(BIN)/python -m pip install -q -e '.[sandbox]'; } >$(VENV)/pip.log 2>&1 || \
+	  { cat $(VENV)/pip.log; echo "pip install failed (the log is above)"; exit 1; }
+	@touch $@
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check vvrun tests bench demo
@@ -38,7 +42,7 @@ test: lint
 
 # A real incident in a sandbox, handled by runbooks/db-emergency.yaml. KEEP=1 keeps the sandbox.
 demo: $(BIN)/.installed-sandbox
-	$(BIN)/python demo/demo.py
+	@$(BIN)/python demo/demo.py
 
 demo-down: $(BIN)/.installed-sandbox
 	$(BIN)/vvrun sandbox down --dir .sandbox/demo
