@@ -161,3 +161,25 @@ def test_describe_shows_everything_a_reviewer_needs() -> None:
     assert d.language == "markdown"
     assert d.notes == ("[ ] paged", "record action: what you did (one of: a, b)",
                        "verify (shell): check 'main db'", "  expect: result.exit_code == 0")
+
+
+def test_verify_with_sql_against_real_postgres(pg_url: str) -> None:
+    import uuid
+
+    import psycopg
+
+    table = f"t_manual_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (promoted boolean)")
+        try:
+            body = {"instructions": "Promote the replica, then record it.",
+                    "verify": {"sql": f"SELECT count(*) AS n FROM {table} WHERE promoted",
+                               "expect": "result.value == 1"}}
+            prompter = FixingPrompter(
+                lambda: conn.execute(f"INSERT INTO {table} VALUES (true)"), [True])
+            result = run_step("manual", body, prompter=prompter,
+                              conns=connections(db=pg_url))
+            assert result["verified"] is True
+            assert prompter.details == ["`result.value == 1` is false (result.value = 0)"]
+        finally:
+            conn.execute(f"DROP TABLE {table}")

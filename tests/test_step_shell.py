@@ -198,3 +198,8 @@ def test_describe() -> None:
     assert d.body == "pg_dump 'my db' > x.sql\necho ok"
     assert d.language == "bash"
     assert d.notes == ("in /tmp", "env PGPASSWORD=***", "env MODE=fast", "ok exit codes: 0, 2")
+
+
+def test_stdin_is_closed_so_a_prompting_command_cannot_hang() -> None:
+    with pytest.raises(StepFailed, match="command exited with 1"):
+        run_step("shell", "read answer", env=ENV)
