@@ -1,0 +1,199 @@
+"""Asking before acting: danger steps, confirm steps, the second approver, acknowledgements,
+and what to do with a step that was in flight when a run stopped.
+
+An approval is bound to the hash of the rendered action: a resume that renders the same action
+does not ask again; one that renders something different does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from vvrun.errors import Aborted, Paused, UsageError
+from vvrun.model import Step
+from vvrun.results import StepResult
+from vvrun.steps.base import Description
+
+if TYPE_CHECKING:
+    from vvrun.engine.core import Engine
+
+
+def _events(engine: Engine, kind: str, key: str) -> list[dict[str, Any]]:
+    return [e for e in engine.store.events(engine.run_id)
+            if e.get("kind") == kind and (e.get("data") or {}).get("step_id") == key]
+
+
+def _confirmed_before(engine: Engine, key: str, digest: str) -> bool:
+    return any(e["data"].get("action_hash") == digest for e in _events(engine, "confirmed", key))
+
+
+def record_confirmed(engine: Engine, key: str, digest: str, *, via: str) -> None:
+    engine.audit("confirmed", {"step_id": key, "action_hash": digest,
+                               "by": engine.opts.operator, "via": via})
+
+
+def approve(engine: Engine, step: Step, key: str, action: Any, desc: Description,
+            digest: str) -> dict[str, Any] | None:
+    """Ask for whatever this step needs before it runs.
+
+    Returns a confirm step's result when it is answered here (`--yes`, or answered before a
+    resume) and None when the step itself should ask (a confirm at a terminal) or needs no
+    answer. Raises Aborted on a no, Paused when nobody can answer.
+    """
+    if step.type == "confirm":
+        return _confirm_step(engine, step, key, action, digest)
+    if not step.danger:
+        return None
+    if not _confirmed_before(engine, key, digest):
+        if engine.opts.yes:
+            record_confirmed(engine, key, digest, via="--yes")
+        else:
+            question = f"Run dangerous step '{key}'?"
+            try:
+                detail = engine.masker.mask(_detail(desc))
+                yes = engine.prompter.confirm(question, default=False, detail=detail)
+            except Paused as exc:
+                raise Paused(
+                    f"step '{key}' is marked danger and waits for a confirmation, and there is "
+                    "no terminal to ask", where=step.where.with_step(key),
+                    hint=f"resume at a terminal with `vvrun resume {engine.run_id}`, or with "
+                    f"`vvrun resume {engine.run_id} --yes` to confirm it") from exc
+            if not yes:
+                raise Aborted(f"the operator answered no to dangerous step '{key}'; the run "
+                              "stops here", where=step.where.with_step(key),
+                              hint="nothing of this step ran; start again when it is time")
+            record_confirmed(engine, key, digest, via="prompt")
+    second_approver(engine, step, key, digest)
+    return None
+
+
+def _confirm_step(engine: Engine, step: Step, key: str, action: Any,
+                  digest: str) -> dict[str, Any] | None:
+    word = getattr(action, "type_to_confirm", None)
+    if _confirmed_before(engine, key, digest):
+        second_approver(engine, step, key, digest)
+        return {"confirmed": True}
+    if engine.opts.yes:
+        if word is None:
+            record_confirmed(engine, key, digest, via="--yes")
+            second_approver(engine, step, key, digest)
+            return {"confirmed": True}
+        given = engine.opts.confirm_word
+        if given is not None and given != word:
+            raise UsageError(f"--confirm-word {given!r} is not the word step '{key}' asks for",
+                             where=step.where.with_step(key),
+                             hint="read the step's prompt (`vvrun plan`) and give its word")
+        if given == word:
+            record_confirmed(engine, key, digest, via="--yes --confirm-word")
+            second_approver(engine, step, key, digest)
+            return {"confirmed": True}
+    return None  # the step asks the operator itself
+
+
+def second_approver(engine: Engine, step: Step, key: str, digest: str) -> None:
+    """With `approvers: 2`, a different operator must have approved this exact action."""
+    if step.approvers < 2:
+        return
+    for event in _events(engine, "approved", key):
+        data = event.get("data") or {}
+        by = data.get("by") or event.get("operator")
+        if data.get("action_hash") == digest and by and by != engine.opts.operator:
+            return
+    raise Paused(f"step '{key}' needs a second approver: vvrun approve {engine.run_id} {key}",
+                 where=step.where.with_step(key),
+                 hint=f"another operator runs `vvrun approve {engine.run_id} {key}`, then "
+                 f"`vvrun resume {engine.run_id}` continues the run")
+
+
+def acknowledged(engine: Engine, key: str) -> dict[str, Any] | None:
+    """A manual step's result when it was acknowledged before the run stopped."""
+    events = _events(engine, "acknowledged", key)
+    if not events:
+        return None
+    data = events[-1]["data"]
+    return {"acknowledged": True, "checklist": list(data.get("checklist") or []),
+            "fields": dict(data.get("fields") or {}), "notes": data.get("notes") or ""}
+
+
+def record_acknowledged(engine: Engine, key: str, result: Mapping[str, Any]) -> None:
+    via = "--ack" if engine.opts.ack in (key, key.split("[", 1)[0]) else "prompt"
+    engine.audit("acknowledged", {
+        "step_id": key, "by": engine.opts.operator, "via": via,
+        "fields": dict(result.get("fields") or {}),
+        "checklist": list(result.get("checklist") or []), "notes": result.get("notes") or ""})
+
+
+def settle_uncertain(engine: Engine, step: Step, key: str, prev: StepResult,
+                     action: Any) -> bool:
+    """A step left running (or interrupted) by the last process: True to run it again,
+    False to take it as done. Raises when nobody can decide."""
+    from vvrun.engine.core import UncertainStep
+
+    where = step.where.with_step(key)
+    if key in engine.opts.mark_done or step.id in engine.opts.mark_done:
+        engine.audit("uncertain_settled", {"step_id": key, "by": engine.opts.operator,
+                                           "decision": "done", "via": "--mark-done"})
+        return False
+    safe = step.idempotent or step.type in ("confirm", "manual") or (
+        step.type == "sql" and getattr(action, "transaction", False)
+        and prev.status.value == "interrupted")  # a cancelled transaction rolled back
+    told = key in engine.opts.rerun or step.id in engine.opts.rerun
+    if not (safe or told):
+        hint = (f"check whether it took effect, then `vvrun resume {engine.run_id} --rerun "
+                f"{key}` to run it again or `vvrun resume {engine.run_id} --mark-done {key}` "
+                "to go on without it (or resume at a terminal to be asked)")
+        message = (f"step '{key}' was in flight when the run stopped; vvrun cannot know whether "
+                   "it took effect")
+        if engine.opts.yes:
+            raise UncertainStep(message, where=where, hint=hint)
+        try:
+            again = engine.prompter.confirm(f"{message}. Run it again?", default=False)
+            if not again:
+                if not engine.prompter.confirm(f"Take step '{key}' as done and go on?",
+                                               default=False):
+                    raise Aborted(f"the operator chose neither to re-run nor to skip step "
+                                  f"'{key}'", where=where, hint=hint)
+                engine.audit("uncertain_settled", {"step_id": key, "by": engine.opts.operator,
+                                                   "decision": "done", "via": "prompt"})
+                return False
+        except Paused as exc:
+            raise Paused(message, where=where, hint=hint) from exc
+    if step.type == "sql":
+        _refuse_stray_backend(engine, key, action, where)
+    engine.audit("uncertain_settled", {"step_id": key, "by": engine.opts.operator,
+                                       "decision": "rerun",
+                                       "via": "--rerun" if told else "idempotent" if safe
+                                       else "prompt"})
+    return True
+
+
+def _refuse_stray_backend(engine: Engine, key: str, action: Any, where: Any) -> None:
+    from vvrun.engine.core import UncertainStep
+    from vvrun.engine.stray import stray_backends
+
+    url = getattr(action, "url", None)
+    if not url:
+        return
+    app = f"{getattr(action, 'application_name', 'vvrun')}:{engine.run_id}:{key}"
+    alive = stray_backends(url, app)
+    if alive:
+        pids = ", ".join(str(b["pid"]) for b in alive)
+        raise UncertainStep(
+            f"step '{key}' is still running on the database (backend pid {pids}, "
+            f"application_name {app!r}); a second copy will not be started beside it",
+            where=where,
+            hint=f"wait for it to finish or stop it (SELECT pg_cancel_backend({alive[0]['pid']})"
+            f"), then `vvrun resume {engine.run_id}` again")
+
+
+def _detail(desc: Description) -> str:
+    lines = [desc.summary]
+    if desc.body and desc.body != desc.summary:
+        lines.append(desc.body)
+    if desc.params:
+        lines.append("parameters: " + ", ".join(
+            f"${i} = {p!r}" for i, p in enumerate(desc.params, 1)))
+    if desc.target:
+        lines.append(f"on {desc.target}")
+    return "\n".join(lines)

@@ -1,0 +1,578 @@
+"""The interpreter: runs a runbook's steps in order against a Store, a Sink and a Prompter.
+
+Pure of I/O except through the step modules' `execute`, the Store, the Sink and the Prompter.
+The ledger is written before an effect starts (`step_started`) and after it ends
+(`step_finished`); every event is masked, shown to the sink and appended to the audit trail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vvrun.engine import approval
+from vvrun.engine.context import action_hash, describe_dict, explain, step_view
+from vvrun.engine.secret_env import secret_env, shell_secrets_to_env
+from vvrun.engine.worker import Renewer, SinkConsole, run_in_worker
+from vvrun.errors import (
+    EXIT_ABORTED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PAUSED,
+    Aborted,
+    Cancelled,
+    ExpectFailed,
+    Paused,
+    StepFailed,
+    VvrunError,
+)
+from vvrun.events import Event, Sink
+from vvrun.model import Duration, Retry, Runbook, Step
+from vvrun.results import RunResult, Status, StepResult
+from vvrun.secrets import Masker
+from vvrun.state import RunRecord, Store, new_run_id
+from vvrun.steps import STEP_TYPES
+from vvrun.steps.base import Clients, Prompter, StepIO
+from vvrun.templating import Templater, referenced_names
+
+NOT_AUDITED = frozenset({"step_output", "step_progress"})  # live output: kept in results
+WATCHABLE = frozenset({"sql", "redis", "http"})  # read-only kinds `watch` may repeat
+PROMPT_ONLY = frozenset({"confirm", "manual"})  # steps whose only effect is asking
+
+
+@dataclass
+class RunOptions:
+    """Everything decided at the edge, as plain values."""
+
+    operator: str
+    host: str
+    pid: int
+    environ: Mapping[str, str] = field(default_factory=dict)
+    yes: bool = False
+    confirm_word: str | None = None
+    from_step: str | None = None
+    tags: tuple[str, ...] = ()
+    skip_tags: tuple[str, ...] = ()
+    #: at a terminal: wait up to N seconds for Enter, True when pressed (`watch`); None: none
+    watch_wait: Callable[[float], bool] | None = None
+    lock_ttl: float = 60.0
+    source: str = ""  # the runbook text, kept with the run (resume shows what changed)
+    vvrun_version: str = ""
+    # resume only
+    ack: str | None = None  # the manual step `--ack` completes (with `ack_prompter`)
+    ack_prompter: Prompter | None = None
+    rerun: tuple[str, ...] = ()  # uncertain steps to run again without asking
+    mark_done: tuple[str, ...] = ()  # uncertain steps to take as done
+    sleep: Callable[[float], None] = time.sleep
+
+
+class UncertainStep(VvrunError):
+    """A step was in flight when the run stopped and nobody said what to do about it."""
+
+
+class _UntilFalse(StepFailed):
+    """`retry.until` does not hold yet (polling goes on while attempts remain)."""
+
+
+class Engine:
+    def __init__(self, runbook: Runbook, inputs: Mapping[str, Any], *, store: Store,
+                 sink: Sink, prompter: Prompter, masker: Masker, options: RunOptions,
+                 run_id: str | None = None):
+        self.runbook = runbook
+        self.inputs = dict(inputs)
+        self.store = store
+        self.sink = sink
+        self.prompter = prompter
+        self.masker = masker
+        self.opts = options
+        self.run_id = run_id or new_run_id()
+        self.clients = Clients()
+        self.ledger: dict[str, StepResult] = {}
+        self.views: dict[str, dict[str, Any]] = {}
+        self.summary: dict[str, StepResult] = {}
+        self.error: VvrunError | None = None
+        self.current: str | None = None
+        self.resumed = False
+        self.renewer = Renewer(lambda: self.store.renew_locks(self.run_id),
+                               max(1.0, options.lock_ttl / 3))
+        for name, spec in runbook.inputs.items():
+            if spec.secret and name in self.inputs:
+                masker.add(self.inputs[name])
+        self.secret_env = secret_env(runbook, self.inputs)
+
+    # -- the run's life ------------------------------------------------------------------
+
+    def start(self) -> RunResult:
+        """A new run: take the locks, record the run, run every step."""
+        keys = self._lock_keys()
+        self.store.acquire_locks(self.run_id, keys, operator=self.opts.operator,
+                                 host=self.opts.host, pid=self.opts.pid, ttl=self.opts.lock_ttl)
+        try:
+            now = time.time()
+            self.store.create_run(RunRecord(
+                id=self.run_id, runbook=self.runbook.name, path=self.runbook.path,
+                source_hash=self.runbook.source_hash, status="running",
+                operator=self.opts.operator, host=self.opts.host, pid=self.opts.pid,
+                inputs=self.masker.mask_obj(self.stored_inputs()), started_at=now,
+                updated_at=now, vvrun_version=self.opts.vvrun_version, locks=keys,
+                source=self.masker.mask(self.opts.source)))
+        except BaseException:
+            self.store.release_locks(self.run_id)
+            raise
+        return self._drive()
+
+    def resume(self, run: RunRecord) -> RunResult:
+        """Continue a recorded run: its ledger says what is done."""
+        self.run_id = run.id
+        self.resumed = True
+        self.store.acquire_locks(self.run_id, self._lock_keys(), operator=self.opts.operator,
+                                 host=self.opts.host, pid=self.opts.pid, ttl=self.opts.lock_ttl)
+        self.ledger = dict(self.store.step_results(run.id))
+        self.store.update_run(run.id, status="running")
+        return self._drive()
+
+    def stored_inputs(self) -> dict[str, Any]:
+        """The inputs a run record may keep: never a secret."""
+        return {k: v for k, v in self.inputs.items()
+                if not self.runbook.inputs[k].secret and _storable(v)}
+
+    def _lock_keys(self) -> tuple[str, ...]:
+        tpl = Templater(self._base_context(), where=self.runbook.where)
+        keys = [self.runbook.name]
+        for lock in self.runbook.locks:
+            key = str(tpl.text(lock))
+            if key not in keys:
+                keys.append(key)
+        return tuple(keys)
+
+    def _drive(self) -> RunResult:
+        self.emit("run_started", {
+            "run_id": self.run_id, "runbook": self.runbook.name, "title": self.runbook.title,
+            "description": self.runbook.description, "operator": self.opts.operator,
+            "inputs": {k: ("***" if self.runbook.inputs[k].secret else _jsonable(v))
+                       for k, v in self.inputs.items()},
+            "resumed": self.resumed})
+        status, error = Status.SUCCEEDED, None
+        try:
+            status, error = self._loop()
+        except Paused as exc:
+            status, error = Status.PAUSED, _with_run_hint(exc, self.run_id)
+            if self.current is not None:
+                self.record_paused(self.current, exc.message)
+        except Aborted as exc:
+            status, error = Status.ABORTED, exc
+            if self.current is not None:
+                self._record_ended(self.current, Status.ABORTED, exc.message)
+        except KeyboardInterrupt:
+            status = Status.INTERRUPTED
+            error = Cancelled(
+                f"run {self.run_id} interrupted"
+                + (f" at step '{self.current}'" if self.current else ""),
+                hint=f"resume with `vvrun resume {self.run_id}`")
+            if self.current is not None:
+                self._record_interrupted(self.current)
+        except VvrunError as exc:  # the runbook, the state store, a usage error
+            status, error = Status.FAILED, exc
+        except BaseException as exc:  # a bug: record the run failed, then let the edge report
+            self._finish_run(Status.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            raise
+        return self._finish_run(status, error)
+
+    def _finish_run(self, status: Status, error: VvrunError | str | None) -> RunResult:
+        self.error = error if isinstance(error, VvrunError) else None
+        message = None if error is None else self.masker.mask(
+            error.format() if isinstance(error, VvrunError) else error)
+        exit_code = {Status.SUCCEEDED: EXIT_OK, Status.PAUSED: EXIT_PAUSED,
+                     Status.ABORTED: EXIT_ABORTED, Status.INTERRUPTED: EXIT_INTERRUPTED}.get(
+            status, EXIT_FAILED)
+        if isinstance(error, VvrunError) and status == Status.FAILED:
+            exit_code = error.exit_code
+        try:
+            self.clients.close()
+            self.store.update_run(self.run_id, status=status.value, error=message)
+            if status in (Status.PAUSED, Status.INTERRUPTED):
+                park = getattr(self.store, "park_locks", None)  # kept for the resume
+                if park is not None:
+                    park(self.run_id)
+            else:
+                self.store.release_locks(self.run_id)
+        finally:
+            steps = [{"step_id": r.step_id, "status": r.status.value, "duration": r.duration,
+                      "error": r.error} for r in self.summary.values()]
+            self.emit("run_ended", {"run_id": self.run_id, "status": status.value,
+                                    "exit_code": exit_code, "steps": steps, "error": message})
+        return RunResult(self.run_id, self.runbook.name, status, tuple(self.summary.values()),
+                         message, exit_code)
+
+    # -- steps in order ------------------------------------------------------------------
+
+    def _loop(self) -> tuple[Status, VvrunError | None]:
+        steps = self.runbook.steps
+        first = 0
+        if self.opts.from_step and not self.resumed:
+            first = self.runbook.index(self.opts.from_step)
+        failure: VvrunError | None = None
+        i = 0
+        while i < len(steps):
+            step = steps[i]
+            reason = self._not_selected(step, i, first)
+            done = self.ledger.get(step.id)
+            if reason is not None:
+                self._skip(step, reason)
+            elif done is not None and done.status in (Status.SUCCEEDED, Status.SKIPPED):
+                self._reuse(step, done)
+            else:
+                result, error = self._run_step(step, i)
+                if result.status == Status.FAILED:
+                    if step.on_failure == "continue":
+                        pass
+                    elif step.on_failure == "abort":
+                        return Status.FAILED, error
+                    else:  # a jump to a later step: the rollback path runs, the run fails
+                        target = self.runbook.index(step.on_failure)
+                        failure = error
+                        for between in steps[i + 1 : target]:
+                            self._skip(between, f"on_failure of '{step.id}' jumped to "
+                                                f"'{step.on_failure}'")
+                        i = target
+                        continue
+            i += 1
+        return (Status.FAILED, failure) if failure is not None else (Status.SUCCEEDED, None)
+
+    def _not_selected(self, step: Step, index: int, first: int) -> str | None:
+        if index < first:
+            return f"before --from {self.opts.from_step}"
+        tags = set(step.tags)
+        if self.opts.tags and not tags & set(self.opts.tags):
+            return "not tagged " + " or ".join(self.opts.tags)
+        skipped = tags & set(self.opts.skip_tags)
+        if skipped:
+            return f"tagged {', '.join(sorted(skipped))} (--skip-tags)"
+        return None
+
+    def _reuse(self, step: Step, done: StepResult) -> None:
+        self.views[step.id] = step_view(done.status.value, done.result, done.outputs)
+        self.summary[step.id] = done
+        self.emit("step_skipped", {"step_id": step.id,
+                                   "reason": f"{done.status.value} before the resume"})
+
+    def _skip(self, step: Step, reason: str) -> StepResult:
+        now = time.time()
+        result = StepResult(step.id, Status.SKIPPED, started_at=now, ended_at=now)
+        self.store.step_finished(self.run_id, step.id, result)
+        self.views[step.id] = step_view("skipped", {}, {})
+        self.summary[step.id] = result
+        self.emit("step_skipped", {"step_id": step.id, "reason": reason})
+        return result
+
+    def _run_step(self, step: Step, index: int) -> tuple[StepResult, StepFailed | None]:
+        tpl = self.templater(step)
+        started = time.time()
+        try:
+            per_item_when = step.for_each is not None and step.when is not None and any(
+                p[0] in ("item", "loop") for p in referenced_names(step.when, expression=True))
+            if step.when is not None and not per_item_when and not tpl.expr(step.when):
+                return self._skip(step, f"when `{step.when}` is false"), None
+            if step.for_each is not None:
+                return self._for_each(step, index, tpl, per_item_when)
+            return self._one(step, index, step.id, tpl)
+        except StepFailed as exc:
+            return self._failed(step, step.id, exc, started), exc
+
+    def _for_each(self, step: Step, index: int, tpl: Templater, per_item_when: bool
+                  ) -> tuple[StepResult, StepFailed | None]:
+        started = time.time()
+        items = tpl.expr(step.for_each or "")
+        if isinstance(items, Mapping):
+            items = [{"key": k, "value": v} for k, v in items.items()]
+        if not isinstance(items, list | tuple):
+            raise StepFailed(f"for_each `{step.for_each}` gave {type(items).__name__}, "
+                             "not a list", where=step.where,
+                             hint="for_each needs a list, e.g. steps.find.result.rows")
+        results: list[Any] = []
+        n = len(items)
+        for i, item in enumerate(items):
+            key = f"{step.id}[{i}]"
+            done = self.ledger.get(key)
+            if done is not None and done.status in (Status.SUCCEEDED, Status.SKIPPED):
+                results.append(dict(done.result))
+                continue
+            loop = {"index": i + 1, "index0": i, "length": n, "first": i == 0,
+                    "last": i == n - 1}
+            itpl = tpl.child(item=item, loop=loop)
+            if per_item_when and not itpl.expr(step.when or "true"):
+                self._skip_item(key, f"when `{step.when}` is false")
+                results.append({})
+                continue
+            result, error = self._one(step, index, key, itpl, item=(i, n))
+            if result.status == Status.FAILED:
+                partial = {"items": results}
+                return self._failed(step, step.id, error or StepFailed("item failed"),
+                                    started, result=partial), error
+            results.append(dict(result.result))
+        aggregate = {"items": results}
+        rtpl = tpl.child(result=aggregate)
+        outputs = {name: rtpl.expr(expr) for name, expr in step.outputs.items()}
+        return self._succeeded(step, step.id, aggregate, outputs, started, attempts=1), None
+
+    def _skip_item(self, key: str, reason: str) -> None:
+        now = time.time()
+        self.store.step_finished(self.run_id, key,
+                                 StepResult(key, Status.SKIPPED, started_at=now, ended_at=now))
+        self.emit("step_skipped", {"step_id": key, "reason": reason})
+
+    # -- one step (or one item of a for_each step) ---------------------------------------
+
+    def _one(self, step: Step, index: int, key: str, tpl: Templater,
+             item: tuple[int, int] | None = None) -> tuple[StepResult, StepFailed | None]:
+        started = time.time()
+        module = STEP_TYPES[step.type]
+        self.current = key
+        try:
+            action = module.render(step.spec, tpl, self.runbook.connections)
+            if step.type == "shell":
+                action = shell_secrets_to_env(action, self.runbook, self.inputs)
+            desc = module.describe(action)
+        except StepFailed as exc:
+            return self._failed(step, key, exc, started), exc
+        digest = action_hash(desc, self.masker)
+        title = str(tpl.text(step.title)) if step.title else desc.summary
+        self.emit("step_started", {
+            "index": index + 1, "total": len(self.runbook.steps), "step_id": key,
+            "type": step.type, "title": title,
+            "description": tpl.text(step.description) if step.description else "",
+            **describe_dict(desc, self.masker), "danger": step.danger, "attempt": 1,
+            "item": None if item is None else {"index": item[0] + 1, "total": item[1]}})
+        prev = self.ledger.get(key)
+        uncertain = prev is not None and prev.status in (
+            Status.RUNNING, Status.UNCERTAIN, Status.INTERRUPTED)
+        if uncertain and not approval.settle_uncertain(self, step, key, prev, action):
+            return self._succeeded(step, key, dict(prev.result), {}, started,  # type: ignore[union-attr]
+                                   attempts=prev.attempts, digest=digest,  # type: ignore[union-attr]
+                                   note="taken as done by the operator"), None
+        answered = approval.approve(self, step, key, action, desc, digest)
+        if step.type == "manual":
+            acked = approval.acknowledged(self, key)
+            if acked is not None:
+                return self._succeeded(step, key, acked, {}, started, attempts=1,
+                                       digest=digest), None
+        try:
+            result, outputs, attempts = self._attempts(step, key, module, action, tpl,
+                                                       digest, answered, item is None)
+        except StepFailed as exc:
+            return self._failed(step, key, exc, started, digest=digest), exc
+        if step.type == "confirm" and result.get("confirmed") and answered is None:
+            approval.record_confirmed(self, key, digest, via="prompt")
+            approval.second_approver(self, step, key, digest)
+        if step.type == "manual":
+            approval.record_acknowledged(self, key, result)
+        return self._succeeded(step, key, result, outputs, started, attempts=attempts,
+                               digest=digest), None
+
+    def _attempts(self, step: Step, key: str, module: Any, action: Any, tpl: Templater,
+                  digest: str, answered: Mapping[str, Any] | None, with_outputs: bool
+                  ) -> tuple[dict[str, Any], dict[str, Any], int]:
+        retry = step.retry or Retry()
+        attempts = max(1, retry.attempts)
+        delay = retry.delay.seconds
+        last: StepFailed | None = None
+        for attempt in range(1, attempts + 1):
+            self.store.step_started(self.run_id, key, attempt=attempt, host=self.opts.host,
+                                    pid=self.opts.pid, action_hash=digest)
+            try:
+                if answered is not None:  # a confirm answered by --yes or before a resume
+                    raw: dict[str, Any] = dict(answered)
+                    return raw, self._outputs(step, tpl.child(result=raw), with_outputs), attempt
+                return (*self._attempt(step, key, module, action, tpl, with_outputs), attempt)
+            except StepFailed as exc:
+                last = exc
+            if attempt < attempts:
+                self.emit("step_retry", {"step_id": key, "attempt": attempt + 1,
+                                         "delay": delay, "error": self.masker.mask(last.message)})
+                self.opts.sleep(delay)
+                delay *= retry.backoff
+        assert last is not None
+        if isinstance(last, _UntilFalse) and attempts > 1:
+            last.message += f" (after {attempts} attempts)"
+        raise last
+
+    def _attempt(self, step: Step, key: str, module: Any, action: Any, tpl: Templater,
+                 with_outputs: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+        io = self._io(step, key, tpl)
+        watching = (step.watch is not None and self.opts.watch_wait is not None
+                    and step.type in WATCHABLE)
+        until = step.retry.until if step.retry else None
+        while True:
+            io.extra.pop("finish", None)
+            raw = self._execute(step, module, action, io)
+            rtpl = tpl.child(result=raw)
+            finish = io.extra.pop("finish", None)
+            try:
+                holds = True if until is None else bool(rtpl.expr(until))
+                if watching:
+                    self.emit("step_output", {"step_id": key, "stream": "watch",
+                                              "text": self.masker.mask(_watch_text(raw))})
+                    if finish is not None:
+                        finish(True)
+                        finish = None
+                    if not holds and not self.opts.watch_wait(step.watch.seconds):  # type: ignore[union-attr,misc]
+                        continue
+                    holds = True  # Enter ends the watch: the last result is the result
+                if not holds:
+                    if finish is not None:  # a poll that commits each round (batched work)
+                        finish(True)
+                        finish = None
+                    raise _UntilFalse(f"retry.until `{until}` is still false"
+                                      + _saw(until or "", rtpl, self.masker), where=step.where,
+                                      hint="raise retry.attempts or retry.delay to wait longer")
+                for expr in step.expect:
+                    if not rtpl.expr(expr):
+                        raise ExpectFailed(f"expect `{expr}` was false"
+                                           + _saw(expr, rtpl, self.masker), where=step.where,
+                                           hint="the step ran, but its result is not what the "
+                                           "runbook expects")
+                outputs = self._outputs(step, rtpl, with_outputs)
+            except BaseException:
+                if finish is not None:
+                    finish(False)  # `transaction: true` rolls back, `expect` included
+                raise
+            if finish is not None:
+                finish(True)
+            return dict(raw), outputs
+
+    def _outputs(self, step: Step, rtpl: Templater, with_outputs: bool) -> dict[str, Any]:
+        if not with_outputs:
+            return {}
+        return {name: rtpl.expr(expr) for name, expr in step.outputs.items()}
+
+    def _execute(self, step: Step, module: Any, action: Any, io: StepIO) -> Mapping[str, Any]:
+        try:
+            return run_in_worker(lambda: module.execute(action, io), io.cancel, self.renewer,
+                                 abandon_on_interrupt=step.type in PROMPT_ONLY)
+        except Cancelled as exc:  # the step stopped because we asked it to: Ctrl-C
+            raise KeyboardInterrupt from exc
+
+    def _io(self, step: Step, key: str, tpl: Templater) -> StepIO:
+        prompter = self.prompter
+        if self.opts.ack is not None and self.opts.ack_prompter is not None and (
+                self.opts.ack in (step.id, key)):
+            prompter = self.opts.ack_prompter
+        return StepIO(run_id=self.run_id, step_id=key, timeout=self._timeout(step),
+                      clients=self.clients, console=SinkConsole(self.sink, self.masker, key),
+                      prompter=prompter, danger=step.danger, approvers=step.approvers,
+                      env=self.opts.environ, secret_env=self.secret_env,
+                      where=step.where.with_step(key), templater=tpl)
+
+    def _timeout(self, step: Step) -> float | None:
+        if step.timeout is not None:
+            return step.timeout.seconds
+        default = self.runbook.defaults.get("timeout")
+        if default is None:
+            return None
+        return default.seconds if isinstance(default, Duration) else Duration.parse(
+            default).seconds
+
+    # -- recording outcomes --------------------------------------------------------------
+
+    def _succeeded(self, step: Step, key: str, result: Mapping[str, Any],
+                   outputs: Mapping[str, Any], started: float, *, attempts: int,
+                   digest: str | None = None, note: str | None = None) -> StepResult:
+        rec = StepResult(key, Status.SUCCEEDED, self.masker.mask_obj(dict(result)),
+                         self.masker.mask_obj(dict(outputs)), note, attempts, started,
+                         time.time(), digest)
+        self.store.step_finished(self.run_id, key, rec)
+        if key == step.id:
+            # later templates see the real values; everything written is masked
+            self.views[step.id] = step_view("succeeded", result, outputs)
+            self.summary[step.id] = rec
+        self.emit("step_ended", {"step_id": key, "status": "succeeded", "result": rec.result,
+                                 "outputs": rec.outputs, "error": note,
+                                 "duration": rec.duration})
+        self.current = None
+        return rec
+
+    def _failed(self, step: Step, key: str, exc: StepFailed, started: float, *,
+                digest: str | None = None, result: Mapping[str, Any] | None = None
+                ) -> StepResult:
+        if exc.where is None or exc.where.step_id is None:
+            exc.where = (exc.where or step.where).with_step(key)
+        raw = result if result is not None else getattr(exc, "result", None) or {}
+        rec = StepResult(key, Status.FAILED, self.masker.mask_obj(dict(raw)), {},
+                         self.masker.mask(exc.message), 1, started, time.time(), digest)
+        self.store.step_finished(self.run_id, key, rec)
+        if key == step.id:
+            self.views[step.id] = step_view("failed", raw, {})
+            self.summary[step.id] = rec
+        self.emit("step_ended", {"step_id": key, "status": "failed", "result": rec.result,
+                                 "outputs": {}, "error": self.masker.mask(exc.format()),
+                                 "duration": rec.duration, "on_failure": step.on_failure})
+        self.current = None
+        return rec
+
+    def _record_interrupted(self, key: str) -> None:
+        self._record_ended(key, Status.INTERRUPTED, "interrupted by the operator (Ctrl-C)")
+
+    def record_paused(self, key: str, why: str) -> None:
+        """The step waits for an operator; the resume runs it again."""
+        self._record_ended(key, Status.PAUSED, why)
+
+    def _record_ended(self, key: str, status: Status, why: str) -> None:
+        prev = self.ledger.get(key)
+        rec = StepResult(key, status, error=self.masker.mask(why), ended_at=time.time(),
+                         attempts=prev.attempts if prev else 1)
+        self.store.step_finished(self.run_id, key, rec)
+        step_id = key.split("[", 1)[0]
+        self.summary[step_id] = dataclasses.replace(rec, step_id=step_id)
+        self.emit("step_ended", {"step_id": key, "status": status.value, "result": {},
+                                 "outputs": {}, "error": rec.error, "duration": None})
+        self.current = None
+
+    # -- templates and events ------------------------------------------------------------
+
+    def _base_context(self) -> dict[str, Any]:
+        return {"inputs": self.inputs, "env": dict(self.opts.environ), "steps": self.views,
+                "run": {"id": self.run_id, "operator": self.opts.operator, "dry_run": False}}
+
+    def templater(self, step: Step) -> Templater:
+        return Templater(self._base_context(), where=step.where)
+
+    def emit(self, kind: str, data: Mapping[str, Any]) -> None:
+        masked = self.masker.mask_obj(dict(data))
+        self.sink.emit(Event(kind, masked, time.time()))
+        if kind not in NOT_AUDITED:
+            self.store.append_event(self.run_id, kind, masked, operator=self.opts.operator,
+                                    host=self.opts.host)
+
+    def audit(self, kind: str, data: Mapping[str, Any]) -> None:
+        """An event for the audit trail (and the sink): confirmations, approvals, acks."""
+        self.emit(kind, data)
+
+
+def _saw(expr: str, tpl: Templater, masker: Masker) -> str:
+    seen = explain(expr, tpl, masker)
+    return f": {seen}" if seen else ""
+
+
+def _watch_text(result: Mapping[str, Any]) -> str:
+    import json
+
+    shown = {k: v for k, v in result.items() if k in ("rows", "value", "status", "json", "text")}
+    return json.dumps(shown or dict(result), default=str, ensure_ascii=False)[:4000]
+
+
+def _storable(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | list | dict | type(None))
+
+
+def _jsonable(value: Any) -> Any:
+    return value if _storable(value) else str(value)
+
+
+def _with_run_hint(exc: Paused, run_id: str) -> Paused:
+    if exc.hint is None:
+        exc.hint = f"resume with `vvrun resume {run_id}`"
+    return exc

@@ -1,0 +1,35 @@
+"""Before re-running an uncertain sql step: is its query still alive on the server?
+
+A crashed vvrun can leave its backend running (the server has not noticed the client is gone,
+or the query ignores the disconnect until it finishes). Each sql step names its backend
+`<application_name>:<run>:<step>`, so it can be found in pg_stat_activity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vvrun.errors import Location, StepFailed
+
+NAMEDATALEN = 63  # PostgreSQL truncates application_name to this many bytes
+
+
+def stray_backends(url: str, application_name: str, *, timeout: float = 10.0
+                   ) -> list[dict[str, Any]]:
+    """The live backends named `application_name` (pid, state, query), other than ours."""
+    import psycopg
+
+    name = application_name.encode()[:NAMEDATALEN].decode(errors="ignore")
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout)),
+                             application_name="vvrun:stray-check") as conn:
+            rows = conn.execute(
+                "SELECT pid, state, left(query, 120) FROM pg_stat_activity "
+                "WHERE application_name = %s AND pid <> pg_backend_pid()", (name,)).fetchall()
+    except psycopg.Error as exc:
+        raise StepFailed(
+            f"could not look for a stray backend of the interrupted step: {exc}",
+            where=Location(),
+            hint="check the database is reachable, then resume again",
+        ) from exc
+    return [{"pid": r[0], "state": r[1], "query": r[2]} for r in rows]

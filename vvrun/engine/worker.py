@@ -1,0 +1,90 @@
+"""Running one step's effect: in a worker thread, so that the main thread can renew the run's
+lock leases while it runs and turn Ctrl-C into a cancel the step cleans up after."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from vvrun.events import Event, Sink
+from vvrun.secrets import Masker
+
+POLL = 0.1  # seconds between checks of the worker (and lease renewals) in the main thread
+
+
+class SinkConsole:
+    """`steps.base.Console` over the event sink: live lines, progress, status (masked)."""
+
+    def __init__(self, sink: Sink, masker: Masker, step_id: str):
+        self.sink = sink
+        self.masker = masker
+        self.step_id = step_id
+
+    def line(self, text: str, *, stream: str = "stdout") -> None:
+        self.sink.emit(Event("step_output", {"step_id": self.step_id,
+                                             "text": self.masker.mask(text), "stream": stream},
+                             time.time()))
+
+    def progress(self, done: int, total: int | None, label: str = "") -> None:
+        self.sink.emit(Event("step_progress", {"step_id": self.step_id, "done": done,
+                                               "total": total,
+                                               "label": self.masker.mask(label)}, time.time()))
+
+    def status(self, text: str) -> None:
+        self.line(text, stream="status")
+
+
+class Renewer:
+    """Renews the run's lock leases every `every` seconds; called from the main thread only
+    (a store's connection is not shared across threads by us)."""
+
+    def __init__(self, renew: Callable[[], None], every: float):
+        self.renew = renew
+        self.every = every
+        self.last = time.monotonic()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self.renew()
+
+
+def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renewer,
+                  *, abandon_on_interrupt: bool = False) -> Any:
+    """Call `fn()` in a thread and return its value or raise its exception.
+
+    Ctrl-C (KeyboardInterrupt in the main thread) sets `cancel` and waits for the step to stop
+    cleanly (a shell step stops its process group, a query is cancelled on the server); a
+    second Ctrl-C stops waiting. A step that only talks to the operator is abandoned at once
+    (`abandon_on_interrupt`): it has nothing to clean up. Either way KeyboardInterrupt is
+    raised when the step was interrupted.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="vvrun-step", daemon=True)
+    worker.start()
+    interrupted = False
+    while worker.is_alive():
+        try:
+            worker.join(POLL)
+            if not interrupted:
+                renewer.tick()
+        except KeyboardInterrupt:
+            cancel.set()
+            if interrupted or abandon_on_interrupt:
+                raise
+            interrupted = True
+    if interrupted:
+        raise KeyboardInterrupt
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
