@@ -33,7 +33,7 @@ $(BIN)/.installed-sandbox: pyproject.toml | python-check
 	@touch $@
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check vvrun tests bench demo
+	$(BIN)/ruff check $(wildcard vvrun tests bench demo)
 
 # The whole suite: against VVRUN_TEST_POSTGRES_URL / VVRUN_TEST_REDIS_URL when set (CI sets
 # them), otherwise against a sandbox that the tests start and stop themselves.
