@@ -316,3 +316,11 @@ def test_every_driver_error_is_translated() -> None:
         err = http._translate(cls("boom"), action, 1.0, WHERE)
         assert isinstance(err, VvrunError), cls
         assert err.where == WHERE
+
+
+def test_a_plan_can_render_a_url_only_a_live_run_knows() -> None:
+    from vvrun.templating import Unknown
+
+    tpl = Templater({"steps": Unknown("steps"), "inputs": {}}, where=WHERE)
+    action = http.render(http.parse("GET {{ steps.find.outputs.url }}/health", WHERE), tpl, {})
+    assert http.describe(action).summary == "GET ⟨steps.find.outputs.url⟩/health"

@@ -162,7 +162,9 @@ def render(spec: HttpSpec, tpl: Templater, conns: Mapping[str, Connection]) -> H
     headers go only to its own origin: an absolute URL elsewhere does not get them."""
     where = tpl.where or Location()
     url = tpl.url(spec.url)
-    relative = not _SCHEME.match(url)
+    # A URL that starts with a value only a live run knows (a plan) is taken as absolute.
+    unknown_base = url.startswith("⟨")
+    relative = not _SCHEME.match(url) and not unknown_base
     conn = None
     if relative or spec.connection is not None:
         conn = pick_connection(conns, "http", spec.connection, where)
@@ -196,7 +198,7 @@ def render(spec: HttpSpec, tpl: Templater, conns: Mapping[str, Connection]) -> H
             hint="write a full URL (https://host/path) or define an http connection with a "
             "`base_url` under `connections:`")
     scheme = urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
+    if scheme not in ("http", "https") and not unknown_base:
         raise RunbookError(f"URL {url!r} is not http or https", where=where,
                            hint="write a URL that starts with http:// or https://")
     for k, v in tpl.value(dict(spec.headers)).items():
