@@ -430,7 +430,9 @@ def translate(exc: BaseException, *, sql: str, target: str, where: Location, can
         if "multiple commands" in primary:
             hint = ("several statements cannot take templated values (each `{{ }}` is a bound "
                     "parameter): split them into one step each")
-        return StepFailed(message, where=where, hint=hint or "fix the query and run it again")
+        return StepFailed(message, where=where,
+                          hint=hint or _CLASS_HINTS.get(sqlstate[:2], "fix the query and run it "
+                                                        "again"))
     if isinstance(exc, e.OperationalError | e.InterfaceError):
         return StepFailed(
             f"lost the connection to PostgreSQL at {target}: {primary}",
@@ -441,6 +443,17 @@ def translate(exc: BaseException, *, sql: str, target: str, where: Location, can
     return StepFailed(f"the PostgreSQL driver refused the query: {primary}", where=where,
                       hint="a templated value may have a type PostgreSQL cannot take: "
                       "convert it (`| string`, `| int`, `| tojson`)")
+
+
+_CLASS_HINTS = {
+    "40": "a serialization failure or deadlock: the transaction was rolled back; running the step "
+    "again usually works (`retry: {attempts: 3}`)",
+    "53": "the server is out of a resource (disk, memory, connections): free some and run again",
+    "57": "the server stopped this session (someone ran pg_terminate_backend, or it is shutting "
+    "down); whether the step took effect is unknown: check before running it again",
+    "58": "a system error on the server: look at its log",
+    "XX": "an internal error on the server: look at its log",
+}
 
 
 def _position(sql: str, position: int) -> str:
