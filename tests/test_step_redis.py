@@ -226,7 +226,8 @@ def test_delete_pattern_throttled(cache: dict[str, Connection], prefix: str,
     assert result == {"scanned": 2000, "deleted": 2000}
     # throttled flushes are small (max_per_second / 10): several progress updates, not one
     done = [d for d, _, _ in console.progress_calls]
-    assert len(set(done)) >= 2 and max(b - a for a, b in zip([0, *done], done, strict=False)) <= 1000
+    steps = [b - a for a, b in zip([0, *done], done, strict=False)]
+    assert len(set(done)) >= 2 and max(steps) <= 1000
 
 
 def test_templated_values_in_a_pattern_match_literally(cache: dict[str, Connection],
@@ -399,7 +400,7 @@ def test_timeout_bounds_a_blocking_command(cache: dict[str, Connection], prefix:
 def test_connection_socket_timeout_applies_without_a_step_timeout(redis_url: str,
                                                                   prefix: str) -> None:
     conns = {"c": Connection("c", "redis", {"url": redis_url, "socket_timeout": "200ms"})}
-    with pytest.raises(StepTimeout, match="0.2s"):
+    with pytest.raises(StepTimeout, match=r"within 0\.2s"):
         run_step("redis", f"BLPOP {prefix}never 0", conns=conns, timeout=None)
 
 
