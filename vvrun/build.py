@@ -98,7 +98,7 @@ def build(loaded: Loaded, bad: frozenset[tuple[Any, ...]] = frozenset()) -> Buil
 
     def get(key: str, default: Any, kind: type | tuple[type, ...]) -> Any:
         value = data.get(key, default)
-        if _is_bad(bad, (key,)) or not isinstance(value, kind):
+        if (key,) in bad or not isinstance(value, kind):
             return default
         return value
 

@@ -112,6 +112,10 @@ def _known_keys(schema: Mapping[str, Any]) -> list[str]:
 
 def _unknown_key(ctx: _Context, path: tuple[Any, ...], key: str, known: list[str]) -> None:
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if key == "connection" and len(path) == 2 and path[0] == "steps":
+        ctx.add(f"unknown key '{key}' in the step", (*path, key), code="unknown-key", key=True,
+                hint="`connection` goes inside the body: `sql: {query: ..., connection: db}`")
+        return
     if close:
         hint = None
         message = f"unknown key '{key}' {_container(path)} — did you mean '{close[0]}'?"
