@@ -55,8 +55,8 @@ def approve(engine: Engine, step: Step, key: str, action: Any, desc: Description
                 yes = engine.prompter.confirm(question, default=False, detail=detail)
             except Paused as exc:
                 raise Paused(
-                    f"step '{key}' is marked danger and waits for a confirmation, and there is "
-                    "no terminal to ask", where=step.where.with_step(key),
+                    "this step is marked danger and waits for a confirmation, and there is no "
+                    "terminal to ask", where=step.where.with_step(key),
                     hint=f"resume at a terminal with `vvrun resume {engine.run_id}`, or with "
                     f"`vvrun resume {engine.run_id} --yes` to confirm it") from exc
             if not yes:

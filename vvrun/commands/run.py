@@ -1,0 +1,362 @@
+"""`vvrun run RUNBOOK` and `vvrun resume RUN_ID`: the edge of the interpreter.
+
+Everything about the environment is decided here (terminals, colour, the store, the operator)
+and handed to the engine as plain values.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vvrun.errors import UsageError
+
+UNFINISHED = ("paused", "interrupted", "failed", "running")
+LOCK_TTL = 60.0
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(t.strip() for v in values for t in v.split(",") if t.strip())
+
+
+def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--var", "pairs", multiple=True, metavar="NAME=VALUE",
+                     help="An input value (repeatable)."),
+        click.option("--vars-file", default=None, metavar="FILE",
+                     help="Input values from a YAML or JSON file."),
+        click.option("--yes", is_flag=True,
+                     help="Answer yes to every confirmation and danger step (audited)."),
+        click.option("--confirm-word", default=None, metavar="WORD",
+                     help="With --yes: the word a `type_to_confirm` step asks for."),
+        click.option("--output", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True, help="text for people; json: one event a line."),
+        click.option("--state", default=None, metavar="URL",
+                     help="The state store (overrides $VVRUN_STATE)."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+class _Edge:
+    """The terminal, the sink, the prompter and the store for one command."""
+
+    def __init__(self, ctx: click.Context, output: str, state: str | None, yes: bool):
+        from vvrun.cli import get_app
+
+        self.app = get_app(ctx)
+        self.environ: dict[str, str] = dict(self.app.environ)
+        if state:
+            self.environ["VVRUN_STATE"] = state
+        self.masker = self.app.masker
+        self.output = output
+        self.yes = yes
+        self.stdin_tty = _isatty(sys.stdin)
+        stdout_tty = _isatty(sys.stdout)
+        self.color = (stdout_tty and "NO_COLOR" not in self.environ
+                      and self.environ.get("TERM") != "dumb")
+        if output == "json":
+            from vvrun.ui.events import JsonSink
+
+            self.sink: Any = JsonSink(sys.stdout)
+        else:
+            from vvrun.ui.console import TerminalSink
+
+            self.sink = TerminalSink(sys.stdout, color=self.color, interactive=stdout_tty)
+        self._store: Any = None
+
+    def prompter(self, run_id: str) -> Any:
+        if self.stdin_tty:
+            from vvrun.prompter import TerminalPrompter
+
+            # JSON lines own stdout: questions go to stderr then
+            out = sys.stderr if self.output == "json" else sys.stdout
+            return TerminalPrompter(out, before_prompt=getattr(self.sink, "pause", None))
+        from vvrun.prompter import NoTerminalPrompter
+
+        return NoTerminalPrompter(run_id)
+
+    def store(self) -> Any:
+        if self._store is None:
+            from vvrun.state import open_store
+
+            self._store = open_store(self.environ, masker=self.masker)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def ask_input(self, prompter: Any) -> Callable[[Any], str] | None:
+        if not self.stdin_tty:
+            return None
+
+        def ask(spec: Any) -> str:
+            return str(prompter.ask(spec.name, description=spec.description,
+                                    choices=tuple(str(c) for c in spec.choices or ()),
+                                    secret=spec.secret))
+
+        return ask
+
+    def watch_wait(self) -> Callable[[float], bool] | None:
+        if not self.stdin_tty:
+            return None
+
+        def wait(seconds: float) -> bool:
+            import select
+
+            ready, _, _ = select.select([sys.stdin], [], [], seconds)
+            if ready:
+                sys.stdin.readline()
+                return True
+            return False
+
+        return wait
+
+    def options(self, source: str, **extra: Any) -> Any:
+        from vvrun import __version__
+        from vvrun.engine import RunOptions
+        from vvrun.state import operator_name
+
+        return RunOptions(operator=operator_name(self.environ), host=socket.gethostname(),
+                          pid=os.getpid(), environ=self.environ, yes=self.yes,
+                          watch_wait=self.watch_wait(), lock_ttl=LOCK_TTL, source=source,
+                          vvrun_version=__version__, **extra)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _load(path: str) -> tuple[Any, str]:
+    from vvrun.build import load_runbook
+
+    runbook = load_runbook(path)
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except OSError:  # load_runbook read it a moment ago; keep going without the copy
+        source = ""
+    return runbook, source
+
+
+def _finish(engine: Any, result: Any) -> int:
+    if engine.error is not None:
+        raise engine.error  # cli.main prints it masked, with its exit code
+    return int(result.exit_code)
+
+
+@click.command("run")
+@click.argument("runbook", type=str)
+@_common
+@click.option("--dry-run", is_flag=True, help="Show the plan instead; touch nothing.")
+@click.option("--plan", "plan_file", default=None, metavar="FILE",
+              help="Run exactly this reviewed plan file; refuse if anything changed.")
+@click.option("--from", "from_step", default=None, metavar="STEP",
+              help="Start at this step (the ones before it are skipped).")
+@click.option("--tags", multiple=True, metavar="TAG[,TAG]", help="Run only steps with a tag.")
+@click.option("--skip-tags", multiple=True, metavar="TAG[,TAG]", help="Skip steps with a tag.")
+@click.option("--resume", "resume_latest", is_flag=True,
+              help="Continue the latest unfinished run of this runbook.")
+@click.option("--sandbox", is_flag=True,
+              help="Run against the local sandbox (DATABASE_URL, REDIS_URL).")
+@click.option("--allow-changed", is_flag=True, help="With --resume: accept a changed runbook.")
+@click.pass_context
+def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str | None,
+        yes: bool, confirm_word: str | None, output: str, state: str | None, dry_run: bool,
+        plan_file: str | None, from_step: str | None, tags: tuple[str, ...],
+        skip_tags: tuple[str, ...], resume_latest: bool, sandbox: bool,
+        allow_changed: bool) -> int:
+    """Run RUNBOOK: each step announces itself, dangerous ones ask first.
+
+    \b
+    vvrun run runbooks/db-emergency.yaml --var stuck_after='10 minutes'
+    vvrun run runbooks/deploy.yaml --plan reviewed-plan.json
+    vvrun run runbooks/db-emergency.yaml --resume
+    """
+    from vvrun.inputs import parse_vars
+
+    edge = _Edge(ctx, output, state, yes)
+    if sandbox:
+        from vvrun.sandbox import ensure_services
+
+        edge.environ.update(ensure_services(edge.environ))
+    variables = parse_vars(list(pairs), vars_file)
+    if dry_run:
+        from vvrun.commands.plan import emit_plan
+
+        return emit_plan([runbook], variables, "json" if output == "json" else "text", (),
+                         edge.environ, sys.stdout)
+    try:
+        book, source = _load(runbook)
+        if resume_latest:
+            if plan_file or from_step or tags or skip_tags:
+                raise UsageError("--resume continues a run as it was begun; --plan, --from, "
+                                 "--tags and --skip-tags do not apply",
+                                 hint="drop them, or start a new run without --resume")
+            found = [r for r in edge.store().list_runs(runbook=book.name, limit=200)
+                     if r.status in UNFINISHED]
+            if not found:
+                raise UsageError(f"runbook '{book.name}' has no unfinished run to resume",
+                                 hint="list runs with `vvrun runs`, or start it without "
+                                 "--resume")
+            return _resume(edge, found[0].id, book, source, variables,
+                           confirm_word=confirm_word, allow_changed=allow_changed)
+        if from_step is not None:
+            _check_step(book, from_step, "--from")
+        tag_list, skip_list = _split(tags), _split(skip_tags)
+        _check_tags(book, tag_list + skip_list)
+        from vvrun.engine import Engine
+        from vvrun.inputs import resolve_inputs
+        from vvrun.state import new_run_id
+
+        run_id = new_run_id()
+        prompter = edge.prompter(run_id)
+        inputs = resolve_inputs(book, variables, edge.environ, ask=edge.ask_input(prompter))
+        if plan_file is not None:
+            from vvrun.plan import verify_plan_file
+
+            verify_plan_file(plan_file, book, inputs)
+        engine = Engine(book, inputs, store=edge.store(), sink=edge.sink, prompter=prompter,
+                        masker=edge.masker, run_id=run_id,
+                        options=edge.options(source, confirm_word=confirm_word,
+                                             from_step=from_step, tags=tag_list,
+                                             skip_tags=skip_list))
+        return _finish(engine, engine.start())
+    finally:
+        edge.close()
+
+
+@click.command("resume")
+@click.argument("run_id", type=str)
+@_common
+@click.option("--ack", default=None, metavar="STEP",
+              help="Complete the manual step the run paused at.")
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE",
+              help="With --ack: a field the manual step records (repeatable).")
+@click.option("--note", default="", help="With --ack: a note kept with the acknowledgement.")
+@click.option("--allow-changed", is_flag=True,
+              help="Continue even though the runbook changed since the run began.")
+@click.option("--rerun", multiple=True, metavar="STEP",
+              help="Run again a step that was in flight when the run stopped.")
+@click.option("--mark-done", multiple=True, metavar="STEP",
+              help="Take as done a step that was in flight when the run stopped.")
+@click.option("--runbook", "runbook_path", default=None, metavar="FILE",
+              help="The runbook file, when it moved since the run began.")
+@click.pass_context
+def resume(ctx: click.Context, run_id: str, pairs: tuple[str, ...], vars_file: str | None,
+           yes: bool, confirm_word: str | None, output: str, state: str | None,
+           ack: str | None, fields: tuple[str, ...], note: str, allow_changed: bool,
+           rerun: tuple[str, ...], mark_done: tuple[str, ...],
+           runbook_path: str | None) -> int:
+    """Continue RUN_ID (paused, failed or interrupted) where it stopped.
+
+    \b
+    vvrun resume 261127-035212-a7f3
+    vvrun resume 261127-035212-a7f3 --ack escalate --field ticket_url=https://...
+    """
+    from vvrun.inputs import parse_vars
+
+    if fields and ack is None:
+        raise UsageError("--field goes with --ack STEP", hint="add --ack <the manual step>")
+    edge = _Edge(ctx, output, state, yes)
+    try:
+        record = edge.store().get_run(run_id)
+        if record is None:
+            raise UsageError(f"no run with id '{run_id}' in the state store",
+                             hint="list runs with `vvrun runs`")
+        book, source = _load(runbook_path or record.path)
+        return _resume(edge, run_id, book, source, parse_vars(list(pairs), vars_file),
+                       confirm_word=confirm_word, allow_changed=allow_changed, ack=ack,
+                       fields=_fields(fields), note=note, rerun=_split(rerun),
+                       mark_done=_split(mark_done))
+    finally:
+        edge.close()
+
+
+def _resume(edge: _Edge, run_id: str, book: Any, source: str, variables: Mapping[str, Any],
+            *, confirm_word: str | None, allow_changed: bool, ack: str | None = None,
+            fields: Mapping[str, str] | None = None, note: str = "",
+            rerun: tuple[str, ...] = (), mark_done: tuple[str, ...] = ()) -> int:
+    from vvrun.engine import Engine
+    from vvrun.engine.changes import changed_steps
+    from vvrun.inputs import resolve_inputs
+
+    store = edge.store()
+    record = store.get_run(run_id)
+    assert record is not None
+    if record.status in ("succeeded", "aborted"):
+        raise UsageError(f"run {run_id} is {record.status}; there is nothing to resume",
+                         hint=f"start a new run with `vvrun run {record.path}`")
+    if record.runbook != book.name:
+        raise UsageError(f"run {run_id} is of runbook '{record.runbook}', not '{book.name}'",
+                         hint="give the runbook file it was run from (--runbook FILE)")
+    if record.source_hash and book.source_hash != record.source_hash and not allow_changed:
+        changes = changed_steps(record.source, book) if record.source else ["unknown"]
+        raise UsageError(
+            f"runbook {book.path} changed since run {run_id} began: " + "; ".join(changes),
+            hint=f"review the change; `vvrun resume {run_id} --allow-changed` continues with "
+            "the new version")
+    for name in (*rerun, *mark_done, *((ack,) if ack else ())):
+        _check_step(book, name.split("[", 1)[0], "the step")
+    prompter = edge.prompter(run_id)
+    ack_prompter = None
+    if ack is not None:
+        step = book.step(ack.split("[", 1)[0])
+        if step.type != "manual":
+            raise UsageError(f"--ack {ack}: step '{ack}' is a {step.type} step, not manual",
+                             hint="--ack completes a manual step")
+        done = store.step_results(run_id).get(ack)
+        if done is not None and done.status.value == "succeeded":
+            raise UsageError(f"step '{ack}' was already acknowledged in run {run_id}")
+        from vvrun.prompter import AckPrompter
+
+        ack_prompter = AckPrompter(fields or {}, notes=note,
+                                   fallback=prompter if edge.stdin_tty else None, step_id=ack)
+    stored = {k: v for k, v in record.inputs.items() if k in book.inputs}
+    inputs = resolve_inputs(book, {**stored, **variables}, edge.environ,
+                            ask=edge.ask_input(prompter))
+    engine = Engine(book, inputs, store=store, sink=edge.sink, prompter=prompter,
+                    masker=edge.masker, run_id=run_id,
+                    options=edge.options(source, confirm_word=confirm_word, ack=ack,
+                                         ack_prompter=ack_prompter, rerun=rerun,
+                                         mark_done=mark_done))
+    return _finish(engine, engine.resume(record))
+
+
+def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--field {pair!r} is not name=value",
+                             hint="write it as --field ticket_url=https://...")
+        out[name.strip()] = value
+    return out
+
+
+def _check_step(book: Any, step_id: str, option: str) -> None:
+    import difflib
+
+    ids = [s.id for s in book.steps]
+    if step_id not in ids:
+        close = difflib.get_close_matches(step_id, ids, n=1)
+        raise UsageError(f"{option} {step_id}: runbook '{book.name}' has no step '{step_id}'",
+                         hint=f"did you mean '{close[0]}'?" if close else
+                         f"its steps: {', '.join(ids)}")
+
+
+def _check_tags(book: Any, tags: tuple[str, ...]) -> None:
+    known = {t for s in book.steps for t in s.tags}
+    for tag in tags:
+        if tag not in known:
+            raise UsageError(f"no step of runbook '{book.name}' is tagged '{tag}'",
+                             hint=f"its tags: {', '.join(sorted(known)) or 'none'}")
