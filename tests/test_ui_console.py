@@ -124,7 +124,7 @@ def test_shell_lines_retry_and_exit_code() -> None:
     assert "  │ killed 3 [red]" in text
     assert "  ! pkill: warning" in text
     assert "  … waiting for workers" in text
-    assert "  ↻ attempt 2: command exited with 1 (retrying in 2.00s)" in text
+    assert "  ↻ command exited with 1; attempt 2 in 2.00s" in text
     assert "  exit code 0\n  ✓ succeeded in 1m 05s" in text
 
 
@@ -188,6 +188,27 @@ def test_confirm_and_manual_results() -> None:
     assert "    · [ ] paged" in text
     assert "  acknowledged\n    [x] paged\n    ticket = INC-1\n    notes: by phone\n" \
            "    verified" in text
+
+
+def test_for_each_items_and_watch_redraws() -> None:
+    text = render([started(1, "ping[0]", "http", item={"index": 1, "total": 3}),
+                   Event("step_output", {"step_id": "ping[0]", "stream": "watch",
+                                         "text": "HTTP 200\nok"}, ts=0.0)])
+    assert "[1/5] http ping[0] (item 1/3)" in text
+    assert "  ⟳\n    HTTP 200\n    ok" in text
+
+
+def test_interactive_watch_redraws_in_place() -> None:
+    out = io.StringIO()
+    sink = TerminalSink(out, color=True, interactive=True, width=80)
+    sink.emit(started(1, "lag", "sql"))
+    for n in (1, 2):
+        sink.emit(Event("step_output", {"step_id": "lag", "stream": "watch",
+                                        "text": f"lag = {n}"}, ts=1000.0))
+    assert sink._live is None and sink._watch is not None
+    sink.emit(ended("lag", result={"columns": ["lag"], "rows": [{"lag": 2}], "rowcount": 1}))
+    assert sink._watch is None
+    assert "lag = 2" in out.getvalue()
 
 
 def test_unknown_events_are_ignored() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -100,6 +101,7 @@ class TerminalSink:
         self.live_enabled = interactive and color
         self._lock = threading.RLock()
         self._live: Any = None
+        self._watch: Any = None
         self._task: Any = None
         self._types: dict[str, str] = {}
         self._started_ts: float | None = None
@@ -120,6 +122,9 @@ class TerminalSink:
             if self._live is not None:
                 self._live.stop()
                 self._live = self._task = None
+            if self._watch is not None:
+                self._watch.stop()  # the last redraw stays on the screen
+                self._watch = None
 
     def _print(self, text: str, style: str = "", indent: int = 0) -> None:
         from rich.text import Text
@@ -206,6 +211,9 @@ class TerminalSink:
         header.append(step_id, style="bold")
         if d.get("title"):
             header.append(f" — {d['title']}")
+        item = d.get("item")
+        if isinstance(item, Mapping):
+            header.append(f" (item {item.get('index')}/{item.get('total')})", style="dim")
         if (d.get("attempt") or 1) > 1:
             header.append(f" (attempt {d['attempt']})", style="yellow")
         if d.get("danger"):
@@ -271,10 +279,32 @@ class TerminalSink:
                 self._live.update(self._task, description=text)
             else:
                 self._print(f"  … {text}", "dim")
+        elif stream == "watch":  # a watched step's latest result: redrawn in place
+            self._show_watch(text, ts)
         elif stream == "stderr":
             self._print("  ! " + text, "red")
         else:
             self._print("  │ " + text)
+
+    def _show_watch(self, text: str, ts: float) -> None:
+        from rich.padding import Padding
+        from rich.text import Text
+
+        stamp = time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
+        if not self.live_enabled:
+            self._print(f"  ⟳ {stamp}".rstrip(), "dim")
+            self._print(text, indent=4)
+            return
+        from rich.console import Group
+        from rich.live import Live
+
+        view = Group(Text(f"  ⟳ {stamp} (Enter to stop watching)", style="dim"),
+                     Padding(Text(text), (0, 0, 0, 4)))
+        if self._watch is None:
+            self.pause()
+            self._watch = Live(view, console=self.console, auto_refresh=False)
+            self._watch.start()
+        self._watch.update(view, refresh=True)
 
     def _on_step_progress(self, d: Mapping[str, Any], ts: float) -> None:
         done = int(d.get("done") or 0)
@@ -305,9 +335,9 @@ class TerminalSink:
         self.pause()
         error = str(d.get("error") or "").strip().splitlines()
         delay = d.get("delay")
-        when = f"retrying in {format_duration(delay)}" if delay else "retrying"
-        self._print(f"  ↻ attempt {d.get('attempt', '?')}: {error[0] if error else 'failed'} "
-                    f"({when})", "yellow")
+        when = f" in {format_duration(delay)}" if delay else " now"
+        self._print(f"  ↻ {error[0] if error else 'failed'}; attempt {d.get('attempt', '?')}"
+                    f"{when}", "yellow")
 
     def _on_step_skipped(self, d: Mapping[str, Any], ts: float) -> None:
         self.pause()
