@@ -7,6 +7,7 @@ Everything from reading the runbooks to rendering the output happens inside
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
@@ -129,5 +130,5 @@ def plan(ctx: click.Context, runbooks: tuple[str, ...], pairs: tuple[str, ...],
 
     app = get_app(ctx)
     variables = parse_vars(list(pairs), vars_file)
-    stdout = click.get_text_stream("stdout")
-    return emit_plan(list(runbooks), variables, fmt, show_env, app.environ, stdout, base=base)
+    return emit_plan(list(runbooks), variables, fmt, show_env, app.environ, sys.stdout,
+                     base=base)

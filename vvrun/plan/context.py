@@ -169,7 +169,8 @@ def make_context(
 
 
 def unknowns_in(source: str, context: Mapping[str, Any], *, expression: bool) -> list[str]:
-    """The ⟨paths⟩ a template or expression reads that the plan cannot know, in order."""
+    """The ⟨paths⟩ a template or expression reads that the plan cannot know, in order, once
+    per reference."""
     try:
         paths = referenced_names(source, expression=expression)
     except Exception:  # a template that does not parse: validate reports it, not the plan
@@ -185,7 +186,7 @@ def unknowns_in(source: str, context: Mapping[str, Any], *, expression: bool) ->
             except (KeyError, TypeError, IndexError):
                 value = None
                 break
-        if isinstance(value, Unknown) and value.path not in found:
+        if isinstance(value, Unknown):
             found.append(value.path)
     return found
 

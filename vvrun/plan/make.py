@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from vvrun import __version__
@@ -99,11 +101,38 @@ def _planned_input(r: ResolvedInput, masker: Masker) -> PlannedInput:
     )
 
 
+# base64 of text that starts with "⟨" (UTF-8 e2 9f a8) starts with "4p+o"
+_B64_PLACEHOLDER = re.compile(r"4p\+o[A-Za-z0-9+/]*={0,2}")
+
+
+def _unhide_placeholders(text: str) -> str:
+    """`| b64encode` turns ⟨secret⟩ into `4p+oc2VjcmV04p+p`, which hides nothing but reads as a
+    value: show it as the placeholder it is, `⟨secret | b64encode⟩`."""
+
+    def back(m: re.Match[str]) -> str:
+        try:
+            decoded = base64.b64decode(m.group(0), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return m.group(0)
+        if decoded.startswith("⟨") and decoded.endswith("⟩") and "⟩" not in decoded[:-1]:
+            return f"{decoded[:-1]} | b64encode⟩"
+        return m.group(0)
+
+    return _B64_PLACEHOLDER.sub(back, text) if "4p+o" in text else text
+
+
+def _unquote(shown: str) -> str:
+    """`'⟨secret | b64encode⟩'` → `⟨secret | b64encode⟩`: a placeholder is not a literal."""
+    if re.fullmatch(r"'⟨[^⟩']*⟩'", shown):
+        return shown[1:-1]
+    return shown
+
+
 class _Planner:
     def __init__(self, runbook: Runbook, context: dict[str, Any], masker: Masker):
         self.runbook = runbook
         self.context = context
-        self.mask = masker.mask
+        self.mask: Callable[[str], str] = lambda text: masker.mask(_unhide_placeholders(text))
 
     def connections(self) -> list[PlannedConnection]:
         out = []
@@ -128,7 +157,7 @@ class _Planner:
             return str(source), []
         unknown = unknowns_in(source, self.context, expression=False)
         try:
-            text = str(tpl.text(source))
+            text = _unhide_placeholders(str(tpl.text(source)))
         except SideEffectBlocked:
             raise
         except (VvrunError, DependsOn) as exc:
@@ -137,7 +166,9 @@ class _Planner:
         except Exception as exc:  # a filter that chokes on a ⟨placeholder⟩
             return source, [f"shown as written: a filter cannot take a placeholder "
                             f"({type(exc).__name__})"]
-        if unknown and "⟨" not in text:
+        if text.count("⟨") < len(unknown):
+            # a filter turned a placeholder into something that looks like a value
+            # (`⟨secret⟩ | host` is ""): the template as written is the honest answer
             return source, []
         return text, []
 
@@ -155,7 +186,7 @@ class _Planner:
         extra = self._type_details(step, tpl, warnings)
         title, _ = self._text(step.title, tpl) if step.title else (desc.summary, [])
         description, _ = self._text(step.description or "", tpl)
-        params = tuple(self.mask(show_value(p)) for p in desc.params)
+        params = tuple(_unquote(self.mask(show_value(p))) for p in desc.params)
         shown = {
             "summary": self.mask(desc.summary),
             "body": self.mask(desc.body or ""),
