@@ -162,6 +162,11 @@ class MemoryStore:
                         held.expires_at), now)
             self._token += 1
             for key in wanted:
+                held = self.locks.get(key)
+                if held and (held.pid != pid or held.host != host):
+                    self._append(run_id, "lock_taken_over",
+                                 {"key": key, "from_host": held.host, "from_pid": held.pid,
+                                  "token": self._token}, operator=operator, host=host)
                 self.locks[key] = LockInfo(key, run_id, operator, host, pid, now, now + ttl,
                                            self._token)
             self._fences[run_id] = Fence(self._token, wanted, ttl)

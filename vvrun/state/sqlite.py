@@ -89,6 +89,9 @@ def _translate(path: Path, exc: sqlite3.Error) -> StateError:
 
 
 def _damaged(path: Path, why: str) -> StateError:
+    why = " ".join(why.replace("*** in database main ***", "").split())  # one line
+    if len(why) > 160:
+        why = why[:159] + "…"
     return StateError(
         f"state store {path} is damaged ({why}); vvrun will not start over it",
         hint=f"move it aside (`mv {path} {path}.broken`) to start a new store, "
