@@ -80,7 +80,7 @@ class Runner:
         prompter = prompter or ScriptedPrompter()
         opts = RunOptions(operator=options.pop("operator", self.operator), host="testhost",
                           pid=12345, environ=self.environ, source=path.read_text(),
-                          sleep=lambda _s: None, **options)
+                          **{"sleep": lambda _s: None, **options})
         engine = Engine(runbook, inputs, store=self.store, sink=sink, prompter=prompter,
                         masker=masker, options=opts)
         result = engine.resume(record) if record is not None else engine.start()
