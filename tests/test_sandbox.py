@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -251,3 +253,49 @@ def test_postgres_never_runs_as_root(tmp_path: Path) -> None:
             assert uid == os.geteuid()
     finally:
         sandbox.down(tmp_path / "box")
+
+
+# --- make demo's incident, against the fixtures' server -------------------------------------
+
+
+def test_demo_incident_is_real_and_stops_cleanly(pg_url: str) -> None:
+    from tests.world import create_database, drop_database, setup_database
+
+    url = create_database(pg_url, prefix="vocavision_demo_")
+    setup_database(url)
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent.parent / "demo" / "incident.py"), url,
+         "--idle", "5", "--idle-in-tx", "2", "--stuck", "2"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        with psycopg.connect(url, autocommit=True) as conn:
+            def states() -> dict[str, int]:
+                rows = conn.execute(
+                    "SELECT CASE WHEN query LIKE '%%pg_sleep(600)%%' THEN 'stuck' ELSE state END,"
+                    " count(*) FROM pg_stat_activity WHERE application_name LIKE 'vocavision-%%'"
+                    " AND datname = current_database() GROUP BY 1").fetchall()
+                return {k: v for k, v in rows}
+
+            for _ in range(200):  # until the stuck queries have reached the server
+                if states().get("stuck") == 2:
+                    break
+                time.sleep(0.05)
+            assert states() == {"stuck": 2, "idle": 5, "idle in transaction": 2}
+            # what the runbook does: the incident survives its queries being terminated
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                         " WHERE query LIKE '%%pg_sleep(600)%%' AND pid <> pg_backend_pid()")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+            for _ in range(200):  # a closed session leaves pg_stat_activity a moment later
+                if not states():
+                    break
+                time.sleep(0.05)
+            assert states() == {}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        drop_database(pg_url, url)
