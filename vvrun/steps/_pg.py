@@ -62,6 +62,7 @@ _CONNECT_HINTS = (
     ("password authentication failed", "check the password in the connection's URL (or the "
      "secret input it comes from)"),
     ("password is required", "the server asks for a password: put one in the connection's URL"),
+    ("no password supplied", "the server asks for a password: put one in the connection's URL"),
     ("role", "check the user name in the connection's URL"),
     ("database", "check the database name in the connection's URL (`\\l` in psql lists them)"),
     ("connection refused", "is PostgreSQL running there? check the host and port in the "

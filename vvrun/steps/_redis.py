@@ -52,6 +52,13 @@ def make_client(url: str, *, socket_timeout: float, connect_timeout: float, clie
         ) from exc
     try:
         client.ping()  # connect now, so that a wrong host or password is reported as such
+    except redis.TimeoutError as exc:
+        client.close()
+        raise ConnectFailed(
+            f"Redis at {target} did not answer within {socket_timeout:g}s of connecting",
+            where=where, hint="is it Redis that listens there? check the host and port, or "
+            "raise the step's `timeout` if the server is just slow",
+        ) from exc
     except redis.RedisError as exc:
         client.close()
         raise translate(exc, target=target, command="PING", where=where,
