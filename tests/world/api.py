@@ -2,13 +2,15 @@
 
 Routes (what the runbooks read):
 
-| method | path | answer |
-|---|---|---|
-| GET, HEAD | `/` | the site's home page (HTML) |
-| GET, HEAD | `/health`, `/api/health` | the seed's health JSON: `{"status": "healthy", "timestamp": ..., "checks": {"database": "healthy", "redis": "healthy"}}`; 503 when `status` is not healthy |
-| POST | `/api/v1/auth/forgot-password` | JSON `{"email": ...}` → 200 `{"message": ...}` (the same answer whether or not the account exists, as a real API must); 400 without an email |
-| GET | `/api/v1/metrics` | the SLIs of the last 5 minutes: `requests`, `error_rate_pct`, `p95_ms`, `p99_ms`, `db_query_p95_ms`, `uptime_pct` |
-| PURGE | any path | the edge cache forgets it: 200 `{"purged": path}` |
+- `GET|HEAD /`: the site's home page (HTML).
+- `GET|HEAD /health`, `/api/health`: the seed's health JSON, `{"status": "healthy",
+  "timestamp": ..., "checks": {"database": "healthy", "redis": "healthy"}}`; 503 when
+  `status` is not healthy.
+- `POST /api/v1/auth/forgot-password` with JSON `{"email": ...}`: 200 `{"message": ...}`, the
+  same answer whether or not the account exists (as a real API must); 400 without an email.
+- `GET /api/v1/metrics`: the SLIs of the last 5 minutes: `requests`, `error_rate_pct`,
+  `p95_ms`, `p99_ms`, `db_query_p95_ms`, `uptime_pct`.
+- `PURGE <any path>`: the edge cache forgets it: 200 `{"purged": path}`.
 
 Tests change `health`, `metrics` and read `requests` and `reset_emails`.
 Run it alone for a demo: `python tests/world/api.py --port 8080`.
