@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -111,11 +113,14 @@ def test_the_tour_runs(tmp_path: Path) -> None:
     """The README's commands, in its order, in one shell session, against a real sandbox."""
     commands = [c for c in readme_commands(README.read_text()) if c in TOUR]
     envfile = tmp_path / "env.sh"
+    # not under tmp_path: as root the sandbox's server user must traverse it (test_sandbox.py)
+    box = Path(tempfile.mkdtemp(prefix="vvrun-readme-"))
+    box.chmod(0o755)
     env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "HOME": str(tmp_path),
         "XDG_STATE_HOME": str(tmp_path / "state"),
-        "VVRUN_SANDBOX_DIR": str(tmp_path / "sandbox"),
+        "VVRUN_SANDBOX_DIR": str(box / "sandbox"),
         "VVRUN_OPERATOR": "readme@test",
         "NO_COLOR": "1",
         "LANG": "C.UTF-8",
@@ -142,7 +147,8 @@ def test_the_tour_runs(tmp_path: Path) -> None:
                 run_id = found[0]
     finally:
         subprocess.run([sys.executable, "-m", "vvrun", "sandbox", "down", "--dir",
-                        str(tmp_path / "sandbox")], capture_output=True, check=False)
+                        str(box / "sandbox")], capture_output=True, check=False)
+        shutil.rmtree(box, ignore_errors=True)
     assert run_id is not None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,12 +41,28 @@ def pg_ok(url: str) -> int:
         return int(row[0])
 
 
+def _box_dir() -> Path:
+    # Not pytest's tmp_path: as root the server runs as another user, which must traverse the
+    # path, and every pytest session resets /tmp/pytest-of-<user> to 0700 when it starts.
+    parent = Path(tempfile.mkdtemp(prefix="vvrun-sbtest-"))
+    parent.chmod(0o755)
+    return parent
+
+
 @pytest.fixture(scope="module")
 def box_root() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="vvrun-sbtest-")) / "sandbox"
-    yield root
-    sandbox.down(root)
-    sandbox.down(root.parent)
+    parent = _box_dir()
+    yield parent / "sandbox"
+    sandbox.down(parent / "sandbox")
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture
+def box_dir() -> Iterator[Path]:
+    parent = _box_dir()
+    yield parent
+    sandbox.down(parent / "box")
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 def test_fixture_servers_answer(pg_url: str, redis_url: str) -> None:
@@ -94,8 +111,8 @@ def test_up_restarts_a_half_dead_sandbox(box_root: Path) -> None:
     assert redis.Redis.from_url(fresh.redis.url).ping()
 
 
-def test_down_stops_exactly_the_recorded_servers(tmp_path: Path) -> None:
-    root = tmp_path / "box"
+def test_down_stops_exactly_the_recorded_servers(box_dir: Path) -> None:
+    root = box_dir / "box"
     box = sandbox.up(root)
     assert sandbox.down(root) == box
     assert not root.exists()
@@ -168,8 +185,8 @@ def test_missing_redis_binary_says_how_to_install_it(monkeypatch: pytest.MonkeyP
         sandbox.redis_server_binary()
 
 
-def test_a_server_that_fails_to_start_shows_its_log(tmp_path: Path) -> None:
-    root = tmp_path / "box"
+def test_a_server_that_fails_to_start_shows_its_log(box_dir: Path) -> None:
+    root = box_dir / "box"
     first = sandbox.up(root)
     sandbox._stop(first, root)  # stopped, its data kept
     # a broken setting in the data directory: the server refuses to start
@@ -188,8 +205,8 @@ def test_a_server_that_fails_to_start_shows_its_log(tmp_path: Path) -> None:
     assert not root.exists()
 
 
-def test_cli_up_env_status_down(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    root = tmp_path / "box"
+def test_cli_up_env_status_down(box_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = box_dir / "box"
     code, out, err = run_cli(capsys, "sandbox", "status", "--dir", str(root))
     assert code == 1 and "no sandbox in" in out
 
@@ -240,8 +257,8 @@ def test_stale_test_sandboxes_of_dead_sessions_are_reaped() -> None:
         sandbox.down(root)
 
 
-def test_postgres_never_runs_as_root(tmp_path: Path) -> None:
-    box = sandbox.up(tmp_path / "box")
+def test_postgres_never_runs_as_root(box_dir: Path) -> None:
+    box = sandbox.up(box_dir / "box")
     try:
         uid = os.stat(f"/proc/{box.postgres.pid}").st_uid
         if os.geteuid() == 0:
@@ -252,7 +269,7 @@ def test_postgres_never_runs_as_root(tmp_path: Path) -> None:
         else:
             assert uid == os.geteuid()
     finally:
-        sandbox.down(tmp_path / "box")
+        sandbox.down(box_dir / "box")
 
 
 # --- make demo's incident, against the fixtures' server -------------------------------------
