@@ -20,8 +20,9 @@ class TerminalPrompter:
     """Asks at a real terminal with rich: questions, typed words, fields, checklists and
     Markdown instructions; secrets are read without echo.
 
-    `console` is a rich Console or a text stream to write to (default: stdout); `stdin` the
-    stream answers come from (default: sys.stdin). `yes=True` answers every `confirm` with yes
+    `console` is a rich Console or a text stream to write to (default: stderr, so that
+    `--output json` on stdout stays clean); `stdin` the stream answers come from (default:
+    sys.stdin). `yes=True` answers every `confirm` with yes
     (and says so) but never a typed word. `before_prompt` is called before each question so a
     live display (the console sink's spinner) can step aside.
     """
@@ -33,7 +34,7 @@ class TerminalPrompter:
         from rich.console import Console
 
         if console is None or not isinstance(console, Console):
-            console = Console(file=console or sys.stdout, highlight=False)
+            console = Console(file=console or sys.stderr, highlight=False)
         self.console = console
         self.stdin = stdin if stdin is not None else sys.stdin
         self.yes = yes
@@ -58,14 +59,16 @@ class TerminalPrompter:
 
         if self.before_prompt is not None:
             self.before_prompt()
-        self.console.print(Text(prompt, style="bold"), end="")
-        self.console.file.flush()
         if secret and self._stdin_is_terminal():
+            # getpass writes the prompt only once echo is off: an answer typed ahead of it
+            # is never shown
             try:
-                return getpass.getpass("", stream=self.console.file)
+                return getpass.getpass(prompt, stream=self.console.file)
             except EOFError as exc:
                 raise Paused("no answer: the terminal's input was closed",
                              hint="resume the run with `vvrun resume RUN`") from exc
+        self.console.print(Text(prompt, style="bold"), end="")
+        self.console.file.flush()
         line = self.stdin.readline()
         if not line:
             self.console.print()
