@@ -271,6 +271,7 @@ class _Builder:
 _SYNTAX_HINTS = (
     ("mapping values are not allowed", "a value containing ': ' must be quoted"),
     ("found character '\\t'", "indent with spaces; YAML forbids tabs"),
+    ("tab character", "indent with spaces; YAML forbids tabs"),
     ("found undefined alias", "define the `&anchor` before using `*anchor`"),
     ("expected a single document", "a runbook is one document: remove the `---` separators"),
     ("could not find expected ':'", "check the indentation and that every key ends with ':'"),

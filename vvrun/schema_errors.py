@@ -160,9 +160,12 @@ def _rewrite(ctx: _Context, error: Any, prefix: tuple[Any, ...]) -> None:
         allowed = error.validator_value if keyword == "enum" else [error.validator_value]
         words = ", ".join(str(a) for a in allowed)
         close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"use one of: {words}"
+        hint = f"did you mean '{close[0]}'?" if close else (
+            f"use one of: {words}" if len(allowed) > 1 else f"write `{path[-1]}: {words}`")
         ctx.add(f"{name} must be {'one of ' if len(allowed) > 1 else ''}{words}, not "
                 f"{value!r}", path, hint=hint, code="bad-value")
+    elif keyword == "pattern" and "propertyNames" in error.schema_path:
+        _property_name(ctx, path, value)
     elif keyword == "pattern":
         what, hint = _PATTERN_WORDS.get(error.validator_value, (
             f"does not match the pattern {error.validator_value}", None))
@@ -249,8 +252,9 @@ def _one_of(ctx: _Context, error: Any, path: tuple[Any, ...], value: Any,
             w = _words(b.get("type", "any"))
             if w not in kinds:
                 kinds.append(w)
+        body = len(path) >= 3 and path[0] == "steps" and path[-1] in S.TYPE_KEYS
         ctx.add(f"{name} must be {' or '.join(kinds)}, not {_kind(value)}", path,
-                hint=_short_long_hint(path, flat), code="bad-type")
+                hint=_short_long_hint(path, flat) if body else None, code="bad-type")
         return
     if isinstance(value, dict) and len(fits) > 1:
         chosen = [(i, b) for i, b in fits if all(k in value for k in b.get("required", ()))]
