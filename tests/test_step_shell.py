@@ -203,3 +203,12 @@ def test_describe() -> None:
 def test_stdin_is_closed_so_a_prompting_command_cannot_hang() -> None:
     with pytest.raises(StepFailed, match="command exited with 1"):
         run_step("shell", "read answer", env=ENV)
+
+
+def test_a_broken_display_does_not_hang_the_command() -> None:
+    class Broken(ListConsole):
+        def line(self, text: str, *, stream: str = "stdout") -> None:
+            raise BrokenPipeError("display closed")
+
+    result = run_step("shell", "seq 1 100000", env=ENV, console=Broken())
+    assert result["stdout"].endswith("\n100000")

@@ -209,11 +209,18 @@ def _say(console: Console, lock: threading.Lock, text: str, stream: str) -> None
 
 def _pump(pipe: Any, name: str, tail: _Tail, console: Console, lock: threading.Lock) -> None:
     """Read one stream line by line: show each line live and keep the tail."""
+    showing = True
     with pipe:
         for raw in iter(lambda: pipe.readline(LINE_CAP), b""):
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             tail.add(line)
-            _say(console, lock, line, name)
+            if showing:
+                try:
+                    _say(console, lock, line, name)
+                except Exception:
+                    # The display broke (`vvrun ... | head` closed it). Keep draining the pipe
+                    # regardless: a child blocked on a full pipe would hang the step.
+                    showing = False
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
