@@ -437,6 +437,8 @@ def test_describe() -> None:
     assert any("UNLINK" in n for n in d.notes)
     d = redis_step.describe(action_for("SET k {{ inputs.v }}", conns, v="a b\r\nFLUSHALL"))
     assert d.summary == 'SET k "a b\\r\\nFLUSHALL"'  # one line; the value shown as one word
+    d = redis_step.describe(action_for("SET {{ inputs.k }} 'x y' *", conns, k="⟨k⟩"))
+    assert d.summary == "SET ⟨k⟩ 'x y' *"
     assert redis_step.describe(action_for({"info": "stats"}, conns)).summary == "INFO stats"
     d = redis_step.describe(action_for("KEYS *", conns))
     assert any("danger: true" in n for n in d.notes)
@@ -466,3 +468,45 @@ def test_cancel_before_start_sends_nothing(cache: dict[str, Connection], prefix:
     with pytest.raises(Cancelled):
         run_step("redis", f"SET {prefix}x 1", conns=cache, cancel=cancel)
     assert not direct.exists(f"{prefix}x")
+
+
+def test_cancel_stops_a_blocking_command(cache: dict[str, Connection], prefix: str,
+                                         direct: redis_py.Redis) -> None:
+    clients = Clients()
+    cancel = threading.Event()
+    run_id = "rc" + uuid.uuid4().hex[:8]
+    io = make_io(clients, cancel=cancel, timeout=60, run_id=run_id)
+    outcome: dict[str, BaseException] = {}
+
+    def blocked() -> list[dict[str, Any]]:
+        return [c for c in direct.client_list() if c.get("name") == f"vvrun:{run_id}"
+                and c.get("cmd") == "blpop"]
+
+    def step() -> None:
+        try:
+            redis_step.execute(action_for(f"BLPOP {prefix}never 0", cache), io)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=step)
+    worker.start()
+    try:
+        for _ in range(2000):  # event-driven: until the server shows the command blocked
+            if blocked():
+                break
+            time.sleep(0.01)
+        assert blocked(), "the command never reached the server"
+        cancel.set()
+        worker.join(20)
+        assert not worker.is_alive()
+        assert isinstance(outcome.get("error"), Cancelled)
+        assert "unknown" in (outcome["error"].hint or "")
+        for _ in range(500):
+            if not blocked():
+                break
+            time.sleep(0.01)
+        assert blocked() == []
+    finally:
+        cancel.set()
+        worker.join(20)
+        clients.close()

@@ -16,7 +16,7 @@ import math
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from vvrun.errors import Cancelled, ConnectFailed, Location, StepFailed, StepTimeout, VvrunError
@@ -148,28 +148,28 @@ def in_transaction(conn: Any) -> bool:
 
 
 class CancelWatcher:
-    """While a query runs, cancel it on the server as soon as `cancel` is set.
+    """While a driver call runs, call `on_cancel` as soon as `cancel` is set.
 
-    `execute` runs in the engine's thread; the operator's Ctrl-C sets the event from elsewhere,
-    so a small thread watches it and calls `cancel_safe()` (a separate cancel request: the
-    query stops on the server, not only in this process).
+    `execute` runs in the engine's worker thread; Ctrl-C sets the event from the main thread, so
+    a small thread watches it. For PostgreSQL `on_cancel` sends a cancel request (the query
+    stops on the server, not only here); for Redis it closes the client's sockets.
     """
 
-    def __init__(self, conn: Any, cancel: threading.Event):
-        self.conn = conn
+    def __init__(self, on_cancel: Callable[[], object], cancel: threading.Event):
+        self.on_cancel = on_cancel
         self.cancel = cancel
         self.fired = False
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="vvrun-sql-cancel", daemon=True)
+        self._thread = threading.Thread(target=self._watch, name="vvrun-cancel", daemon=True)
 
     def _watch(self) -> None:
         while not self._done.is_set():
             if self.cancel.wait(CANCEL_POLL_SECONDS):
                 if not self._done.is_set():
                     self.fired = True
-                    # the query's own error (or lack of one) tells the story
+                    # the call's own error (or lack of one) tells the story
                     with contextlib.suppress(Exception):
-                        self.conn.cancel_safe(timeout=CANCEL_TIMEOUT_SECONDS)
+                        self.on_cancel()
                 return
 
     def __enter__(self) -> CancelWatcher:
@@ -179,6 +179,10 @@ class CancelWatcher:
     def __exit__(self, *exc: object) -> None:
         self._done.set()
         self._thread.join()
+
+
+def server_cancel(conn: Any) -> Callable[[], object]:
+    return lambda: conn.cancel_safe(timeout=CANCEL_TIMEOUT_SECONDS)
 
 
 # -- running ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 from vvrun.errors import Cancelled, Location, RunbookError, StepFailed
 from vvrun.model import Connection, Duration
 from vvrun.steps import _redis
+from vvrun.steps._pg import CancelWatcher
 from vvrun.steps.base import Description, StepIO, pick_connection
 from vvrun.templating import Templater
 
@@ -142,6 +143,7 @@ NEEDS_DANGER = {
     "`delete_pattern`, or mark the step `danger: true`",
 }
 _GLOB = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+_NEEDS_QUOTES = re.compile(r"[\s'\"\\]")
 _HOLE = re.compile(r"\{\{.*?\}\}", re.S)
 
 
@@ -230,8 +232,10 @@ def _seconds(settings: Mapping[str, Any], key: str, conn: Connection) -> float |
 
 def _show_word(word: str) -> str:
     if any(ord(c) < 32 or c == "\x7f" for c in word):
-        return json.dumps(word)  # \r\n shown escaped, never as a second line
-    return shlex.quote(word) if word else "''"
+        return json.dumps(word, ensure_ascii=False)  # \r\n shown escaped, on one line
+    if word and not _NEEDS_QUOTES.search(word):
+        return word
+    return shlex.quote(word)
 
 
 def describe(action: RedisAction) -> Description:
@@ -271,7 +275,18 @@ def execute(action: RedisAction, io: StepIO) -> dict[str, Any]:
         if action.op == "info":
             reply = client.info(action.section) if action.section else client.info()
         else:
-            reply = client.execute_command(*action.words)
+            # a blocking command (BLPOP, WAIT…) must stop at Ctrl-C, not at the socket timeout
+            with CancelWatcher(client.connection_pool.disconnect, io.cancel) as watcher:
+                try:
+                    reply = client.execute_command(*action.words)
+                except Exception as exc:
+                    if not watcher.fired:
+                        raise
+                    io.clients.discard(_client_key(action, timeout))
+                    raise Cancelled(f"`{_short(action.command_line())}` was cancelled: its "
+                                    "connection was closed", where=io.where,
+                                    hint="whether the command took effect is unknown: check "
+                                    "before running it again") from exc
     except redis.RedisError as exc:
         if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
             # the connection may hold a half-read reply: the next step starts afresh

@@ -188,7 +188,7 @@ def execute(action: SqlAction, io: StepIO) -> dict[str, Any]:
         lock_timeout=lock_timeout,
         read_only=action.read_only,
     ))
-    watcher = _pg.CancelWatcher(conn, io.cancel)
+    watcher = _pg.CancelWatcher(_pg.server_cancel(conn), io.cancel)
     try:
         if action.transaction:
             conn.execute("BEGIN")
