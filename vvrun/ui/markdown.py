@@ -171,7 +171,7 @@ def plan_step_markdown(step: PlannedStep) -> list[str]:
     if cautions:
         out += [*alert("CAUTION", cautions), ""]
     out += _step_action(step)
-    extras = []
+    extras = [f"- {n}" for n in step.notes]
     if step.retry:
         extras.append(f"- retry: {step.retry}")
     if step.watch:
@@ -207,8 +207,6 @@ def _step_action(step: PlannedStep) -> list[str]:
         out += ["| Parameter | Value |", "|---|---|"]
         out += [f"| `${i}` | {cell(code(p))} |" for i, p in enumerate(step.params, 1)]
         out.append("")
-    if step.notes:
-        out += [*(f"- {n}" for n in step.notes), ""]
     return out
 
 
