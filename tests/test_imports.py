@@ -1,0 +1,47 @@
+"""validate and --help must not import drivers or rich (PERF-NOTES: start-up cost)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("psycopg", "redis", "httpx", "rich")
+
+PROBE = """
+import json, sys
+from vvrun import cli
+try:
+    cli.main({args!r})
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r}))
+sys.stderr.write(json.dumps({{"code": code, "heavy": heavy}}) + "\\n")
+"""
+
+
+def _probe(args: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)],
+                          capture_output=True, text=True)
+    return json.loads(proc.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["schema"]])
+def test_cheap_commands_import_no_driver(args: list[str]) -> None:
+    assert _probe(args)["heavy"] == []
+
+
+def test_validate_imports_no_driver(tmp_path: Path) -> None:
+    runbook = tmp_path / "x.yaml"
+    runbook.write_text(
+        "version: 1\nname: x\ntitle: X\n"
+        "connections:\n  db: {postgres: x}\n  c: {redis: x}\n  api: {http: {base_url: x}}\n"
+        "steps:\n  - {id: a, sql: SELECT 1}\n  - {id: b, redis: PING}\n"
+        "  - {id: c, http: GET /x}\n  - {id: d, shell: 'true'}\n  - {id: e, confirm: ok?}\n"
+        "  - {id: f, manual: do it}\n"
+    )
+    got = _probe(["validate", str(runbook)])
+    assert got == {"code": 0, "heavy": []}
