@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -45,8 +45,8 @@ Handler = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str], bytes]]
 class _Routes(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # else every keep-alive request waits ~44 ms (PERF-NOTES)
-    routes: dict[tuple[str, str], Handler] = {}
-    requests: list[dict[str, Any]] = []
+    routes: ClassVar[dict[tuple[str, str], Handler]] = {}
+    requests: ClassVar[list[dict[str, Any]]] = []
 
     def log_message(self, *args: Any) -> None:
         return None
@@ -59,7 +59,8 @@ class _Routes(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         route = self.routes.get((self.command, path)) or self.routes.get(("*", path))
         if route is None:
-            status, headers, payload = 404, {"Content-Type": "application/json"}, b'{"error":"not found"}'
+            status, headers = 404, {"Content-Type": "application/json"}
+            payload = b'{"error":"not found"}'
         else:
             self.body = body  # type: ignore[attr-defined]
             status, headers, payload = route(self)
@@ -83,7 +84,7 @@ class HttpServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     @property

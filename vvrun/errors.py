@@ -98,12 +98,7 @@ class RunbookInvalid(RunbookError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         errors = [p for p in problems if p.severity == "error"] or problems
-        first = errors[0] if errors else None
-        super().__init__(
-            "\n".join(p.format() for p in errors) if errors else "invalid runbook",
-            where=None,
-            hint=None if first is None else None,
-        )
+        super().__init__("\n".join(p.format() for p in errors) if errors else "invalid runbook")
 
 
 class UsageError(VvrunError):

@@ -31,7 +31,8 @@ class Duration:
         match = _DURATION.match(str(value))
         if not match:
             raise ValueError(
-                f"not a duration: {value!r} (write it like 500ms, 30s, 5m, 1h or a number of seconds)"
+                f"not a duration: {value!r} "
+                "(write it like 500ms, 30s, 5m, 1h or a number of seconds)"
             )
         return cls(float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 

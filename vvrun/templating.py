@@ -380,7 +380,9 @@ class Templater:
         try:
             words = shlex.split(hidden)
         except ValueError as exc:
-            raise RunbookError(f"redis command does not split into words: {exc}", where=self.where)
+            raise RunbookError(
+                f"redis command does not split into words: {exc}", where=self.where
+            ) from exc
         out = []
         for word in words:
             restored = _SENTINEL.sub(lambda m: holes[int(m.group(1))], word)

@@ -7,6 +7,7 @@ factories it uses), never at module level, so `validate` and `plan` never load t
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -86,10 +87,9 @@ class Clients:
     def close(self) -> None:
         with self._lock:
             for closer in reversed(self._closers):
-                try:
+                # closing a broken connection must not hide the real error
+                with contextlib.suppress(Exception):
                     closer()
-                except Exception:  # closing a broken connection must not hide the real error
-                    pass
             self._clients.clear()
             self._closers.clear()
 
