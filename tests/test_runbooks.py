@@ -8,15 +8,9 @@ import threading
 
 import psycopg
 import pytest
-from world.harness import (  # noqa: F401 (world, world_template: pytest fixtures)
-    REPO,
-    RUNBOOKS,
-    VVRUN,
-    World,
-    wait_until,
-    world,
-    world_template,
-)
+from world.harness import REPO, RUNBOOKS, VVRUN, World, wait_until
+
+pytest_plugins = ["world.fixtures"]  # the `world` fixtures
 
 ALL = sorted(p.stem for p in RUNBOOKS.glob("*.yaml"))
 
@@ -131,3 +125,209 @@ def test_db_emergency_spares_young_queries_and_ends_cleanly(world: World) -> Non
         assert _active_longer_than(world, sleeper.pid, 0)
     finally:
         sleeper.close()
+
+
+# -- end to end: connections and cache ---------------------------------------------------
+
+
+def _idle_for_longer_than(world: World, pid: int, seconds: float) -> bool:
+    rows = world.sql(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'idle' "
+        "AND state_change < now() - make_interval(secs => %s)", (pid, seconds))
+    return bool(rows)
+
+
+def _alive(world: World, pid: int) -> bool:
+    return bool(world.sql("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)))
+
+
+def test_connection_pool_exhausted_terminates_only_old_idle_sessions(world: World) -> None:
+    old = [psycopg.connect(world.db_url, autocommit=True, application_name="web-old")
+           for _ in range(2)]
+    busy = Sleeper(world.db_url, application_name="web-busy")
+    young: list[psycopg.Connection] = []
+    try:
+        old_pids = [c.info.backend_pid for c in old]
+        for c in old:
+            c.execute("SELECT 1")
+        for pid in old_pids:
+            wait_until(lambda pid=pid: _idle_for_longer_than(world, pid, 6), "sessions to age")
+        young = [psycopg.connect(world.db_url, autocommit=True, application_name="web-young")]
+        young_pid = young[0].info.backend_pid
+
+        out = world.run("connection-pool-exhausted", idle_after="5 seconds", max_usage_pct=100)
+        assert out.status == "succeeded", out.error
+        assert sorted(r["pid"] for r in out.result("idle")["rows"]) == sorted(old_pids)
+        assert out.outputs("terminate_idle")["terminated"] == 2
+        wait_until(lambda: not any(_alive(world, p) for p in old_pids), "old sessions to end")
+        assert _alive(world, young_pid)
+        assert _alive(world, busy.pid)
+        assert out.status_of("next_steps") == "skipped"
+        assert out.result("verify")["row"]["used_pct"] < 100
+    finally:
+        for c in old + young:
+            c.close()
+        busy.close()
+
+
+def _seed_cache(world: World) -> tuple[list[str], list[str]]:
+    r = world.redis()
+    words = [f"{world.prefix}cache:words:{w}" for w in range(2500)]
+    words.append(f"{world.prefix}cache:words:*")
+    others = ([f"{world.prefix}cache:users:{u}" for u in range(20)]
+              + [f"{world.prefix}session:abc", f"{world.prefix}cache:wordsmith",
+                 f"{world.prefix}cache:word:1"])
+    pipe = r.pipeline()
+    for key in words + others:
+        pipe.set(key, "x")
+    pipe.execute()
+    r.close()
+    return words, others
+
+
+def test_cache_clear_deletes_exactly_the_pattern(world: World) -> None:
+    words, others = _seed_cache(world)
+    out = world.run("cache-clear", prefix=f"{world.prefix}cache:words:",
+                    purge_edge_path="/api/words")
+    assert out.status == "succeeded", out.error
+    assert out.outputs("delete")["deleted"] == len(words)
+    r = world.redis()
+    assert r.exists(*words) == 0
+    assert r.exists(*others) == len(others)
+    assert out.status_of("flush") == "skipped"
+    assert world.api.purged == ["/api/words"]
+
+
+def test_cache_clear_flushdb_needs_the_typed_word(world: World) -> None:
+    r = world.redis(world.flush_redis_url)
+    r.set(world.prefix + "k", "v")
+    refused = world.run("cache-clear", flush_all=True, confirms=False,
+                        env={"REDIS_URL": world.flush_redis_url})
+    assert refused.exit_code == 4
+    assert r.get(world.prefix + "k") == "v"
+
+    out = world.run("cache-clear", flush_all=True, confirm_word="FLUSHDB",
+                    env={"REDIS_URL": world.flush_redis_url})
+    assert out.status == "succeeded", out.error
+    assert out.status_of("delete") == "skipped"
+    wait_until(lambda: r.dbsize() == 0, "FLUSHDB ASYNC to empty the db")
+    r.close()
+
+
+def test_cache_not_working_diagnoses_and_leaves_the_cache(world: World) -> None:
+    _, others = _seed_cache(world)
+    out = world.run("cache-not-working", min_hit_rate_pct=0, fields={"action": "none"})
+    assert out.status == "succeeded", out.error
+    assert out.status_of("hit_rate") == "succeeded"
+    assert "keyspace_hits" in out.result("stats")["value"]
+    for step in ("confirm_flush", "flush", "restart", "config"):
+        assert out.status_of(step) == "skipped"
+    assert world.redis().exists(*others) == len(others)
+
+
+def test_cache_not_working_flushes_when_the_operator_decides(world: World) -> None:
+    r = world.redis(world.flush_redis_url)
+    r.set(world.prefix + "corrupt", "x")
+    out = world.run("cache-not-working", min_hit_rate_pct=0, fields={"action": "flush"},
+                    confirm_word="FLUSHDB", env={"REDIS_URL": world.flush_redis_url})
+    assert out.status == "succeeded", out.error
+    assert out.status_of("flush") == "succeeded"
+    wait_until(lambda: r.dbsize() == 0, "FLUSHDB ASYNC to empty the db")
+
+
+def test_cache_not_working_fails_loudly_on_a_low_hit_rate(world: World) -> None:
+    r = world.redis(world.flush_redis_url)
+    r.config_resetstat()
+    for i in range(5):
+        r.get(f"{world.prefix}missing:{i}")
+    out = world.run("cache-not-working", min_hit_rate_pct=80, fields={"action": "config"},
+                    env={"REDIS_URL": world.flush_redis_url})
+    assert out.status_of("hit_rate") == "failed"
+    assert ">= inputs.min_hit_rate_pct" in out.step("hit_rate").error
+    assert out.status_of("config") == "succeeded"
+
+
+# -- end to end: users -------------------------------------------------------------------
+
+TABLES = {"users": "id", "user_activity": "user_id", "user_progress": "user_id",
+          "audit_logs": "user_id", "session_logs": "user_id"}
+
+
+def _counts(world: World, user_id: str) -> dict[str, tuple[int, int]]:
+    """Per table: (rows of this user, rows of everyone else)."""
+    out = {}
+    for table, col in TABLES.items():
+        mine, rest = world.sql(
+            f"SELECT count(*) FILTER (WHERE {col} = %s), "
+            f"count(*) FILTER (WHERE {col} IS DISTINCT FROM %s) FROM {table}",
+            (user_id, user_id))[0]
+        out[table] = (mine, rest)
+    return out
+
+
+def test_user_lookup_shows_the_account(world: World) -> None:
+    out = world.run("user-lookup", email="USER@example.com")
+    assert out.status == "succeeded", out.error
+    assert out.outputs("user")["id"] == "user_123"
+    assert out.result("activity")["rowcount"] == 5
+    assert out.result("activity")["rows"][0]["action"] == "lesson_completed"
+    assert {r["deck"] for r in out.result("progress")["rows"]} == {"gre-core", "toefl-1000"}
+
+
+def test_user_lookup_fails_for_an_unknown_email(world: World) -> None:
+    out = world.run("user-lookup", email="nobody@example.com")
+    assert out.exit_code == 1
+    assert "result.rowcount == 1" in out.step("user").error
+
+
+def test_user_delete_soft_then_gdpr_hard(world: World) -> None:
+    before = _counts(world, "user_123")
+    assert all(mine > 0 for mine, _ in before.values())
+
+    soft = world.run("user-delete", email="user@example.com")
+    assert soft.status == "succeeded", soft.error
+    assert world.sql("SELECT deleted_at IS NOT NULL FROM users WHERE id = 'user_123'") == [(True,)]
+    assert _counts(world, "user_123") == before  # soft: nothing removed
+    for step in ("confirm_hard", "hard_delete", "verify"):
+        assert soft.status_of(step) == "skipped"
+
+    hard = world.run("user-delete", email="user@example.com", mode="hard",
+                     confirm_word="delete-user")
+    assert hard.status == "succeeded", hard.error
+    after = _counts(world, "user_123")
+    for table, (mine, rest) in after.items():
+        assert mine == 0, table
+        assert rest == before[table][1], f"{table}: rows of other users changed"
+    assert hard.result("hard_delete")["row"] == {t: m for t, (m, _) in before.items()}
+    assert hard.status_of("verify") == "succeeded"
+
+
+def test_user_delete_hard_refused_deletes_nothing(world: World) -> None:
+    before = _counts(world, "user_456")
+    out = world.run("user-delete", email="maria.gonzalez@example.com", mode="hard",
+                    confirms=False)
+    assert out.exit_code == 4
+    assert _counts(world, "user_456") == before
+
+
+def test_user_password_reset_through_the_api(world: World) -> None:
+    out = world.run("user-password-reset", email="maria.gonzalez@example.com")
+    assert out.status == "succeeded", out.error
+    assert world.api.reset_emails == ["maria.gonzalez@example.com"]
+    assert out.status_of("script") == "skipped"
+
+
+def test_user_password_reset_with_the_script(world: World) -> None:
+    out = world.run("user-password-reset", email="user@example.com", method="script",
+                    app_dir=str(world.tmp))
+    assert out.status == "succeeded", out.error
+    assert world.doubles_called() == [
+        ["node", "scripts/generate-password-reset-token.js", "user@example.com"]]
+    assert world.api.reset_emails == []
+
+
+def test_user_password_reset_refuses_a_deleted_account(world: World) -> None:
+    out = world.run("user-password-reset", email="kenji.sato@example.com")
+    assert out.exit_code == 1
+    assert "deleted_at is none" in out.step("user").error
+    assert world.api.reset_emails == []

@@ -18,8 +18,7 @@ import shlex
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from world import BIN, create_database, drop_database, setup_database
+from world import BIN
 from world.api import VocaVisionAPI
 
 REPO = Path(__file__).resolve().parents[2]
@@ -226,35 +225,3 @@ def _var(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return list(value)
     return value
-
-
-# -- fixtures (imported by the test modules) ---------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def world_template(pg_url: str) -> Iterator[str]:
-    """A database with the VocaVision schema and seed, copied for every test."""
-    url = create_database(pg_url, prefix="vocavision_tmpl_")
-    try:
-        setup_database(url)
-        yield urlsplit(url).path.lstrip("/")
-    finally:
-        drop_database(pg_url, url)
-
-
-@pytest.fixture
-def world(pg_url: str, redis_url: str, world_template: str, tmp_path: Path) -> Iterator[World]:
-    db_url = create_database(pg_url, template=world_template)
-    api = VocaVisionAPI()
-    w = World(admin_url=pg_url, db_url=db_url, redis_url=redis_url, api=api, tmp=tmp_path,
-              prefix=f"t:library:{uuid.uuid4().hex[:10]}:")
-    try:
-        yield w
-    finally:
-        api.close()
-        drop_database(pg_url, db_url)
-        r = w.redis()
-        keys = list(r.scan_iter(match=w.prefix + "*", count=1000))
-        if keys:
-            r.unlink(*keys)
-        r.close()
