@@ -5,7 +5,6 @@ tests/test_plan_golden.py` and review the diff like any other change."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from test_plan import REPO, vv
