@@ -24,7 +24,7 @@ from rich.console import Console
 
 REPO = Path(__file__).resolve().parent.parent
 SANDBOX_DIR = REPO / ".sandbox" / "demo"
-STATE_HOME = REPO / ".sandbox" / "state"  # the demo's run history, apart from yours
+STATE_DB = REPO / ".sandbox" / "state.db"  # the demo's run history, apart from yours
 SCHEMA_SQL = REPO / "tests" / "world" / "schema.sql"
 SEED_SQL = REPO / "tests" / "world" / "seed.sql"
 STUCK_AFTER = "5 seconds"
@@ -177,14 +177,13 @@ def main() -> int:
         stuck_before = wait_for_incident(url)
 
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": box.redis.url,
-               "XDG_STATE_HOME": str(STATE_HOME), "VVRUN_OPERATOR": "demo@vocavision"}
-        env.pop("VVRUN_STATE", None)
+               "VVRUN_STATE": str(STATE_DB), "VVRUN_OPERATOR": "demo@vocavision"}
         code = run_runbook(env)
         if code != 0:
             fail(f"vvrun exited with {code}")
         elif not check_outcome(url, stuck_before):
             code = 1
-        console.print(f"[dim]  the run's history: XDG_STATE_HOME={STATE_HOME.relative_to(REPO)} "
+        console.print(f"[dim]  the run's history: VVRUN_STATE={STATE_DB.relative_to(REPO)} "
                       f".venv/bin/vvrun runs[/]")
     except VvrunError as exc:
         fail(exc.format())
