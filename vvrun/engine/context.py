@@ -79,3 +79,21 @@ def _lookup(context: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, An
         else:
             return False, None
     return True, value
+
+
+def evaluate(tpl: Templater, source: str) -> Any:
+    """`tpl.expr(source)`, where a name the sandbox hides (`lipsum.__globals__`) is an error
+    with the expression, like any undefined name, instead of a silent Undefined value."""
+    from jinja2 import Undefined
+    from jinja2.exceptions import SecurityError, UndefinedError
+
+    from vvrun.templating import TemplateRenderError
+
+    value = tpl.expr(source)
+    if isinstance(value, Undefined):
+        try:
+            value._fail_with_undefined_error()
+        except (UndefinedError, SecurityError) as exc:
+            raise TemplateRenderError(f"expression {source!r} failed: {exc}",
+                                      where=tpl.where) from exc
+    return value

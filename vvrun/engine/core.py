@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vvrun.engine import approval
-from vvrun.engine.context import action_hash, describe_dict, explain, step_view
+from vvrun.engine.context import action_hash, describe_dict, evaluate, explain, step_view
 from vvrun.engine.secret_env import secret_env, shell_secrets_to_env
 from vvrun.engine.worker import Renewer, SinkConsole, run_in_worker
 from vvrun.errors import (
@@ -275,7 +275,7 @@ class Engine:
         try:
             per_item_when = step.for_each is not None and step.when is not None and any(
                 p[0] in ("item", "loop") for p in referenced_names(step.when, expression=True))
-            if step.when is not None and not per_item_when and not tpl.expr(step.when):
+            if step.when is not None and not per_item_when and not evaluate(tpl, step.when):
                 return self._skip(step, f"when `{step.when}` is false"), None
             if step.for_each is not None:
                 return self._for_each(step, index, tpl, per_item_when)
@@ -286,7 +286,7 @@ class Engine:
     def _for_each(self, step: Step, index: int, tpl: Templater, per_item_when: bool
                   ) -> tuple[StepResult, StepFailed | None]:
         started = time.time()
-        items = tpl.expr(step.for_each or "")
+        items = evaluate(tpl, step.for_each or "")
         if isinstance(items, Mapping):
             items = [{"key": k, "value": v} for k, v in items.items()]
         if not isinstance(items, list | tuple):
@@ -304,7 +304,7 @@ class Engine:
             loop = {"index": i + 1, "index0": i, "length": n, "first": i == 0,
                     "last": i == n - 1}
             itpl = tpl.child(item=item, loop=loop)
-            if per_item_when and not itpl.expr(step.when or "true"):
+            if per_item_when and not evaluate(itpl, step.when or "true"):
                 self._skip_item(key, f"when `{step.when}` is false")
                 results.append({})
                 continue
@@ -316,7 +316,7 @@ class Engine:
             results.append(dict(result.result))
         aggregate = {"items": results}
         rtpl = tpl.child(result=aggregate)
-        outputs = {name: rtpl.expr(expr) for name, expr in step.outputs.items()}
+        outputs = {name: evaluate(rtpl, expr) for name, expr in step.outputs.items()}
         return self._succeeded(step, step.id, aggregate, outputs, started, attempts=1), None
 
     def _skip_item(self, key: str, reason: str) -> None:
@@ -412,7 +412,7 @@ class Engine:
             rtpl = tpl.child(result=raw)
             finish = io.extra.pop("finish", None)
             try:
-                holds = True if until is None else bool(rtpl.expr(until))
+                holds = True if until is None else bool(evaluate(rtpl, until))
                 if watching:
                     self.emit("step_output", {"step_id": key, "stream": "watch",
                                               "text": self.masker.mask(_watch_text(raw))})
@@ -430,7 +430,7 @@ class Engine:
                                       + _saw(until or "", rtpl, self.masker), where=step.where,
                                       hint="raise retry.attempts or retry.delay to wait longer")
                 for expr in step.expect:
-                    if not rtpl.expr(expr):
+                    if not evaluate(rtpl, expr):
                         raise ExpectFailed(f"expect `{expr}` was false"
                                            + _saw(expr, rtpl, self.masker), where=step.where,
                                            hint="the step ran, but its result is not what the "
@@ -447,7 +447,7 @@ class Engine:
     def _outputs(self, step: Step, rtpl: Templater, with_outputs: bool) -> dict[str, Any]:
         if not with_outputs:
             return {}
-        return {name: rtpl.expr(expr) for name, expr in step.outputs.items()}
+        return {name: evaluate(rtpl, expr) for name, expr in step.outputs.items()}
 
     def _execute(self, step: Step, module: Any, action: Any, io: StepIO) -> Mapping[str, Any]:
         try:
