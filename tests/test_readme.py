@@ -31,6 +31,7 @@ TOUR: dict[str, int] = {
     "vvrun runbooks/db-emergency.yaml --var stuck_after='5 minutes'": 0,
     "vvrun runs": 0,
     "vvrun show RUN_ID --events": 0,
+    "vvrun run --sandbox runbooks/db-emergency.yaml": 0,
     "vvrun sandbox status": 0,
     'eval "$(vvrun sandbox down)"': 0,
     "vvrun schema": 0,
