@@ -4,6 +4,9 @@ a change."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -176,3 +179,56 @@ def test_base_reports_changed_inputs_and_locks(tmp_path: Path) -> None:
     out = vv("plan", "--base", old, new, "--var", "email=a@b.c").stdout
     assert "  input limit: 10 (default) → 50 (default)" in out
     assert "  locks: basic, users:soft → basic" in out
+
+
+# -- through `vvrun run --plan` ----------------------------------------------------------------
+
+SMALL = """
+    version: 1
+    name: small
+    title: Small
+    inputs:
+      who: {type: string, default: ops}
+    steps:
+      - id: hello
+        shell: echo hello {{ inputs.who }}
+"""
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VVRUN_STATE": "memory", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "vvrun", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_run_with_the_reviewed_plan_runs_it(tmp_path: Path) -> None:
+    rb = write(tmp_path, "small.yaml", SMALL)
+    plan = make_plan_file(tmp_path, rb, "--var", "who=ann")
+    proc = _run("run", rb, "--plan", plan, "--var", "who=ann", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "hello ann" in proc.stdout
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("edit", "the runbook was edited since the plan was made: step 'hello' changed"),
+    ("input", "input 'who' is \"bob\" now but was \"ann\" in the plan"),
+    ("version", "it was made by vvrun 0.0.1, and this is vvrun"),
+])
+def test_run_with_a_plan_refuses_after_a_change(tmp_path: Path, change: str,
+                                                message: str) -> None:
+    rb = write(tmp_path, "small.yaml", SMALL)
+    plan = make_plan_file(tmp_path, rb, "--var", "who=ann")
+    who = "ann"
+    if change == "edit":
+        Path(rb).write_text(Path(rb).read_text().replace("echo hello", "echo goodbye"))
+    elif change == "input":
+        who = "bob"
+    else:
+        doc = json.loads(Path(plan).read_text())
+        doc["vvrun_version"] = "0.0.1"
+        Path(plan).write_text(json.dumps(doc))
+    proc = _run("run", rb, "--plan", plan, "--var", f"who={who}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr
+    assert "no longer matches the reviewed plan" in proc.stderr
+    assert "hello" not in proc.stdout and "goodbye" not in proc.stdout
