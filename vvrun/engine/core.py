@@ -419,7 +419,8 @@ class Engine:
                     if finish is not None:
                         finish(True)
                         finish = None
-                    if not holds and not self.opts.watch_wait(step.watch.seconds):  # type: ignore[union-attr,misc]
+                    done = until is not None and holds
+                    if not done and not self.opts.watch_wait(step.watch.seconds):  # type: ignore[union-attr,misc]
                         continue
                     holds = True  # Enter ends the watch: the last result is the result
                 if not holds:
