@@ -204,3 +204,47 @@ def test_manual_step_pauses_then_ack_completes_it(tmp_path: Path) -> None:
     (event,) = done.audit("acknowledged")
     assert event["data"]["via"] == "--ack" and event["data"]["fields"] == {
         "ticket_url": "https://t/1"}
+
+
+def test_a_tolerated_failure_is_not_run_again_but_an_aborting_one_is(tmp_path: Path) -> None:
+    log, gate = tmp_path / "log", tmp_path / "gate"
+    rb = write_runbook(tmp_path, f"""
+        version: 1
+        name: tolerate
+        title: Tolerate
+        steps:
+          - id: soft
+            shell: echo soft >> {log}; exit 1
+            on_failure: continue
+          - id: hard
+            shell: echo hard >> {log}; test -e {gate}
+    """)
+    runner = Runner()
+    out = runner.run(rb)
+    assert out.status == "failed"
+    gate.touch()
+    again = runner.resume(rb, out.result.run_id)
+    assert again.status == "succeeded"
+    assert log.read_text().split() == ["soft", "hard", "hard"]
+
+
+def test_lock_leases_are_renewed_during_a_long_step(tmp_path: Path) -> None:
+    from vvrun.state.memory import MemoryStore
+
+    class Counting(MemoryStore):
+        renewals = 0
+
+        def renew_locks(self, run_id: str) -> None:
+            Counting.renewals += 1
+
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: long
+        title: Long
+        steps:
+          - id: long
+            shell: sleep 2.5
+    """)
+    out = Runner(store=Counting()).run(rb, lock_ttl=3.0)  # renewed every second
+    assert out.status == "succeeded"
+    assert Counting.renewals >= 1

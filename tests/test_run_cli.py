@@ -262,3 +262,65 @@ def test_resume_needs_field_with_ack_and_a_known_run(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no run with id" in missing.stderr
     lonely = vv(tmp_path, "resume", "x", "--field", "a=b")
     assert lonely.returncode == 2 and "--field goes with --ack" in lonely.stderr
+
+
+def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "touched"
+    rb = write_runbook(tmp_path, f"""
+        version: 1
+        name: dry
+        title: Dry
+        steps:
+          - id: touch
+            shell: touch {marker}
+    """)
+    out = vv(tmp_path, "run", str(rb), "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert f"touch {marker}" in out.stdout
+    assert not marker.exists()
+    assert not (tmp_path / "state.db").exists()
+
+
+def test_run_plan_file_runs_the_reviewed_plan_and_refuses_a_changed_one(tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, SIMPLE)
+    plan = vv(tmp_path, "plan", str(rb), "--format", "json")
+    assert plan.returncode == 0, plan.stderr
+    (tmp_path / "plan.json").write_text(plan.stdout)
+    ok = vv(tmp_path, "run", str(rb), "--plan", "plan.json")
+    assert ok.returncode == 0, ok.stderr
+    other_inputs = vv(tmp_path, "run", str(rb), "--plan", "plan.json", "--var", "code=1")
+    assert other_inputs.returncode == 2, other_inputs.stderr
+    rb.write_text(rb.read_text().replace("echo one", "echo two"))
+    changed = vv(tmp_path, "run", str(rb), "--plan", "plan.json")
+    assert changed.returncode == 2 and "plan" in changed.stderr
+
+
+def test_a_required_input_without_a_terminal_is_a_usage_error(tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: needs
+        title: Needs
+        inputs:
+          target: {type: string, description: Which host}
+        steps:
+          - {id: one, shell: "echo {{ inputs.target }}"}
+    """)
+    out = vv(tmp_path, "run", str(rb))
+    assert out.returncode == 2
+    assert "input 'target' is required" in out.stderr
+    assert "hint: give it with --var target=..." in out.stderr
+
+
+def test_a_required_input_is_asked_at_a_terminal(tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: ask
+        title: Ask
+        inputs:
+          target: {type: string}
+        steps:
+          - {id: one, shell: "echo got-{{ inputs.target }}"}
+    """)
+    code, out = _pty_run(tmp_path, ["run", str(rb)], "db1\n")
+    assert code == 0, out
+    assert "got-db1" in out

@@ -223,8 +223,10 @@ class Engine:
             done = self.ledger.get(step.id)
             if reason is not None:
                 self._skip(step, reason)
-            elif done is not None and done.status in (Status.SUCCEEDED, Status.SKIPPED):
-                self._reuse(step, done)
+            elif done is not None and (
+                    done.status in (Status.SUCCEEDED, Status.SKIPPED)
+                    or (done.status == Status.FAILED and step.on_failure == "continue")):
+                self._reuse(step, done)  # a tolerated failure was dealt with: not run again
             else:
                 result, error = self._run_step(step, i)
                 if result.status == Status.FAILED:
