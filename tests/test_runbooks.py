@@ -3,8 +3,10 @@ PostgreSQL, Redis or HTTP — runs end to end against the real servers of the te
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import threading
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -331,3 +333,140 @@ def test_user_password_reset_refuses_a_deleted_account(world: World) -> None:
     assert out.exit_code == 1
     assert "deleted_at is none" in out.step("user").error
     assert world.api.reset_emails == []
+
+
+# -- end to end: database upkeep ---------------------------------------------------------
+
+
+def _users(world: World) -> int:
+    return world.sql("SELECT count(*) FROM users")[0][0]
+
+
+def test_db_backup_then_restore_brings_the_data_back(world: World) -> None:
+    backups = world.tmp / "backups"
+    backups.mkdir()
+    backup = world.run("db-backup", backup_dir=str(backups))
+    assert backup.status == "succeeded", backup.error
+    file = backup.outputs("dump")["file"]
+    assert file.startswith(str(backups / "backup_")) and file.endswith(".sql.gz")
+    assert oct(Path(file).stat().st_mode & 0o777) == "0o600"
+    assert Path(file).stat().st_size > 1000
+    users = _users(world)
+
+    world.sql("DELETE FROM user_activity WHERE user_id = 'user_456'")
+    world.sql("DELETE FROM user_progress WHERE user_id = 'user_456'")
+    world.sql("DELETE FROM audit_logs WHERE user_id = 'user_456'")
+    world.sql("DELETE FROM session_logs WHERE user_id = 'user_456'")
+    world.sql("DELETE FROM users WHERE id = 'user_456'")
+    assert _users(world) == users - 1
+
+    restore = world.run("db-restore", backup_file=file, backup_dir=str(backups),
+                        confirm_word="restore")
+    assert restore.status == "succeeded", restore.error
+    assert _users(world) == users
+    assert world.sql("SELECT email FROM users WHERE id = 'user_456'") == [
+        ("maria.gonzalez@example.com",)]
+    assert restore.result("verify")["row"]["latest_migration"] == "20240114101500_soft_delete"
+    safety = restore.outputs("safety_dump")["file"]
+    assert Path(safety).name.startswith("before_restore_") and Path(safety).stat().st_size > 0
+
+
+def test_db_restore_asks_for_the_word_and_shows_the_target(world: World) -> None:
+    backups = world.tmp / "backups"
+    backups.mkdir()
+    file = world.run("db-backup", backup_dir=str(backups)).outputs("dump")["file"]
+    world.sql("DELETE FROM user_progress")
+    refused = world.run("db-restore", backup_file=file, confirms=False)
+    assert refused.exit_code == 4
+    assert world.sql("SELECT count(*) FROM user_progress") == [(0,)]  # untouched
+    database = world.db_url.rsplit("/", 1)[1]
+    assert refused.result("target")["row"]["database"] == database
+    asked = [q for q in refused.asked if q.startswith("type:")]
+    assert asked == ["type: restore"]
+
+
+def test_db_restore_refuses_a_truncated_backup(world: World) -> None:
+    backups = world.tmp / "backups"
+    backups.mkdir()
+    file = Path(world.run("db-backup", backup_dir=str(backups)).outputs("dump")["file"])
+    cut = backups / "backup_cut.sql"
+    cut.write_bytes(gzip.decompress(file.read_bytes())[:5000])
+    out = world.run("db-restore", backup_file=str(cut), confirm_word="restore")
+    assert out.exit_code == 1
+    assert out.status_of("check_file") == "failed"
+    assert "restore" not in out.steps
+
+
+def test_db_backup_fails_when_pg_dump_fails(world: World) -> None:
+    # pipefail: without it, `pg_dump | gzip` "succeeds" with a valid, empty-looking .gz
+    bad = world.db_url.rsplit("/", 1)[0] + "/no_such_database_here"
+    out = world.run("db-backup", backup_dir=str(world.tmp), env={"DATABASE_URL": bad})
+    assert out.exit_code == 1
+    assert out.status_of("size") == "failed"
+
+
+def test_db_vacuum_plain(world: World) -> None:
+    world.sql("DELETE FROM user_activity WHERE id %% 2 = 0")
+    out = world.run("db-vacuum")
+    assert out.status == "succeeded", out.error
+    assert out.status_of("vacuum") == "succeeded"
+    assert out.status_of("vacuum_full") == "skipped"
+    dead = {r["table"]: r["dead"] for r in out.result("dead_rows_after")["rows"]}
+    assert dead["user_activity"] == 0
+
+
+def test_db_vacuum_full_needs_the_typed_word(world: World) -> None:
+    # --yes alone does not answer a typed word: the operator is asked, and types it wrong
+    refused = world.run("db-vacuum", full=True, typed="vacuum")
+    assert refused.exit_code == 4
+    assert refused.asked == ["type: vacuum-full"]
+    assert refused.status_of("vacuum") == "skipped"
+    out = world.run("db-vacuum", full=True, confirm_word="vacuum-full")
+    assert out.status == "succeeded", out.error
+    assert out.status_of("vacuum_full") == "succeeded"
+
+
+def test_db_maintenance_weekly(world: World) -> None:
+    out = world.run("db-maintenance-weekly")
+    assert out.status == "succeeded", out.error
+    tables = {r["tablename"] for r in out.result("sizes")["rows"]}
+    assert {"users", "user_activity", "audit_logs", "_prisma_migrations"} <= tables
+    assert out.result("sizes")["rows"][0]["tablename"] == "user_activity"
+
+
+def test_db_maintenance_monthly_deletes_only_expired_logs(world: World) -> None:
+    old_audit, young_audit = world.sql(
+        "SELECT count(*) FILTER (WHERE created_at < now() - interval '90 days'), "
+        "count(*) FILTER (WHERE created_at >= now() - interval '90 days') FROM audit_logs")[0]
+    old_sessions, young_sessions = world.sql(
+        "SELECT count(*) FILTER (WHERE created_at < now() - interval '30 days'), "
+        "count(*) FILTER (WHERE created_at >= now() - interval '30 days') FROM session_logs")[0]
+    assert old_audit and old_sessions
+    out = world.run("db-maintenance-monthly", backup_dir=str(world.tmp),
+                    confirm_word="vacuum-full", fields={"window": "Sun 02:00-03:00 UTC"})
+    assert out.status == "succeeded", out.error
+    assert out.result("old_rows")["row"] == {"audit_logs": old_audit,
+                                             "session_logs": old_sessions}
+    assert out.outputs("delete_audit_logs")["deleted"] == old_audit
+    assert out.outputs("delete_session_logs")["deleted"] == old_sessions
+    assert world.sql("SELECT count(*) FROM audit_logs") == [(young_audit,)]
+    assert world.sql("SELECT count(*) FROM session_logs") == [(young_sessions,)]
+    assert out.result("window")["fields"] == {"window": "Sun 02:00-03:00 UTC"}
+
+
+def test_db_migrate_applies_and_verifies(world: World) -> None:
+    out = world.run("db-migrate", app_dir=str(world.tmp), backup_dir=str(world.tmp),
+                    fields={"staging_run_url": "https://ci.example.com/run/42"})
+    assert out.status == "succeeded", out.error
+    assert out.outputs("count_before")["applied"] == 4
+    assert out.result("verify")["row"] == {"applied": 5, "unfinished": 0,
+                                           "latest": "20240121103000_add_streak_freeze"}
+    assert ["npm", "run", "db:migrate"] in world.doubles_called()
+
+
+def test_db_migrate_fails_on_a_half_applied_migration(world: World) -> None:
+    world.sql("INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at) "
+              "VALUES ('x-1', 'abc', '20240120000000_broken', now())")
+    out = world.run("db-migrate", app_dir=str(world.tmp), backup_dir=str(world.tmp))
+    assert out.exit_code == 1
+    assert "result.row.unfinished == 0" in out.step("verify").error

@@ -80,9 +80,11 @@ class Operator:
     """A scripted operator: ticks every checklist item, types the given fields (a field
     without an answer and without choices gets a plausible value), acknowledges."""
 
-    def __init__(self, fields: Mapping[str, str] | None = None, *, confirms: bool = True):
+    def __init__(self, fields: Mapping[str, str] | None = None, *, confirms: bool = True,
+                 typed: str | None = None):
         self.fields = dict(fields or {})
         self.confirms = confirms
+        self.typed = typed
         self.asked: list[str] = []
         self.acknowledged = 0
 
@@ -92,7 +94,7 @@ class Operator:
 
     def type_word(self, question: str, word: str, *, detail: str = "") -> bool:
         self.asked.append(f"type: {word}")
-        return self.confirms
+        return self.typed == word
 
     def ask(self, name: str, *, description: str = "", choices: tuple[str, ...] = (),
             pattern: str | None = None, secret: bool = False) -> str:
@@ -169,8 +171,11 @@ class World:
 
     def run(self, runbook: str | Path, *, fields: Mapping[str, str] | None = None,
             yes: bool = True, confirm_word: str | None = None, confirms: bool = True,
-            env: Mapping[str, str] | None = None, **variables: Any) -> Outcome:
-        """Run a runbook through the engine with a scripted operator."""
+            typed: str | None = None, env: Mapping[str, str] | None = None,
+            **variables: Any) -> Outcome:
+        """Run a runbook through the engine with a scripted operator: `--yes` (`yes`) and
+        `--confirm-word` (`confirm_word`) as on the command line; what the operator answers
+        when asked anyway: `confirms` to a question, `typed` when a word must be typed."""
         from vvrun.build import load_runbook
         from vvrun.engine import Engine, RunOptions
         from vvrun.events import ListSink
@@ -184,7 +189,7 @@ class World:
         inputs = resolve_inputs(book, {k: _var(v) for k, v in variables.items()}, environ)
         masker = Masker()
         masker.add_env(environ)
-        operator = Operator(fields, confirms=confirms)
+        operator = Operator(fields, confirms=confirms, typed=typed)
         sink = ListSink()
         engine = Engine(
             book, inputs, store=MemoryStore(masker=masker), sink=sink, prompter=operator,
