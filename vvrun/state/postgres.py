@@ -73,11 +73,14 @@ class PostgresStore(SqlStore):
         return cached
 
     @contextlib.contextmanager
-    def _transaction(self, *, write: bool, lock: str | None = None) -> Iterator[Tx]:
+    def _transaction(self, *, write: bool, lock: str | None = None,
+                     durable: bool = True) -> Iterator[Tx]:
         psycopg = self._psycopg
         with self._mutex:
             try:
                 with self._conn.transaction(), self._conn.cursor() as cur:
+                    if write and not durable:  # the next synchronous commit flushes it too
+                        cur.execute("SET LOCAL synchronous_commit = off")
                     if lock is not None:
                         cur.execute("SELECT pg_advisory_xact_lock(%s)",
                                     (_advisory_key(f"{self.schema}:{lock}"),))

@@ -46,29 +46,40 @@ class SqliteStore(SqlStore):
         return cached
 
     @contextlib.contextmanager
-    def _transaction(self, *, write: bool, lock: str | None = None) -> Iterator[Tx]:
+    def _transaction(self, *, write: bool, lock: str | None = None,
+                     durable: bool = True) -> Iterator[Tx]:
         # BEGIN IMMEDIATE takes the database's one write lock up front: writers queue on the
         # busy timeout instead of failing midway, and every check-then-write is atomic.
+        relaxed = write and not durable
         with self._mutex:
             cur = self._conn.cursor()
             try:
+                if relaxed:  # WAL frames are ordered: the next FULL commit syncs this one too
+                    cur.execute("PRAGMA synchronous = NORMAL")
                 cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.Error as exc:
+                self._end(cur, relaxed)
                 raise _translate(self.path, exc) from exc
             try:
                 yield Tx(cur, self._sql)
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    cur.execute("ROLLBACK")
-                raise
-            try:
                 cur.execute("COMMIT")
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
                     cur.execute("ROLLBACK")
                 raise _translate(self.path, exc) from exc
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    cur.execute("ROLLBACK")
+                raise
             finally:
-                cur.close()
+                self._end(cur, relaxed)
+
+    @staticmethod
+    def _end(cur: sqlite3.Cursor, relaxed: bool) -> None:
+        if relaxed:
+            with contextlib.suppress(sqlite3.Error):
+                cur.execute("PRAGMA synchronous = FULL")
+        cur.close()
 
     def close(self) -> None:
         with self._mutex:
