@@ -438,7 +438,7 @@ def test_describe() -> None:
     d = redis_step.describe(action_for("SET k {{ inputs.v }}", conns, v="a b\r\nFLUSHALL"))
     assert d.summary == 'SET k "a b\\r\\nFLUSHALL"'  # one line; the value shown as one word
     d = redis_step.describe(action_for("SET {{ inputs.k }} 'x y' *", conns, k="⟨k⟩"))
-    assert d.summary == "SET ⟨k⟩ 'x y' *"
+    assert d.summary == 'SET ⟨k⟩ "x y" *'
     assert redis_step.describe(action_for({"info": "stats"}, conns)).summary == "INFO stats"
     d = redis_step.describe(action_for("KEYS *", conns))
     assert any("danger: true" in n for n in d.notes)

@@ -159,17 +159,19 @@ class CancelWatcher:
         self.on_cancel = on_cancel
         self.cancel = cancel
         self.fired = False
-        self._done = threading.Event()
+        self._done = False
+        self._lock = threading.Lock()  # `on_cancel` never runs after `__exit__` returns
         self._thread = threading.Thread(target=self._watch, name="vvrun-cancel", daemon=True)
 
     def _watch(self) -> None:
-        while not self._done.is_set():
+        while not self._done:
             if self.cancel.wait(CANCEL_POLL_SECONDS):
-                if not self._done.is_set():
-                    self.fired = True
-                    # the call's own error (or lack of one) tells the story
-                    with contextlib.suppress(Exception):
-                        self.on_cancel()
+                with self._lock:
+                    if not self._done:
+                        self.fired = True
+                        # the call's own error (or lack of one) tells the story
+                        with contextlib.suppress(Exception):
+                            self.on_cancel()
                 return
 
     def __enter__(self) -> CancelWatcher:
@@ -177,8 +179,10 @@ class CancelWatcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
+        # Not joined: the thread notices `_done` at its next poll and ends by itself, so a
+        # fast query does not wait for the poll interval.
+        with self._lock:
+            self._done = True
 
 
 def server_cancel(conn: Any) -> Callable[[], object]:

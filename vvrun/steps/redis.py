@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -143,7 +142,7 @@ NEEDS_DANGER = {
     "`delete_pattern`, or mark the step `danger: true`",
 }
 _GLOB = str.maketrans({c: "\\" + c for c in "*?[]\\"})
-_NEEDS_QUOTES = re.compile(r"[\s'\"\\]")
+_NEEDS_QUOTES = re.compile(r"[\s'\"\\\x00-\x1f\x7f]")
 _HOLE = re.compile(r"\{\{.*?\}\}", re.S)
 
 
@@ -231,11 +230,11 @@ def _seconds(settings: Mapping[str, Any], key: str, conn: Connection) -> float |
 
 
 def _show_word(word: str) -> str:
-    if any(ord(c) < 32 or c == "\x7f" for c in word):
-        return json.dumps(word, ensure_ascii=False)  # \r\n shown escaped, on one line
+    """A word as redis-cli would take it: bare, or double-quoted with escapes (so `\r\n`
+    shows on one line and a value with spaces visibly stays one word)."""
     if word and not _NEEDS_QUOTES.search(word):
         return word
-    return shlex.quote(word)
+    return json.dumps(word, ensure_ascii=False)
 
 
 def describe(action: RedisAction) -> Description:
