@@ -442,6 +442,10 @@ def test_describe() -> None:
     assert redis_step.describe(action_for({"info": "stats"}, conns)).summary == "INFO stats"
     d = redis_step.describe(action_for("KEYS *", conns))
     assert any("danger: true" in n for n in d.notes)
+    d = redis_step.describe(action_for("FLUSHDB ASYNC", conns))
+    assert not any("danger" in n for n in d.notes)
+    d = redis_step.describe(action_for({"delete_pattern": "*"}, conns))
+    assert any("every key" in n and "danger: true" in n for n in d.notes)
 
 
 def test_render_without_a_connection_is_a_runbook_error() -> None:

@@ -244,8 +244,8 @@ def describe(action: RedisAction) -> Description:
                      + (f", at most {action.max_per_second:g} keys/s" if action.max_per_second
                         else "")
                      + "; pauses during BGSAVE / AOF rewrite")
-    elif action.op == "command" and action.words[0].upper() in NEEDS_DANGER:
-        notes.append(f"{action.words[0].upper()} runs only in a `danger: true` step")
+    if (refused := danger_needed(action)) is not None:
+        notes.append(f"{refused[0]} runs only in a `danger: true` step")
     line = action.command_line()
     return Description(summary=line, body=line, language="text",
                        target=_redis.mask_target(action.url), notes=tuple(notes))
@@ -299,18 +299,26 @@ def execute(action: RedisAction, io: StepIO) -> dict[str, Any]:
 def _refuse_unless_danger(action: RedisAction, io: StepIO) -> None:
     if io.danger:
         return
+    refused = danger_needed(action)
+    if refused is not None:
+        what, hint = refused
+        raise StepFailed(f"{what} is refused in a step that is not `danger: true`",
+                         where=io.where, hint=hint)
+
+
+def danger_needed(action: RedisAction) -> tuple[str, str] | None:
+    """(what, hint) when the action runs only in a `danger: true` step, else None."""
     if action.op == "delete_pattern" and action.pattern.strip("*") == "":
-        raise StepFailed(f"delete_pattern {action.pattern!r} would delete every key",
-                         where=io.where, hint="narrow the pattern, or mark the step "
-                         "`danger: true` if you mean it")
+        return (f"delete_pattern {action.pattern!r} (it would delete every key)",
+                "narrow the pattern, or mark the step `danger: true` if you mean it")
     if action.op != "command":
-        return
+        return None
     name = action.words[0].upper()
     if name == "FLUSHDB" and any(w.upper() == "ASYNC" for w in action.words[1:]):
-        return
+        return None
     if name in NEEDS_DANGER:
-        raise StepFailed(f"{name} is refused in a step that is not `danger: true`",
-                         where=io.where, hint=NEEDS_DANGER[name])
+        return name, NEEDS_DANGER[name]
+    return None
 
 
 def _client(action: RedisAction, io: StepIO, timeout: float) -> Any:
