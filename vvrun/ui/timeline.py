@@ -77,8 +77,10 @@ def describe_event(event: Mapping[str, Any]) -> str:
         return (f"lock `{d.get('key')}` broken (held by {d.get('holder_operator')} on "
                 f"{d.get('holder_host')}, pid {d.get('holder_pid')}): {_short(d.get('why', ''))}")
     if kind == "lock_taken_over":
+        if d.get("from_pid") == 0:
+            return f"lock `{d.get('key')}` taken back from the paused run"
         return (f"lock `{d.get('key')}` taken over from pid {d.get('from_pid')} on "
-                f"{d.get('from_host')}")
+                f"{d.get('from_host')}, which was gone")
     rest = ", ".join(f"{k}={_short(v, 40)}" for k, v in d.items() if k != "step_id")
     return " ".join(x for x in (kind.replace("_", " "), step, rest and f"({rest})") if x)
 
@@ -115,7 +117,7 @@ def run_text(run: RunRecord, results: Mapping[str, StepResult]) -> str:
         lines.append("  inputs    " + ", ".join(f"{k}={_short(v, 40)}"
                                                 for k, v in run.inputs.items()))
     if run.error:
-        lines.append(f"  error     {run.error}")
+        lines.append("  error     " + run.error.replace("\n", "\n            "))
     steps = ordered_steps(results)
     lines.append("")
     if not steps:
