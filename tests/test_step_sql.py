@@ -545,7 +545,7 @@ def test_render_with_several_connections_needs_a_name(pg_url: str) -> None:
     ("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x", "rows"),
     ("WITH x AS (SELECT 1) DELETE FROM t", "other"),
     ("SELECT * INTO t2 FROM t", "other"),
-    ("SELECT 'a;b', $$;$$, E'\\';', \"x;\" FROM t", "rows"),
+    ("SELECT 'a;b', $$;$$, 'it''s;', \"x;\" FROM t", "rows"),
     ("SELECT 1; SELECT 2", "multi"),
     ("SELECT 1;  -- trailing\n", "rows"),
     ("DELETE FROM t", "other"),
@@ -557,3 +557,20 @@ def test_classify(query: str, kind: str) -> None:
     from vvrun.steps import _pg
 
     assert _pg.classify(query) == kind
+
+
+def test_a_wrong_guess_still_runs_correctly(db: dict[str, Connection]) -> None:
+    # an E'' string with an escaped quote fools the lexer into seeing two statements
+    result = run_step("sql", "SELECT E'\\';' AS a, 1 AS b", conns=db)
+    assert result["row"] == {"a": "';", "b": 1}
+
+
+def test_a_statement_streamed_by_mistake_runs_once(pg_url: str, table: str,
+                                                   admin: psycopg.Connection) -> None:
+    from vvrun.steps import _pg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        result = _pg.run(conn, f"INSERT INTO {table} VALUES (42, 'once')", None, kind="rows",
+                         max_rows=10, transaction=False)
+    assert result["rows"] == [] and result["status"] == ""
+    assert admin.execute(f"SELECT count(*) FROM {table} WHERE id = 42").fetchone()[0] == 1

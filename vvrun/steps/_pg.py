@@ -16,11 +16,12 @@ import math
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from vvrun.errors import Cancelled, ConnectFailed, Location, StepFailed, StepTimeout, VvrunError
 from vvrun.secrets import Masker
+from vvrun.sqlscan import scan
 
 ROWS_PER_CHUNK = 2000  # rows fetched per round trip while streaming (PERF-NOTES: ~2000)
 CANCEL_POLL_SECONDS = 0.05  # how often the watcher looks at the cancel event
@@ -196,91 +197,35 @@ def classify(sql: str) -> str:
     """How to run a query: `rows` (one SELECT/VALUES/TABLE: stream it), `multi` (several
     statements: simple protocol, result of the last), or `other` (one statement of any kind).
 
-    A small lexer that knows quotes, dollar quotes and comments, so a `;` inside a string
-    is not a statement boundary. When it is wrong the server still decides: see `run`.
+    `vvrun.sqlscan` knows quotes, dollar quotes and comments, so a `;` inside a string is not
+    a statement boundary. When this guesses wrong the server still decides: see `run`.
     """
-    statements: list[list[tuple[int, str]]] = [[]]
-    for depth, token in _tokens(sql):
-        if token == ";" and depth == 0:
-            statements.append([])
+    found = scan(sql)
+    if len(found.statements) != 1:
+        return "multi" if found.statements else "other"
+    start, end = found.statements[0]
+    words: list[tuple[int, str]] = []
+    depth = 0
+    for token in _TOKEN.findall(found.code[start:end]):
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth = max(0, depth - 1)
         else:
-            statements[-1].append((depth, token))
-    statements = [s for s in statements if s]
-    if len(statements) > 1:
-        return "multi"
-    if not statements:
-        return "other"
-    words = [(d, t) for d, t in statements[0] if t not in ("(", ")", "'", '"')]
+            words.append((depth, token.upper()))
     if not words:
         return "other"
     verb = words[0][1]
-    if verb == "WITH":
-        verb = next((t for d, t in words[1:] if d == 0 and t in _MAIN_VERBS), "")
+    if verb == "WITH":  # the main statement is the first verb outside the CTEs' parentheses
+        verb = next((w for d, w in words[1:] if d == 0 and w in _MAIN_VERBS), "")
     if verb not in _ROW_VERBS:
         return "other"
-    if any(d == 0 and t == "INTO" for d, t in words):  # SELECT ... INTO creates a table
+    if any(d == 0 and w == "INTO" for d, w in words):  # SELECT ... INTO creates a table
         return "other"
     return "rows"
 
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
-_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
-
-
-def _tokens(sql: str) -> Iterator[tuple[int, str]]:
-    """(paren depth, token) for words (upper-cased), parentheses, `;` and quoted literals."""
-    i, n, depth = 0, len(sql), 0
-    while i < n:
-        c = sql[i]
-        if c.isspace():
-            i += 1
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = n if end < 0 else end + 1
-        elif sql.startswith("/*", i):
-            level, i = 1, i + 2
-            while i < n and level:
-                if sql.startswith("/*", i):
-                    level, i = level + 1, i + 2
-                elif sql.startswith("*/", i):
-                    level, i = level - 1, i + 2
-                else:
-                    i += 1
-        elif c in "'\"":
-            escapes = c == "'" and i > 0 and sql[i - 1] in "eE"
-            i += 1
-            while i < n:
-                if escapes and sql[i] == "\\":
-                    i += 2
-                elif sql[i] == c:
-                    if sql.startswith(c * 2, i):
-                        i += 2
-                    else:
-                        i += 1
-                        break
-                else:
-                    i += 1
-            yield depth, c
-        elif c == "$" and (m := _DOLLAR.match(sql, i)):
-            end = sql.find(m.group(0), m.end())
-            i = n if end < 0 else end + len(m.group(0))
-            yield depth, "'"
-        elif c == "(":
-            depth += 1
-            yield depth, "("
-            i += 1
-        elif c == ")":
-            yield depth, ")"
-            depth = max(0, depth - 1)
-            i += 1
-        elif c == ";":
-            yield depth, ";"
-            i += 1
-        elif m := _WORD.match(sql, i):
-            yield depth, m.group(0).upper()
-            i = m.end()
-        else:
-            i += 1
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*|[()]")
 
 
 def run(conn: Any, query: str, params: tuple[Any, ...] | None, *, kind: str, max_rows: int,
@@ -295,6 +240,12 @@ def run(conn: Any, query: str, params: tuple[Any, ...] | None, *, kind: str, max
         if kind == "rows":
             try:
                 return _stream(cur, query, params, max_rows)
+            except psycopg.ProgrammingError as exc:
+                # A statement that returns no rows after all (the guess was wrong): it RAN,
+                # and succeeded; only its status is lost. Never run it a second time.
+                if "didn't produce a result" not in str(exc):
+                    raise
+                return _result([], [], rowcount=0, status="", truncated=False)
             except psycopg.errors.SyntaxError as exc:
                 # The lexer saw one statement where the server sees several; nothing ran (the
                 # server refuses before executing), so run it the other way.
