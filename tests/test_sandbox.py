@@ -78,13 +78,17 @@ def test_fixture_servers_answer(pg_url: str, redis_url: str) -> None:
         client.close()
 
 
-def test_test_services_is_started_once_per_process() -> None:
+def test_test_services_is_started_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PATH as it was, afterwards: with CI's servers the tests want the machine's pg_dump
+    monkeypatch.setenv("PATH", os.environ["PATH"])
     first = sandbox.test_services()
     assert sandbox.test_services() == first
     assert pg_ok(first["postgres"]) == 42
     assert redis.Redis.from_url(first["redis"]).ping()
     # never the machine's own servers
     assert ":5432/" not in first["postgres"] and ":6379/" not in first["redis"]
+    # the runbooks' psql and pg_dump are the server's version
+    assert os.environ["PATH"].split(os.pathsep)[0] == str(sandbox.client_bin_dir())
 
 
 def test_up_reuses_a_running_sandbox_and_records_it(box_root: Path) -> None:
@@ -150,12 +154,20 @@ def test_ensure_services_prefers_the_environment(tmp_path: Path) -> None:
 
 
 def test_ensure_services_starts_the_sandbox_for_what_is_missing(box_root: Path) -> None:
-    environ = {"REDIS_URL": "redis://cache:6379/0", "VVRUN_SANDBOX_DIR": str(box_root)}
+    environ = {"REDIS_URL": "redis://cache:6379/0", "VVRUN_SANDBOX_DIR": str(box_root),
+               "PATH": "/usr/bin:/bin"}
     services = sandbox.ensure_services(environ)
     assert services["REDIS_URL"] == "redis://cache:6379/0"
     assert pg_ok(services["DATABASE_URL"]) == 42
-    assert sandbox.ensure_services({"VVRUN_SANDBOX_DIR": str(box_root)}) == \
-        sandbox.up(box_root).env()
+    # shell steps get psql and pg_dump of the sandbox server's own version
+    bin_dir = str(sandbox.client_bin_dir())
+    assert services["PATH"] == f"{bin_dir}:/usr/bin:/bin"
+    pg_dump = subprocess.run(["pg_dump", "--schema-only", services["DATABASE_URL"]],
+                             env={"PATH": services["PATH"]}, capture_output=True, text=True,
+                             check=True)
+    assert "PostgreSQL database dump complete" in pg_dump.stdout
+    both = sandbox.ensure_services({"VVRUN_SANDBOX_DIR": str(box_root), "PATH": services["PATH"]})
+    assert both == {**sandbox.up(box_root).env(), "PATH": services["PATH"]}
 
 
 def test_default_dir() -> None:

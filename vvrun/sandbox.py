@@ -460,18 +460,36 @@ def down(root: Path) -> Sandbox | None:
     return sandbox
 
 
+def client_bin_dir() -> Path:
+    """psql, pg_dump and pg_restore of the sandbox server's own version.
+
+    Runbooks shell out to them; a system pg_dump older than the server refuses to dump it
+    ("server version mismatch"), and a fresh machine has none at all.
+    """
+    return pg_bin_dir()
+
+
+def _with_client_path(path: str) -> str:
+    bin_dir = str(client_bin_dir())
+    parts = [p for p in path.split(os.pathsep) if p and p != bin_dir]
+    return os.pathsep.join([bin_dir, *parts])
+
+
 def ensure_services(environ: Mapping[str, str]) -> dict[str, str]:
-    """DATABASE_URL and REDIS_URL for `vvrun run --sandbox`.
+    """DATABASE_URL and REDIS_URL for `vvrun run --sandbox` (and PATH, see below).
 
     Values already set in `environ` win; for the rest, the sandbox in `default_dir(environ)` is
     started or reused. It stays up afterwards, so that a paused run can be resumed against it;
-    `vvrun sandbox down` removes it.
+    `vvrun sandbox down` removes it. When the sandbox provides the database, PATH is returned
+    too, with `client_bin_dir()` in front, so that shell steps' psql and pg_dump match it.
     """
     wanted = ("DATABASE_URL", "REDIS_URL")
     if all(environ.get(k) for k in wanted):
         return {k: environ[k] for k in wanted}
     services = up(default_dir(environ)).env()
     services.update({k: environ[k] for k in wanted if environ.get(k)})
+    if not environ.get("DATABASE_URL"):
+        services["PATH"] = _with_client_path(environ.get("PATH", ""))
     return services
 
 
@@ -490,9 +508,14 @@ def _reap_stale_test_sandboxes() -> None:
 
 def test_services() -> dict[str, str]:
     """{"postgres": url, "redis": url} for the test fixtures: a fresh sandbox, started once
-    per process and stopped when it exits."""
+    per process and stopped when it exits.
+
+    It also puts `client_bin_dir()` first on this process's PATH, so that the runbooks' psql
+    and pg_dump that the tests run are the sandbox server's version.
+    """
     global _test_sandbox
     if _test_sandbox is None:
+        os.environ["PATH"] = _with_client_path(os.environ.get("PATH", ""))
         _reap_stale_test_sandboxes()
         root = Path(tempfile.mkdtemp(prefix=_TEST_PREFIX))
         root.chmod(0o755)  # mkdtemp makes it 0700; the server's user must reach it when root

@@ -43,7 +43,7 @@ def sandbox() -> None:
 @click.pass_context
 def up(ctx: click.Context, directory: str | None) -> None:
     """Start the sandbox (or reuse the running one) and print its `export` lines."""
-    from vvrun.sandbox import is_running, read
+    from vvrun.sandbox import client_bin_dir, is_running, read
     from vvrun.sandbox import up as start
 
     root = _root(ctx, directory)
@@ -56,6 +56,7 @@ def up(ctx: click.Context, directory: str | None) -> None:
     click.echo(
         f"{'reusing' if reused else 'started'}: PostgreSQL on 127.0.0.1:{box.postgres.port}, "
         f"Redis on 127.0.0.1:{box.redis.port}\n"
+        f"psql and pg_dump of the server's version: {client_bin_dir()}\n"
         f'point a shell at it with: eval "$(vvrun sandbox env)"; remove it with: '
         f"vvrun sandbox down",
         err=True,
