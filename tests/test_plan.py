@@ -310,13 +310,12 @@ def test_placeholders_survive_filters(tmp_path: Path) -> None:
     assert q.params == ("⟨secret⟩", "⟨secret | b64encode⟩", "⟨secret⟩", "⟨secret[…]⟩",
                         "⟨SECRET⟩", "⟨env.GITHUB_TOKEN⟩", "⟨env.DATABASE_URL⟩", "⟨secret[…]⟩")
     assert q.title == "Use ⟨secret[…]⟩ ⟨ENV.GITHUB_TOKEN⟩"
-    assert plan.step("r").body.endswith("⟨env.GITHUB_TOKEN | b64encode⟩")
+    assert plan.step("r").body.endswith("\"⟨env.GITHUB_TOKEN | b64encode⟩\"")
     assert plan.step("c").condition == "depends on a secret input"
-    assert plan.step("c").confirm_prompt == (
-        "Really use {{ inputs.token[:4] }} on {{ inputs.database_url | host }}?")
+    assert plan.step("c").confirm_prompt == "Really use ⟨secret[…]⟩ on ⟨secret | host⟩?"
     assert plan.locks[2] == "t:⟨secret | b64encode⟩"
-    # `| host` of a placeholder gives "": the lock is shown as written rather than as "pg:"
-    assert plan.locks[1] == "pg:{{ inputs.database_url | host }}"
+    # `| host` of a placeholder stays a placeholder, never a wrong value such as "pg:"
+    assert plan.locks[1] == "pg:⟨secret | host⟩"
 
 
 def test_secret_looking_environment_values_stay_masked_even_when_shown(tmp_path: Path) -> None:

@@ -171,6 +171,29 @@ _EXPR_IN_TEXT = re.compile(r"\{\{.*?\}\}", re.S)
 _active: contextvars.ContextVar[_Sink | None] = contextvars.ContextVar("vvrun_sink", default=None)
 
 
+def _keeps_unknown(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """A filter that passes an Unknown through (as `⟨x | name⟩`) instead of computing on its
+    placeholder text: a plan must show what it cannot know, never a wrong value."""
+
+    pass_arg = getattr(fn, "jinja_pass_arg", None)  # filters that take the env/context first
+    if pass_arg is None:
+
+        def wrapped(value: Any, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(value, Unknown):
+                return Unknown(f"{value.path} | {name}")
+            return fn(value, *args, **kwargs)
+
+        return wrapped
+
+    def wrapped_passing(first: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(value, Unknown):
+            return Unknown(f"{value.path} | {name}")
+        return fn(first, value, *args, **kwargs)
+
+    wrapped_passing.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
+    return wrapped_passing
+
+
 def _host(value: Any) -> str:
     return urlsplit(str(value)).hostname or ""
 
@@ -219,6 +242,9 @@ def make_environment() -> _Environment:
     env.filters["raw"] = lambda v: Raw(str(v))
     env.filters["host"] = _host
     env.filters["b64encode"] = _b64encode
+    for name in ("host", "b64encode", "int", "float", "length", "count", "abs", "round",
+                 "urlencode", "tojson", "sum", "min", "max", "first", "last"):
+        env.filters[name] = _keeps_unknown(env.filters[name], name)
     return env
 
 
