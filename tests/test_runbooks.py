@@ -4,8 +4,11 @@ PostgreSQL, Redis or HTTP — runs end to end against the real servers of the te
 from __future__ import annotations
 
 import gzip
+import json
+import re
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -470,3 +473,369 @@ def test_db_migrate_fails_on_a_half_applied_migration(world: World) -> None:
     out = world.run("db-migrate", app_dir=str(world.tmp), backup_dir=str(world.tmp))
     assert out.exit_code == 1
     assert "result.row.unfinished == 0" in out.step("verify").error
+
+
+# -- end to end: health and incidents ----------------------------------------------------
+
+
+def test_health_check_passes_on_a_healthy_system(world: World) -> None:
+    out = world.run("health-check", max_pool_usage_pct=100)
+    assert out.status == "succeeded", out.error
+    assert out.outputs("slis") == {"error_rate_pct": 0.08, "p95_ms": 182}
+    assert [r["path"] for r in world.api.requests] == ["/health", "/", "/api/v1/metrics"]
+
+
+def test_health_check_fails_loudly_when_an_sli_breaches(world: World) -> None:
+    world.api.degrade()
+    out = world.run("health-check", max_pool_usage_pct=100)
+    assert out.exit_code == 1
+    error = out.step("slis").error
+    assert "result.json.error_rate_pct < inputs.max_error_rate_pct" in error
+    assert "2.4" in error  # the value it saw
+
+
+def test_health_check_fails_when_a_dependency_is_unhealthy(world: World) -> None:
+    world.api.health = {"status": "degraded", "checks": {"database": "healthy",
+                                                         "redis": "unhealthy"}}
+    out = world.run("health-check", max_pool_usage_pct=100)
+    assert out.exit_code == 1
+    assert out.status_of("api_health") == "failed"
+    assert "database" not in out.steps  # stopped at the first unhealthy check
+
+
+def test_high_response_times_diagnoses_and_sees_recovery(world: World) -> None:
+    out = world.run("high-response-times",
+                    fields={"cause": "database", "resolution": "index on user_activity"})
+    assert out.status == "succeeded", out.error
+    assert out.outputs("metrics")["p95_ms"] == 182
+    assert out.status_of("redis_slowlog") == "succeeded"
+    assert out.result("diagnose")["fields"]["cause"] == "database"
+    installed = out.outputs("statements_ext")["installed"]
+    assert out.status_of("slow_queries") == ("succeeded" if installed else "skipped")
+
+
+def test_high_error_rate_rolls_back_a_bad_deployment(world: World) -> None:
+    out = world.run("high-error-rate", app_dir=str(world.tmp),
+                    fields={"pattern": "database", "cause": "deployment"})
+    assert out.status == "succeeded", out.error
+    called = world.doubles_called()
+    assert ["vercel", "list"] in called
+    assert ["npm", "outdated"] in called  # exit 1 (outdated packages) is not a failure
+    assert ["vercel", "rollback"] in called
+    assert "PrismaClientKnownRequestError" in out.result("error_logs")["stdout"]
+    assert out.status_of("hotfix") == "skipped"
+
+
+def test_high_error_rate_still_high_fails(world: World) -> None:
+    world.api.degrade()
+    out = world.run("high-error-rate", app_dir=str(world.tmp),
+                    fields={"pattern": "api", "cause": "external"})
+    assert out.exit_code == 1
+    assert out.status_of("rollback") == "skipped"
+    assert "retry.until `result.json.error_rate_pct < inputs.max_error_rate_pct`" in \
+        out.step("recovered").error
+
+
+def test_site_down_rolls_back_and_waits_for_the_site(world: World) -> None:
+    out = world.run("site-down", host="localhost", fields={"cause": "deployment"})
+    assert out.status == "succeeded", out.error
+    called = world.doubles_called()
+    assert ["vercel", "inspect", "https://web-7f3k2l9qp-vocavision.vercel.app"] in called
+    assert ["vercel", "rollback"] in called
+    assert out.status_of("dns") == "succeeded"
+    assert out.result("notify")["fields"]["status_page_url"].startswith("https://")
+
+
+def test_site_down_carries_on_when_the_site_does_not_answer(world: World) -> None:
+    dead = "http://127.0.0.1:9"  # discard port: nothing listens
+    out = world.run("site-down", host="localhost", fields={"cause": "provider"},
+                    env={"VOCAVISION_URL": dead})
+    assert out.status_of("site") == "failed"
+    assert out.status_of("triage") == "succeeded"
+    assert out.status_of("provider") == "succeeded"
+    assert out.exit_code == 1  # the site never came back
+    assert out.status_of("recovered") == "failed"
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A real TLS server with a self-signed certificate for localhost, valid 30 days."""
+    import ssl
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+
+    class Quiet(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], cert
+    server.shutdown()
+    server.server_close()
+
+
+def test_ssl_certificate_check(world: World, tls_server: tuple[int, Path]) -> None:
+    port, cert = tls_server
+    out = world.run("ssl-certificate-check", host="localhost", port=port, ca_file=str(cert))
+    assert out.status == "succeeded", out.error
+    assert "CN = localhost" in out.result("certificate")["stdout"]
+    assert out.outputs("days_left")["days"] in (29, 30)
+    assert out.status_of("https") == "skipped"
+
+
+def test_ssl_certificate_check_fails_when_expiry_is_near(
+        world: World, tls_server: tuple[int, Path]) -> None:
+    port, cert = tls_server
+    out = world.run("ssl-certificate-check", host="localhost", port=port, ca_file=str(cert),
+                    min_days=60)
+    assert out.exit_code == 1
+    assert ">= inputs.min_days" in out.step("days_left").error
+
+
+def test_ssl_certificate_check_fails_on_an_untrusted_chain(
+        world: World, tls_server: tuple[int, Path]) -> None:
+    port, _ = tls_server
+    other = world.tmp / "other-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=other", "-keyout", str(world.tmp / "k"), "-out", str(other)],
+                   check=True, capture_output=True)
+    out = world.run("ssl-certificate-check", host="localhost", port=port, ca_file=str(other))
+    assert out.exit_code == 1
+    assert out.status_of("chain") == "failed"
+
+
+# -- end to end: security ----------------------------------------------------------------
+
+
+def test_security_breach_locks_accounts_preserves_evidence_and_resets(world: World) -> None:
+    out = world.run("security-breach", compromised_emails=["user@example.com"],
+                    blocked_ips=["198.51.100.23"], evidence_dir=str(world.tmp),
+                    fields={"affected_data": "email addresses of 2 users",
+                            "breach_start": "2024-01-21T03:00Z"})
+    assert out.status == "succeeded", out.error
+    assert world.sql("SELECT password_hash FROM users WHERE id = 'user_123'") == [(None,)]
+    assert world.sql("SELECT count(*) FROM users WHERE password_hash IS NULL") == [(1,)]
+    evidence = Path(out.outputs("snapshot")["dir"])
+    assert (evidence / "database.sql.gz").stat().st_size > 1000
+    sums = (evidence / "SHA256SUMS").read_text()
+    assert "database.sql.gz" in sums and "vercel.log" in sums
+    trail = out.result("audit_trail")["rows"]
+    assert {r["action"] for r in trail} >= {"login_failed"}
+    assert {r["ip"] for r in trail if r["user_id"] == "user_456"} == {"198.51.100.23"}
+    assert world.api.reset_emails == ["user@example.com"]
+    assert out.status_of("block_ips") == "succeeded"
+
+
+def test_security_breach_with_nothing_known_yet(world: World) -> None:
+    out = world.run("security-breach", evidence_dir=str(world.tmp))
+    assert out.status == "succeeded", out.error
+    assert out.status_of("block_ips") == "skipped"
+    assert out.result("audit_trail")["rowcount"] == 0
+    assert world.api.reset_emails == []
+
+
+def test_security_audit_flags_retention_and_gdpr_but_completes(world: World) -> None:
+    out = world.run("security-audit", app_dir=str(world.tmp))
+    assert out.status == "succeeded", out.error
+    assert out.status_of("retention") == "failed"
+    assert out.status_of("gdpr_erasure") == "failed"
+    assert "result.rowcount == 0" in out.step("gdpr_erasure").error
+    assert out.status_of("npm_audit_fix") == "skipped"
+    failed = {r["ip"] for r in out.result("failed_logins")["rows"]}
+    assert "198.51.100.23" in failed
+
+
+def test_security_audit_fixes_vulnerabilities_when_asked(world: World) -> None:
+    out = world.run("security-audit", app_dir=str(world.tmp), fix=True,
+                    env={"FAKE_NPM_AUDIT_VULNS": "3"})
+    assert out.status == "succeeded", out.error
+    assert out.outputs("npm_audit")["vulnerable"] is True
+    assert ["npm", "audit", "fix"] in world.doubles_called()
+
+
+def test_rotate_secrets_never_shows_the_new_value(world: World) -> None:
+    out = world.run("rotate-secrets", secret_name="NEXTAUTH_SECRET", app_dir=str(world.tmp),
+                    fields={"monitored_until": "2024-01-22T10:00Z"})
+    assert out.status == "succeeded", out.error
+    called = world.doubles_called()
+    assert ["vercel", "env", "add", "NEXTAUTH_SECRET_NEW", "production"] in called
+    assert ["vercel", "env", "rm", "NEXTAUTH_SECRET", "production", "--yes"] in called
+    assert "stdin 44 bytes" in world.fake_log.read_text()  # 32 random bytes, base64
+    shown = "".join(str(e.data) for e in out.events)
+    assert not re.search(r"[A-Za-z0-9+/]{43}=", shown)
+
+
+# -- end to end: maintenance and checklists ----------------------------------------------
+
+
+def test_planned_maintenance_during(world: World) -> None:
+    out = world.run("planned-maintenance", backup_dir=str(world.tmp))
+    assert out.status == "succeeded", out.error
+    assert Path(out.outputs("backup")["file"]).stat().st_size > 1000
+    assert out.result("smoke_db")["value"] == 203
+    assert out.status_of("schedule") == "skipped"
+    assert out.status_of("slis") == "skipped"
+
+
+def test_planned_maintenance_prepare_and_after(world: World) -> None:
+    prepare = world.run("planned-maintenance", phase="prepare",
+                        fields={"window": "Sun 2024-01-28 02:00-03:00 UTC"})
+    assert prepare.status == "succeeded", prepare.error
+    assert prepare.result("schedule")["fields"]["window"].startswith("Sun")
+    assert prepare.status_of("backup") == "skipped"
+    world.api.degrade()
+    after = world.run("planned-maintenance", phase="after")
+    assert after.exit_code == 1
+    assert after.status_of("slis") == "failed"
+
+
+def test_daily_checklist_all_green(world: World) -> None:
+    out = world.run("daily-checklist", target_p95_ms=200,
+                    fields={"recurring_problems": "none"})
+    assert out.status == "succeeded", out.error
+    assert out.status_of("escalate") == "skipped"
+    assert out.result("active_users")["row"]["last_7_days"] > 100
+
+
+def test_daily_checklist_asks_for_an_incident_when_a_check_fails(world: World) -> None:
+    world.api.degrade()
+    out = world.run("daily-checklist", fields={"recurring_problems": "quiz timeouts"})
+    assert out.status_of("slis") == "failed"
+    assert out.status_of("escalate") == "succeeded"
+    assert out.result("escalate")["fields"]["incident_url"].startswith("https://")
+
+
+def test_weekly_checklist(world: World) -> None:
+    backups = world.tmp / "backups"
+    backups.mkdir()
+    world.run("db-backup", backup_dir=str(backups))
+    out = world.run("weekly-checklist", app_dir=str(world.tmp), backup_dir=str(backups),
+                    fields={"scaling_needed": "no"})
+    assert out.status == "succeeded", out.error
+    assert out.status_of("latest_backup") == "succeeded"
+    assert out.status_of("npm_audit") == "succeeded"
+    assert out.result("growth")["row"]["users"] == 204
+
+
+def test_weekly_checklist_flags_a_missing_backup(world: World) -> None:
+    out = world.run("weekly-checklist", app_dir=str(world.tmp), backup_dir=str(world.tmp),
+                    fields={"scaling_needed": "no"})
+    assert out.status_of("latest_backup") == "failed"
+    assert "no backup_*.sql.gz" in out.result("latest_backup").get("stderr", "") or \
+        "no backup" in (out.step("latest_backup").error or "")
+
+
+def test_monthly_checklist(world: World) -> None:
+    out = world.run("monthly-checklist")
+    assert out.status == "succeeded", out.error
+    assert out.status_of("retention") == "failed"  # the seed data keeps old logs
+    assert 0 <= out.outputs("db_cache_hit")["hit_pct"] <= 100
+    assert "keyspace_hits" in out.result("redis_stats")["value"]
+
+
+# -- end to end: deploys (a real git remote in a temp folder) ----------------------------
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def app_repo(tmp_path: Path) -> tuple[Path, Path]:
+    """A bare origin with main and develop (one commit ahead), and a clone of it."""
+    origin, seed, clone = tmp_path / "origin.git", tmp_path / "seed", tmp_path / "app"
+    _git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    _git(tmp_path, "init", "-q", "-b", "main", str(seed))
+    for k, v in (("user.email", "dev@vocavision.com"), ("user.name", "Dev")):
+        _git(seed, "config", k, v)
+    (seed / "vercel.json").write_text(
+        '{"functions": {"api/**/*.ts": {"maxDuration": 10, "memory": 1024}}, '
+        '"regions": ["iad1"]}\n')
+    (seed / "web").mkdir()
+    (seed / "web" / "package.json").write_text('{"name": "web"}\n')
+    _git(seed, "add", ".")
+    _git(seed, "commit", "-q", "-m", "initial")
+    _git(seed, "remote", "add", "origin", str(origin))
+    _git(seed, "push", "-q", "origin", "main")
+    _git(seed, "checkout", "-q", "-b", "develop")
+    (seed / "feature.txt").write_text("streak freeze\n")
+    _git(seed, "add", ".")
+    _git(seed, "commit", "-q", "-m", "feat: streak freeze")
+    _git(seed, "push", "-q", "origin", "develop")
+    _git(tmp_path, "clone", "-q", str(origin), str(clone))
+    for k, v in (("user.email", "sre@vocavision.com"), ("user.name", "SRE")):
+        _git(clone, "config", k, v)
+    return origin, clone
+
+
+def test_deploy_merges_develop_and_pushes_main(world: World, app_repo: tuple[Path, Path]) -> None:
+    origin, clone = app_repo
+    out = world.run("deploy", repo=str(clone))
+    assert out.status == "succeeded", out.error
+    assert "feat: streak freeze" in out.result("merge")["stdout"]
+    assert _git(origin, "log", "-1", "--format=%s", "main") == "feat: streak freeze"
+
+
+def test_deploy_tag(world: World, app_repo: tuple[Path, Path]) -> None:
+    origin, clone = app_repo
+    out = world.run("deploy", repo=str(clone), method="tag", version="v1.2.0")
+    assert out.status == "succeeded", out.error
+    assert _git(origin, "tag") == "v1.2.0"
+    assert _git(origin, "tag", "-l", "--format=%(contents:subject)", "v1.2.0") == "Release v1.2.0"
+    assert out.status_of("push") == "skipped"
+
+
+def test_deploy_refuses_a_dirty_tree(world: World, app_repo: tuple[Path, Path]) -> None:
+    _, clone = app_repo
+    (clone / "stray.txt").write_text("uncommitted\n")
+    out = world.run("deploy", repo=str(clone), method="vercel")
+    assert out.exit_code == 1
+    assert "result.stdout.strip() == ''" in out.step("clean").error
+    assert world.doubles_called() == []
+
+
+def test_deploy_with_vercel_waits_for_health(world: World, app_repo: tuple[Path, Path]) -> None:
+    _, clone = app_repo
+    out = world.run("deploy", repo=str(clone), method="vercel")
+    assert out.status == "succeeded", out.error
+    assert world.doubles_called() == [["vercel", "--prod"]]
+    assert out.result("verify")["json"]["status"] == "healthy"
+
+
+def test_rollback_with_vercel(world: World) -> None:
+    out = world.run("rollback", deployment="https://web-2b8d1x0mz-vocavision.vercel.app")
+    assert out.status == "succeeded", out.error
+    assert ["vercel", "rollback", "https://web-2b8d1x0mz-vocavision.vercel.app"] in \
+        world.doubles_called()
+
+
+def test_rollback_git_revert(world: World, app_repo: tuple[Path, Path]) -> None:
+    origin, clone = app_repo
+    world.run("deploy", repo=str(clone))
+    out = world.run("rollback", method="git-revert", repo=str(clone))
+    assert out.status == "succeeded", out.error
+    assert _git(origin, "log", "-1", "--format=%s", "main").startswith('Revert "feat: streak')
+    assert out.status_of("deployments") == "skipped"
+
+
+def test_scale_application(world: World, app_repo: tuple[Path, Path]) -> None:
+    origin, clone = app_repo
+    out = world.run("scale-application", repo=str(clone), memory=3009, max_duration=60,
+                    regions=["iad1", "sfo1"])
+    assert out.status == "succeeded", out.error
+    config = json.loads(_git(origin, "show", "main:vercel.json"))
+    assert config["functions"]["api/**/*.ts"] == {"maxDuration": 60, "memory": 3009}
+    assert config["regions"] == ["iad1", "sfo1"]
+    assert '"memory": 1024' in out.result("current")["stdout"].replace(" ", "").replace(
+        '"memory":1024', '"memory": 1024')
