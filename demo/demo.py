@@ -13,6 +13,7 @@ Exits with vvrun's exit code. Environment: KEEP=1; DEMO_RUNBOOK (runbooks/db-eme
 from __future__ import annotations
 
 import os
+import select
 import shlex
 import signal
 import subprocess
@@ -73,10 +74,12 @@ def start_incident(url: str) -> subprocess.Popen[str]:
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                             start_new_session=True)
     assert proc.stdout is not None
-    line = proc.stdout.readline().strip()  # "ready", or EOF when it failed (its error is shown)
+    ready, _, _ = select.select([proc.stdout], [], [], 60)
+    # "ready", or EOF when it failed (its error is on the terminal already)
+    line = proc.stdout.readline().strip() if ready else ""
     if line != "ready":
-        proc.wait(timeout=10)
-        raise RuntimeError(f"the incident process did not start (exit {proc.returncode})")
+        stop_incident(proc)
+        raise RuntimeError(f"the incident process did not get ready (exit {proc.returncode})")
     return proc
 
 

@@ -23,7 +23,12 @@ STUCK_SQL = ("SELECT count(*) FROM user_activity a JOIN users u ON u.id = a.user
 
 
 def stuck_query(url: str, index: int, started: threading.Barrier) -> None:
-    conn = psycopg.connect(url, autocommit=True, application_name=f"vocavision-reports-{index}")
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10,
+                               application_name=f"vocavision-reports-{index}")
+    except psycopg.Error:
+        started.abort()  # main() then fails instead of waiting for ever
+        raise
     started.wait()
     try:
         conn.execute(STUCK_SQL)
@@ -47,10 +52,10 @@ def main(argv: list[str]) -> int:
 
     held: list[Any] = []
     for i in range(args.idle):
-        held.append(psycopg.connect(args.url, autocommit=True,
+        held.append(psycopg.connect(args.url, autocommit=True, connect_timeout=10,
                                     application_name=f"vocavision-web-{i % 4}"))
     for _ in range(args.idle_in_tx):
-        conn = psycopg.connect(args.url, application_name="vocavision-worker")
+        conn = psycopg.connect(args.url, connect_timeout=10, application_name="vocavision-worker")
         conn.execute("SELECT id FROM users WHERE last_login > now() - interval '1 day' LIMIT 1")
         held.append(conn)  # the transaction stays open: "idle in transaction"
 
@@ -59,7 +64,7 @@ def main(argv: list[str]) -> int:
                for i in range(args.stuck)]
     for t in threads:
         t.start()
-    started.wait()
+    started.wait(timeout=60)
     print("ready", flush=True)
 
     stop.wait()
