@@ -178,3 +178,22 @@ def test_timestamps_are_recorded(stores: Stores) -> None:
     store.create_run(run)
     got = store.get_run(run.id)
     assert got.started_at >= before and got.updated_at >= before
+
+
+def test_a_pause_does_not_erase_a_crashed_steps_uncertainty(durable: Stores) -> None:
+    crashed, resumed = durable.open(), durable.open()
+    run = run_record()
+    crashed.create_run(run)
+    crashed.step_started(run.id, "kill", attempt=1, host=HOST, pid=dead_pid())
+    # the resume asks the operator about the step, finds no terminal, and pauses
+    resumed.step_finished(run.id, "kill", StepResult("kill", Status.PAUSED, error="asked"))
+    assert resumed.step_results(run.id)["kill"].status is Status.UNCERTAIN
+    resumed.step_finished(run.id, "kill", StepResult("kill", Status.INTERRUPTED))
+    assert resumed.step_results(run.id)["kill"].status is Status.UNCERTAIN
+    # a decision is an outcome: taken as done
+    resumed.step_finished(run.id, "kill", StepResult("kill", Status.SUCCEEDED))
+    assert resumed.step_results(run.id)["kill"].status is Status.SUCCEEDED
+    # its own step pausing (a confirm waiting for an answer) is recorded as paused
+    resumed.step_started(run.id, "ask", attempt=1, host=HOST, pid=os.getpid())
+    resumed.step_finished(run.id, "ask", StepResult("ask", Status.PAUSED))
+    assert resumed.step_results(run.id)["ask"].status is Status.PAUSED

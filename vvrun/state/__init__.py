@@ -127,6 +127,15 @@ def open_store(environ: Mapping[str, str], *, masker: Masker | None = None) -> S
     """The store the environment asks for: `VVRUN_STATE=memory`, `postgresql://...` (in the
     schema `$VVRUN_STATE_SCHEMA`, default `vvrun`), a SQLite path, or by default SQLite at
     `$XDG_STATE_HOME/vvrun/state.db`. Whatever is written is masked with `masker` first."""
+    store = _open(environ, masker)
+    if environ.get("VVRUN_TEST_CRASH_AT"):
+        from vvrun.state._crash import CrashingStore
+
+        return CrashingStore(store, environ["VVRUN_TEST_CRASH_AT"])  # type: ignore[return-value]
+    return store
+
+
+def _open(environ: Mapping[str, str], masker: Masker | None) -> Store:
     import os.path
 
     from vvrun.errors import StateError

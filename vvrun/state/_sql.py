@@ -98,6 +98,7 @@ class SqlStore:
     def __init__(self, *, masker: Masker | None = None) -> None:
         self._masker = masker
         self._fences: dict[str, Fence] = {}
+        self._started: set[tuple[str, str]] = set()  # in-flight records this handle wrote
         self._mutex = threading.RLock()  # one connection, possibly a lease-renewing thread
         self._host = live.this_host()
 
@@ -217,12 +218,19 @@ class SqlStore:
         "result = excluded.result"
     )
 
+    #: A pause or an interruption is not an outcome: over a `running` record that another
+    #: process left (a crash), writing one would forget that the effect may have happened, and
+    #: the next resume would run the step again as if it never had. It keeps the record.
+    _KEEP_IN_FLIGHT = " WHERE {p}ledger.status <> 'running'"
+    _NOT_OUTCOMES = frozenset({Status.PAUSED, Status.INTERRUPTED})
+
     def step_started(self, run_id: str, key: str, *, attempt: int, host: str, pid: int,
                      pgid: int | None = None, action_hash: str | None = None) -> None:
         with self._mutex, self._transaction(write=True) as tx:
             self._check_fence(tx, run_id)
             tx.run(self._UPSERT_LEDGER, (run_id, key, Status.RUNNING.value, attempt, host, pid,
                                          pgid, action_hash, time.time(), None, None))
+        self._started.add((run_id, key))
 
     def step_finished(self, run_id: str, key: str, result: StepResult) -> None:
         data = result.to_dict()
@@ -232,9 +240,12 @@ class SqlStore:
         # `uncertain`, the safe side — and it halves the fsyncs a step costs.
         with self._mutex, self._transaction(write=True, durable=False) as tx:
             self._check_fence(tx, run_id)
-            tx.run(self._UPSERT_LEDGER, (
+            inherited = (run_id, key) not in self._started
+            keep = inherited and result.status in self._NOT_OUTCOMES
+            tx.run(self._UPSERT_LEDGER + (self._KEEP_IN_FLIGHT if keep else ""), (
                 run_id, key, result.status.value, result.attempts, self._host, None, None,
                 result.action_hash, result.started_at, result.ended_at, self._json(data)))
+        self._started.discard((run_id, key))
 
     def step_results(self, run_id: str) -> dict[str, StepResult]:
         with self._mutex, self._transaction(write=False) as tx:
