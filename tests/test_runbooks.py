@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from world.harness import REPO, RUNBOOKS, VVRUN, World, wait_until
+from world.harness import REPO, RUNBOOKS, VVRUN, World, json_events, wait_until
 
 pytest_plugins = ["world.fixtures"]  # the `world` fixtures
 
@@ -839,3 +839,93 @@ def test_scale_application(world: World, app_repo: tuple[Path, Path]) -> None:
     assert config["regions"] == ["iad1", "sfo1"]
     assert '"memory": 1024' in out.result("current")["stdout"].replace(" ", "").replace(
         '"memory":1024', '"memory": 1024')
+
+
+# -- through the command line, as an operator runs them ---------------------------------
+
+
+def _book(name: str) -> str:
+    return str(RUNBOOKS / f"{name}.yaml")
+
+
+def _run_id(stdout: str) -> str:
+    started = [e for e in json_events(stdout) if e["event"] == "run_started"]
+    assert started, stdout
+    return started[0]["run_id"]
+
+
+def _ended(stdout: str) -> dict[str, dict[str, object]]:
+    return {e["step_id"]: e for e in json_events(stdout) if e["event"] == "step_ended"}
+
+
+def test_cli_db_emergency_pauses_before_terminating_then_resumes(world: World) -> None:
+    sleeper = Sleeper(world.db_url)
+    try:
+        wait_until(lambda: _active_longer_than(world, sleeper.pid, 1.5), "pg_sleep to be stuck")
+        first = world.cli("run", _book("db-emergency"), "--var", "stuck_after=1 seconds",
+                          "--output", "json")
+        assert first.returncode == 3, first.stderr  # no terminal, no --yes: it waits
+        assert _alive(world, sleeper.pid)
+        assert "vvrun resume" in first.stderr + first.stdout
+        run_id = _run_id(first.stdout)
+
+        second = world.cli("resume", run_id, "--yes", "--output", "json")
+        assert second.returncode == 0, second.stderr
+        ended = _ended(second.stdout)
+        assert ended["terminate"]["status"] == "succeeded"
+        assert ended["terminate"]["outputs"] == {"terminated": 1}
+        sleeper.thread.join(timeout=30)
+        assert isinstance(sleeper.error, psycopg.errors.AdminShutdown)
+        assert "postgres@" not in second.stdout  # the database URL is a secret input
+    finally:
+        sleeper.close()
+
+
+def test_cli_cache_clear_flush_needs_the_confirm_word(world: World) -> None:
+    r = world.redis(world.flush_redis_url)
+    r.set(world.prefix + "k", "v")
+    env = {"REDIS_URL": world.flush_redis_url}
+    paused = world.cli("run", _book("cache-clear"), "--var", "flush_all=true", "--yes",
+                       "--output", "json", env=env)
+    assert paused.returncode == 3, paused.stderr  # --yes alone does not type FLUSHDB
+    assert "--confirm-word FLUSHDB" in paused.stderr
+    assert r.get(world.prefix + "k") == "v"
+    done = world.cli("resume", _run_id(paused.stdout), "--yes", "--confirm-word", "FLUSHDB",
+                     env=env)
+    assert done.returncode == 0, done.stderr
+    wait_until(lambda: r.dbsize() == 0, "FLUSHDB ASYNC to empty the db")
+
+
+def test_cli_user_delete_hard(world: World) -> None:
+    before = _counts(world, "user_901")
+    proc = world.cli("run", _book("user-delete"), "--var", "email=amelie.durand@example.com",
+                     "--var", "mode=hard", "--yes", "--confirm-word", "delete-user",
+                     "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert _ended(proc.stdout)["verify"]["status"] == "succeeded"
+    after = _counts(world, "user_901")
+    assert all(mine == 0 for mine, _ in after.values())
+    assert {t: rest for t, (_, rest) in after.items()} == {
+        t: rest for t, (_, rest) in before.items()}
+
+
+def test_cli_manual_steps_pause_and_resume_with_ack(world: World) -> None:
+    first = world.cli("run", _book("db-migrate"), "--yes", "--var",
+                      f"app_dir={world.tmp}", "--var", f"backup_dir={world.tmp}",
+                      "--output", "json")
+    assert first.returncode == 3, first.stderr
+    run_id = _run_id(first.stdout)
+    assert world.sql("SELECT count(*) FROM _prisma_migrations") == [(4,)]
+
+    done = world.cli("resume", run_id, "--yes", "--ack", "staging",
+                     "--field", "staging_run_url=https://ci.example.com/run/42",
+                     "--output", "json")
+    assert done.returncode == 0, done.stderr
+    ended = _ended(done.stdout)
+    assert ended["staging"]["result"]["fields"] == {
+        "staging_run_url": "https://ci.example.com/run/42"}
+    assert ended["verify"]["status"] == "succeeded"
+    assert world.sql("SELECT count(*) FROM _prisma_migrations") == [(5,)]
+    shown = world.cli("show", run_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "staging" in shown.stdout

@@ -202,10 +202,11 @@ class World:
         return Outcome(result.status.value, result.exit_code, result.error,
                        {s.step_id: s for s in result.steps}, sink.events, operator.asked)
 
-    def cli(self, *args: str, env: Mapping[str, str] | None = None,
+    def cli(self, *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """`vvrun ARGS...` in a subprocess, in this world's environment."""
-        return subprocess.run([VVRUN, *args], env=self.env(**(env or {})), cwd=self.tmp,
+        """`vvrun ARGS...` in a subprocess, in this world's environment (no terminal)."""
+        return subprocess.run([VVRUN, *args], env=self.env(**(env or {})), cwd=cwd or self.tmp,
+                              stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=timeout, check=False)
 
 
