@@ -1,0 +1,88 @@
+"""Running a runbook in-process through vvrun's Python API: what `vvrun run` does after its
+edge decisions (see vvrun/commands/run.py), without a terminal, so that a case measures the
+interpreter and its drivers, not Python's start-up (cold start is measured through the CLI)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from vvrun.errors import Paused
+from vvrun.events import Event
+
+
+class NullSink:
+    """Drops every event: the console's rendering is not what these cases measure."""
+
+    def emit(self, event: Event) -> None:
+        return None
+
+
+class NoPrompter:
+    """No terminal: any question pauses the run (a bench runbook never asks one)."""
+
+    def confirm(self, question: str, **_: Any) -> bool:
+        raise Paused(question)
+
+    def type_word(self, question: str, word: str, **_: Any) -> bool:
+        raise Paused(question)
+
+    def ask(self, name: str, **_: Any) -> str:
+        raise Paused(name)
+
+    def checklist(self, items: tuple[str, ...]) -> list[str]:
+        raise Paused("checklist")
+
+    def acknowledge(self, text: str) -> str:
+        raise Paused("acknowledge")
+
+
+def memory_store() -> Any:
+    from vvrun.state.memory import MemoryStore
+
+    return MemoryStore()
+
+
+def sqlite_store(path: Path) -> Any:
+    from vvrun.state.sqlite import SqliteStore
+
+    return SqliteStore(path)
+
+
+def run_runbook(path: Path, store: Any) -> tuple[float, Any]:
+    """Load, then run the runbook at `path` against `store`; (seconds the run took, result).
+
+    The clock covers `Engine.start()` only: locks, ledger writes, every step, the summary.
+    A run that does not succeed raises: a bench of a failing run measures nothing.
+    """
+    from vvrun.build import load_runbook
+    from vvrun.engine import Engine, RunOptions
+    from vvrun.inputs import resolve_inputs
+    from vvrun.secrets import Masker
+
+    runbook = load_runbook(str(path))
+    inputs = resolve_inputs(runbook, {}, {})
+    options = RunOptions(operator="bench@local", host="bench", pid=os.getpid(),
+                         source=path.read_text(encoding="utf-8"))
+    engine = Engine(runbook, inputs, store=store, sink=NullSink(), prompter=NoPrompter(),
+                    masker=Masker(), options=options)
+    start = time.perf_counter()
+    result = engine.start()
+    elapsed = time.perf_counter() - start
+    if result.status.value != "succeeded":
+        raise RuntimeError(f"the bench run of {path.name} ended {result.status.value}: "
+                           f"{engine.error or result}")
+    return elapsed, result
+
+
+def steps_runbook(name: str, body: str, count: int, *, connections: str = "") -> str:
+    """A runbook of `count` steps with the same body (`sql: SELECT 1`, `shell: "true"`)."""
+    lines = ["version: 1", f"name: {name}", f"title: Bench {name}"]
+    if connections:
+        lines += ["connections:", *[f"  {line}" for line in connections.splitlines()]]
+    lines.append("steps:")
+    for i in range(count):
+        lines += [f"  - id: s{i}", f"    {body}"]
+    return "\n".join(lines) + "\n"
