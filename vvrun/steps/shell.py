@@ -169,7 +169,12 @@ def execute(action: ShellAction, io: StepIO) -> dict[str, Any]:
             break
         limit = 0.05 if io.timeout is None else max(0.0, min(
             0.05, io.timeout - (time.monotonic() - started)))
-        io.cancel.wait(limit)
+        # Wait on the process, not on `io.cancel`: Popen.wait polls with a backoff from
+        # 0.5 ms, so a quick command ends its step at once instead of at the next 50 ms tick
+        # (bench/RESULTS.md: that tick was 23 ms of a `true` step); a cancel is seen
+        # within 50 ms.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(limit)
     if stopped_by is None and _group_alive(proc.pid):
         # Background children outlive bash and would hold our pipes open for ever; a step's
         # processes end with the step (start daemons with setsid or a service manager).
