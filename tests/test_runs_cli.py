@@ -295,3 +295,14 @@ def test_four_eyes_through_run_approve_resume(stores: Stores, tmp_path: Path) ->
     shown = vvrun("show", run_id, "--format", "markdown", operator="alice@h1")
     assert "**bob@h2**: step `fix` approved (second operator)" in shown.stdout
     assert "hash chain verifies" in shown.stdout
+
+
+def test_history_commands_load_no_driver(tmp_path: Path) -> None:
+    code = ("import sys\nfrom vvrun.cli import main\n"
+            "for args in (['runs'], ['show', 'nope']):\n"
+            "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+            "print('LOADED', [m for m in ('psycopg', 'redis', 'httpx') if m in sys.modules])\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "VVRUN_STATE": str(tmp_path / "s.db")},
+                          check=False)
+    assert proc.stdout.strip().splitlines()[-1] == "LOADED []", proc.stderr
