@@ -324,3 +324,18 @@ def test_a_required_input_is_asked_at_a_terminal(tmp_path: Path) -> None:
     code, out = _pty_run(tmp_path, ["run", str(rb)], "db1\n")
     assert code == 0, out
     assert "got-db1" in out
+
+
+def test_resume_from_another_directory_finds_the_runbook(tmp_path: Path) -> None:
+    write_runbook(tmp_path, DANGER, name="rel.yaml")
+    paused = subprocess.run([*VVRUN, "run", "rel.yaml", "--output", "json"], text=True,
+                            capture_output=True, env=_env(tmp_path), cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, timeout=120)
+    assert paused.returncode == 3, paused.stderr
+    run_id = events(paused.stdout)[0]["run_id"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    resumed = subprocess.run([*VVRUN, "resume", run_id, "--yes"], text=True,
+                             capture_output=True, env=_env(tmp_path), cwd=elsewhere,
+                             stdin=subprocess.DEVNULL, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr

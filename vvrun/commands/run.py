@@ -229,7 +229,8 @@ def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str
                         masker=edge.masker, run_id=run_id,
                         options=edge.options(source, confirm_word=confirm_word,
                                              from_step=from_step, tags=tag_list,
-                                             skip_tags=skip_list))
+                                             skip_tags=skip_list,
+                                             path=os.path.abspath(runbook)))
         return _finish(engine, engine.start())
     finally:
         edge.close()

@@ -61,6 +61,7 @@ class RunOptions:
     watch_wait: Callable[[float], bool] | None = None
     lock_ttl: float = 60.0
     source: str = ""  # the runbook text, kept with the run (resume shows what changed)
+    path: str | None = None  # where the run record says the runbook is (absolute: resume)
     vvrun_version: str = ""
     # resume only
     ack: str | None = None  # the manual step `--ack` completes (with `ack_prompter`)
@@ -114,7 +115,8 @@ class Engine:
         try:
             now = time.time()
             self.store.create_run(RunRecord(
-                id=self.run_id, runbook=self.runbook.name, path=self.runbook.path,
+                id=self.run_id, runbook=self.runbook.name,
+                path=self.opts.path or self.runbook.path,
                 source_hash=self.runbook.source_hash, status="running",
                 operator=self.opts.operator, host=self.opts.host, pid=self.opts.pid,
                 inputs=self.masker.mask_obj(self.stored_inputs()), started_at=now,
