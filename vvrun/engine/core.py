@@ -7,16 +7,17 @@ The ledger is written before an effect starts (`step_started`) and after it ends
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from vvrun.engine import approval
-from vvrun.engine.context import action_hash, describe_dict, evaluate, explain, step_view
+from vvrun.engine.attempts import Attempts
+from vvrun.engine.context import action_hash, describe_dict, evaluate, step_view
+from vvrun.engine.recording import Recording
 from vvrun.engine.secret_env import secret_env, shell_secrets_to_env
-from vvrun.engine.worker import Renewer, SinkConsole, run_in_worker
+from vvrun.engine.worker import Renewer
 from vvrun.errors import (
     EXIT_ABORTED,
     EXIT_FAILED,
@@ -25,23 +26,20 @@ from vvrun.errors import (
     EXIT_PAUSED,
     Aborted,
     Cancelled,
-    ExpectFailed,
     Paused,
     StepFailed,
     VvrunError,
 )
 from vvrun.events import Event, Sink
-from vvrun.model import Duration, Retry, Runbook, Step
+from vvrun.model import Runbook, Step
 from vvrun.results import RunResult, Status, StepResult
 from vvrun.secrets import Masker
 from vvrun.state import RunRecord, Store, new_run_id
 from vvrun.steps import STEP_TYPES
-from vvrun.steps.base import Clients, Prompter, StepIO
+from vvrun.steps.base import Clients, Prompter
 from vvrun.templating import Templater, referenced_names
 
 NOT_AUDITED = frozenset({"step_output", "step_progress"})  # live output: kept in results
-WATCHABLE = frozenset({"sql", "redis", "http"})  # read-only kinds `watch` may repeat
-PROMPT_ONLY = frozenset({"confirm", "manual"})  # steps whose only effect is asking
 
 
 @dataclass
@@ -75,11 +73,7 @@ class UncertainStep(VvrunError):
     """A step was in flight when the run stopped and nobody said what to do about it."""
 
 
-class _UntilFalse(StepFailed):
-    """`retry.until` does not hold yet (polling goes on while attempts remain)."""
-
-
-class Engine:
+class Engine(Attempts, Recording):
     def __init__(self, runbook: Runbook, inputs: Mapping[str, Any], *, store: Store,
                  sink: Sink, prompter: Prompter, masker: Masker, options: RunOptions,
                  run_id: str | None = None):
@@ -377,165 +371,6 @@ class Engine:
         return self._succeeded(step, key, result, outputs, started, attempts=attempts,
                                digest=digest), None
 
-    def _attempts(self, step: Step, key: str, module: Any, action: Any, tpl: Templater,
-                  digest: str, answered: Mapping[str, Any] | None, with_outputs: bool
-                  ) -> tuple[dict[str, Any], dict[str, Any], int]:
-        retry = step.retry or Retry()
-        attempts = max(1, retry.attempts)
-        delay = retry.delay.seconds
-        last: StepFailed | None = None
-        for attempt in range(1, attempts + 1):
-            self.store.step_started(self.run_id, key, attempt=attempt, host=self.opts.host,
-                                    pid=self.opts.pid, action_hash=digest)
-            try:
-                if answered is not None:  # a confirm answered by --yes or before a resume
-                    raw: dict[str, Any] = dict(answered)
-                    return raw, self._outputs(step, tpl.child(result=raw), with_outputs), attempt
-                return (*self._attempt(step, key, module, action, tpl, with_outputs), attempt)
-            except StepFailed as exc:
-                last = exc
-            if attempt < attempts:
-                self.emit("step_retry", {"step_id": key, "attempt": attempt + 1,
-                                         "delay": delay, "error": self.masker.mask(last.message)})
-                self.opts.sleep(delay)
-                delay *= retry.backoff
-        assert last is not None
-        if isinstance(last, _UntilFalse) and attempts > 1:
-            last.message += f" (after {attempts} attempts)"
-        raise last
-
-    def _attempt(self, step: Step, key: str, module: Any, action: Any, tpl: Templater,
-                 with_outputs: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-        io = self._io(step, key, tpl)
-        watching = (step.watch is not None and self.opts.watch_wait is not None
-                    and step.type in WATCHABLE)
-        until = step.retry.until if step.retry else None
-        while True:
-            io.extra.pop("finish", None)
-            raw = self._execute(step, module, action, io)
-            rtpl = tpl.child(result=raw)
-            finish = io.extra.pop("finish", None)
-            try:
-                holds = True if until is None else bool(evaluate(rtpl, until))
-                if watching:
-                    self.emit("step_output", {"step_id": key, "stream": "watch",
-                                              "text": self.masker.mask(_watch_text(raw))})
-                    if finish is not None:
-                        finish(True)
-                        finish = None
-                    done = until is not None and holds
-                    if not done and not self.opts.watch_wait(step.watch.seconds):  # type: ignore[union-attr,misc]
-                        continue
-                    holds = True  # Enter ends the watch: the last result is the result
-                if not holds:
-                    if finish is not None:  # a poll that commits each round (batched work)
-                        finish(True)
-                        finish = None
-                    raise _UntilFalse(f"retry.until `{until}` is still false"
-                                      + _saw(until or "", rtpl, self.masker), where=step.where,
-                                      hint="raise retry.attempts or retry.delay to wait longer")
-                for expr in step.expect:
-                    if not evaluate(rtpl, expr):
-                        raise ExpectFailed(f"expect `{expr}` was false"
-                                           + _saw(expr, rtpl, self.masker), where=step.where,
-                                           hint="the step ran, but its result is not what the "
-                                           "runbook expects")
-                outputs = self._outputs(step, rtpl, with_outputs)
-            except BaseException:
-                if finish is not None:
-                    finish(False)  # `transaction: true` rolls back, `expect` included
-                raise
-            if finish is not None:
-                finish(True)
-            return dict(raw), outputs
-
-    def _outputs(self, step: Step, rtpl: Templater, with_outputs: bool) -> dict[str, Any]:
-        if not with_outputs:
-            return {}
-        return {name: evaluate(rtpl, expr) for name, expr in step.outputs.items()}
-
-    def _execute(self, step: Step, module: Any, action: Any, io: StepIO) -> Mapping[str, Any]:
-        try:
-            return run_in_worker(lambda: module.execute(action, io), io.cancel, self.renewer,
-                                 abandon_on_interrupt=step.type in PROMPT_ONLY)
-        except Cancelled as exc:  # the step stopped because we asked it to: Ctrl-C
-            raise KeyboardInterrupt from exc
-
-    def _io(self, step: Step, key: str, tpl: Templater) -> StepIO:
-        prompter = self.prompter
-        if self.opts.ack is not None and self.opts.ack_prompter is not None and (
-                self.opts.ack in (step.id, key)):
-            prompter = self.opts.ack_prompter
-        return StepIO(run_id=self.run_id, step_id=key, timeout=self._timeout(step),
-                      clients=self.clients, console=SinkConsole(self.sink, self.masker, key),
-                      prompter=prompter, danger=step.danger, approvers=step.approvers,
-                      env=self.opts.environ, secret_env=self.secret_env,
-                      where=step.where.with_step(key), templater=tpl)
-
-    def _timeout(self, step: Step) -> float | None:
-        if step.timeout is not None:
-            return step.timeout.seconds
-        default = self.runbook.defaults.get("timeout")
-        if default is None:
-            return None
-        return default.seconds if isinstance(default, Duration) else Duration.parse(
-            default).seconds
-
-    # -- recording outcomes --------------------------------------------------------------
-
-    def _succeeded(self, step: Step, key: str, result: Mapping[str, Any],
-                   outputs: Mapping[str, Any], started: float, *, attempts: int,
-                   digest: str | None = None, note: str | None = None) -> StepResult:
-        rec = StepResult(key, Status.SUCCEEDED, self.masker.mask_obj(dict(result)),
-                         self.masker.mask_obj(dict(outputs)), note, attempts, started,
-                         time.time(), digest)
-        self.store.step_finished(self.run_id, key, rec)
-        if key == step.id:
-            # later templates see the real values; everything written is masked
-            self.views[step.id] = step_view("succeeded", result, outputs)
-            self.summary[step.id] = rec
-        self.emit("step_ended", {"step_id": key, "status": "succeeded", "result": rec.result,
-                                 "outputs": rec.outputs, "error": note,
-                                 "duration": rec.duration})
-        self.current = None
-        return rec
-
-    def _failed(self, step: Step, key: str, exc: StepFailed, started: float, *,
-                digest: str | None = None, result: Mapping[str, Any] | None = None
-                ) -> StepResult:
-        if exc.where is None or exc.where.step_id is None:
-            exc.where = (exc.where or step.where).with_step(key)
-        raw = result if result is not None else getattr(exc, "result", None) or {}
-        rec = StepResult(key, Status.FAILED, self.masker.mask_obj(dict(raw)), {},
-                         self.masker.mask(exc.message), 1, started, time.time(), digest)
-        self.store.step_finished(self.run_id, key, rec)
-        if key == step.id:
-            self.views[step.id] = step_view("failed", raw, {})
-            self.summary[step.id] = rec
-        self.emit("step_ended", {"step_id": key, "status": "failed", "result": rec.result,
-                                 "outputs": {}, "error": self.masker.mask(exc.format()),
-                                 "duration": rec.duration, "on_failure": step.on_failure})
-        self.current = None
-        return rec
-
-    def _record_interrupted(self, key: str) -> None:
-        self._record_ended(key, Status.INTERRUPTED, "interrupted by the operator (Ctrl-C)")
-
-    def record_paused(self, key: str, why: str) -> None:
-        """The step waits for an operator; the resume runs it again."""
-        self._record_ended(key, Status.PAUSED, why)
-
-    def _record_ended(self, key: str, status: Status, why: str) -> None:
-        prev = self.ledger.get(key)
-        rec = StepResult(key, status, error=self.masker.mask(why), ended_at=time.time(),
-                         attempts=prev.attempts if prev else 1)
-        self.store.step_finished(self.run_id, key, rec)
-        step_id = key.split("[", 1)[0]
-        self.summary[step_id] = dataclasses.replace(rec, step_id=step_id)
-        self.emit("step_ended", {"step_id": key, "status": status.value, "result": {},
-                                 "outputs": {}, "error": rec.error, "duration": None})
-        self.current = None
-
     # -- templates and events ------------------------------------------------------------
 
     def _base_context(self) -> dict[str, Any]:
@@ -555,18 +390,6 @@ class Engine:
     def audit(self, kind: str, data: Mapping[str, Any]) -> None:
         """An event for the audit trail (and the sink): confirmations, approvals, acks."""
         self.emit(kind, data)
-
-
-def _saw(expr: str, tpl: Templater, masker: Masker) -> str:
-    seen = explain(expr, tpl, masker)
-    return f": {seen}" if seen else ""
-
-
-def _watch_text(result: Mapping[str, Any]) -> str:
-    import json
-
-    shown = {k: v for k, v in result.items() if k in ("rows", "value", "status", "json", "text")}
-    return json.dumps(shown or dict(result), default=str, ensure_ascii=False)[:4000]
 
 
 def _storable(value: Any) -> bool:

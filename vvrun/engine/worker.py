@@ -63,19 +63,25 @@ def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renew
     raised when the step was interrupted.
     """
     box: dict[str, Any] = {}
+    # Not Thread.join: on Python 3.11 a Ctrl-C inside join() can mark a running thread as
+    # stopped (bpo-45274's fix releases the lock the thread holds), and the run would exit
+    # before the step cleaned up (its process group or its query left running).
+    done = threading.Event()
 
     def target() -> None:
         try:
             box["value"] = fn()
         except BaseException as exc:  # handed to the main thread
             box["error"] = exc
+        finally:
+            done.set()
 
     worker = threading.Thread(target=target, name="vvrun-step", daemon=True)
     worker.start()
     interrupted = False
-    while worker.is_alive():
+    while not done.is_set():
         try:
-            worker.join(POLL)
+            done.wait(POLL)
             if not interrupted:
                 renewer.tick()
         except KeyboardInterrupt:

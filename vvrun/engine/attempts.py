@@ -1,0 +1,146 @@
+"""One step's attempts: execute (in a worker thread), watch, `retry.until`, `expect`,
+`outputs`, and the commit or rollback of an sql step's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from vvrun.engine.context import evaluate, explain
+from vvrun.engine.worker import SinkConsole, run_in_worker
+from vvrun.errors import Cancelled, ExpectFailed, StepFailed
+from vvrun.model import Duration, Retry, Step
+from vvrun.secrets import Masker
+from vvrun.steps.base import StepIO
+from vvrun.templating import Templater
+
+if TYPE_CHECKING:
+    from vvrun.engine.core import Engine
+
+WATCHABLE = frozenset({"sql", "redis", "http"})  # read-only kinds `watch` may repeat
+PROMPT_ONLY = frozenset({"confirm", "manual"})  # steps whose only effect is asking
+
+
+class _UntilFalse(StepFailed):
+    """`retry.until` does not hold yet (polling goes on while attempts remain)."""
+
+
+class Attempts:
+    """The part of the Engine that runs one step's attempts."""
+
+    def _attempts(self: Engine, step: Step, key: str, module: Any, action: Any, tpl: Templater,
+                  digest: str, answered: Mapping[str, Any] | None, with_outputs: bool
+                  ) -> tuple[dict[str, Any], dict[str, Any], int]:
+        retry = step.retry or Retry()
+        attempts = max(1, retry.attempts)
+        delay = retry.delay.seconds
+        last: StepFailed | None = None
+        for attempt in range(1, attempts + 1):
+            self.store.step_started(self.run_id, key, attempt=attempt, host=self.opts.host,
+                                    pid=self.opts.pid, action_hash=digest)
+            try:
+                if answered is not None:  # a confirm answered by --yes or before a resume
+                    raw: dict[str, Any] = dict(answered)
+                    return raw, self._outputs(step, tpl.child(result=raw), with_outputs), attempt
+                return (*self._attempt(step, key, module, action, tpl, with_outputs), attempt)
+            except StepFailed as exc:
+                last = exc
+            if attempt < attempts:
+                self.emit("step_retry", {"step_id": key, "attempt": attempt + 1,
+                                         "delay": delay, "error": self.masker.mask(last.message)})
+                self.opts.sleep(delay)
+                delay *= retry.backoff
+        assert last is not None
+        if isinstance(last, _UntilFalse) and attempts > 1:
+            last.message += f" (after {attempts} attempts)"
+        raise last
+
+    def _attempt(self: Engine, step: Step, key: str, module: Any, action: Any, tpl: Templater,
+                 with_outputs: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+        io = self._io(step, key, tpl)
+        watching = (step.watch is not None and self.opts.watch_wait is not None
+                    and step.type in WATCHABLE)
+        until = step.retry.until if step.retry else None
+        while True:
+            io.extra.pop("finish", None)
+            raw = self._execute(step, module, action, io)
+            rtpl = tpl.child(result=raw)
+            finish = io.extra.pop("finish", None)
+            try:
+                holds = True if until is None else bool(evaluate(rtpl, until))
+                if watching:
+                    self.emit("step_output", {"step_id": key, "stream": "watch",
+                                              "text": self.masker.mask(_watch_text(raw))})
+                    if finish is not None:
+                        finish(True)
+                        finish = None
+                    done = until is not None and holds
+                    if not done and not self.opts.watch_wait(step.watch.seconds):  # type: ignore[union-attr,misc]
+                        continue
+                    holds = True  # Enter ends the watch: the last result is the result
+                if not holds:
+                    if finish is not None:  # a poll that commits each round (batched work)
+                        finish(True)
+                        finish = None
+                    raise _UntilFalse(f"retry.until `{until}` is still false"
+                                      + _saw(until or "", rtpl, self.masker), where=step.where,
+                                      hint="raise retry.attempts or retry.delay to wait longer")
+                for expr in step.expect:
+                    if not evaluate(rtpl, expr):
+                        raise ExpectFailed(f"expect `{expr}` was false"
+                                           + _saw(expr, rtpl, self.masker), where=step.where,
+                                           hint="the step ran, but its result is not what the "
+                                           "runbook expects")
+                outputs = self._outputs(step, rtpl, with_outputs)
+            except BaseException:
+                if finish is not None:
+                    finish(False)  # `transaction: true` rolls back, `expect` included
+                raise
+            if finish is not None:
+                finish(True)
+            return dict(raw), outputs
+
+    def _outputs(self: Engine, step: Step, rtpl: Templater, with_outputs: bool) -> dict[str, Any]:
+        if not with_outputs:
+            return {}
+        return {name: evaluate(rtpl, expr) for name, expr in step.outputs.items()}
+
+    def _execute(self: Engine, step: Step, module: Any, action: Any,
+                 io: StepIO) -> Mapping[str, Any]:
+        try:
+            return run_in_worker(lambda: module.execute(action, io), io.cancel, self.renewer,
+                                 abandon_on_interrupt=step.type in PROMPT_ONLY)
+        except Cancelled as exc:  # the step stopped because we asked it to: Ctrl-C
+            raise KeyboardInterrupt from exc
+
+    def _io(self: Engine, step: Step, key: str, tpl: Templater) -> StepIO:
+        prompter = self.prompter
+        if self.opts.ack is not None and self.opts.ack_prompter is not None and (
+                self.opts.ack in (step.id, key)):
+            prompter = self.opts.ack_prompter
+        return StepIO(run_id=self.run_id, step_id=key, timeout=self._timeout(step),
+                      clients=self.clients, console=SinkConsole(self.sink, self.masker, key),
+                      prompter=prompter, danger=step.danger, approvers=step.approvers,
+                      env=self.opts.environ, secret_env=self.secret_env,
+                      where=step.where.with_step(key), templater=tpl)
+
+    def _timeout(self: Engine, step: Step) -> float | None:
+        if step.timeout is not None:
+            return step.timeout.seconds
+        default = self.runbook.defaults.get("timeout")
+        if default is None:
+            return None
+        return default.seconds if isinstance(default, Duration) else Duration.parse(
+            default).seconds
+
+
+def _saw(expr: str, tpl: Templater, masker: Masker) -> str:
+    seen = explain(expr, tpl, masker)
+    return f": {seen}" if seen else ""
+
+
+def _watch_text(result: Mapping[str, Any]) -> str:
+    import json
+
+    shown = {k: v for k, v in result.items() if k in ("rows", "value", "status", "json", "text")}
+    return json.dumps(shown or dict(result), default=str, ensure_ascii=False)[:4000]
