@@ -159,6 +159,9 @@ def execute(action: ShellAction, io: StepIO) -> dict[str, Any]:
         t.start()
     started = time.monotonic()
     stopped_by = None
+    # Poll with a backoff from 0.5 ms to 50 ms: a quick command ends its step at once, not
+    # at the next 50 ms tick (that tick was 23 ms of a `true` step: bench/RESULTS.md).
+    tick = 0.0005
     while proc.poll() is None:
         if io.timeout is not None and time.monotonic() - started >= io.timeout:
             stopped_by = "timeout"
@@ -167,14 +170,10 @@ def execute(action: ShellAction, io: StepIO) -> dict[str, Any]:
         if stopped_by:
             _stop_group(proc)
             break
-        limit = 0.05 if io.timeout is None else max(0.0, min(
-            0.05, io.timeout - (time.monotonic() - started)))
-        # Wait on the process, not on `io.cancel`: Popen.wait polls with a backoff from
-        # 0.5 ms, so a quick command ends its step at once instead of at the next 50 ms tick
-        # (bench/RESULTS.md: that tick was 23 ms of a `true` step); a cancel is seen
-        # within 50 ms.
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(limit)
+        limit = tick if io.timeout is None else max(0.0, min(
+            tick, io.timeout - (time.monotonic() - started)))
+        io.cancel.wait(limit)
+        tick = min(tick * 2, 0.05)
     if stopped_by is None and _group_alive(proc.pid):
         # Background children outlive bash and would hold our pipes open for ever; a step's
         # processes end with the step (start daemons with setsid or a service manager).
