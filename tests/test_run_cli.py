@@ -339,3 +339,31 @@ def test_resume_from_another_directory_finds_the_runbook(tmp_path: Path) -> None
                              capture_output=True, env=_env(tmp_path), cwd=elsewhere,
                              stdin=subprocess.DEVNULL, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_secrets_are_read_again_on_resume_never_stored(tmp_path: Path) -> None:
+    canary = "canary-Rr55-s3cr3t"
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: resecret
+        title: Re-read secrets
+        inputs:
+          token: {type: string, secret: true, env: API_TOKEN}
+          region: {type: string, default: eu}
+        steps:
+          - id: gate
+            confirm: Go?
+          - id: use
+            shell: test "$VVRUN_SECRET_TOKEN" = {{ inputs.token }} && echo {{ inputs.region }}
+    """)
+    paused = vv(tmp_path, "run", str(rb), "--var", "region=us", "--output", "json",
+                env=_env(tmp_path, API_TOKEN=canary))
+    assert paused.returncode == 3, paused.stderr
+    run_id = events(paused.stdout)[0]["run_id"]
+    without = vv(tmp_path, "resume", run_id, "--yes")
+    assert without.returncode == 2 and "input 'token' is required" in without.stderr
+    resumed = vv(tmp_path, "resume", run_id, "--yes", env=_env(tmp_path, API_TOKEN=canary))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "us" in resumed.stdout.split()  # the non-secret input came from the run record
+    state = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+    assert canary.encode() not in state
