@@ -1,4 +1,4 @@
-"""validate and --help must not import drivers or rich (PERF-NOTES: start-up cost)."""
+"""validate and --help must not import drivers, rich or jsonschema (PERF-NOTES: start-up)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("psycopg", "redis", "httpx", "rich")
+# jsonschema too: validate uses vvrun.minischema (its import alone costs 64 ms)
+HEAVY = ("psycopg", "redis", "httpx", "rich", "jsonschema")
 
 PROBE = """
 import json, sys

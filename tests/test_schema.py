@@ -173,9 +173,20 @@ def test_numbers_in_text_fields_keep_their_text(tmp_path: Path) -> None:
     assert runbook.steps[0].spec.headers == {"X-Version": "2.50"}
 
 
+def _is_runbook(path: Path) -> bool:
+    # examples/ also holds CI workflows that run vvrun; those are not runbooks
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        return True  # broken YAML: let validate say so
+    return not (isinstance(doc, dict) and "jobs" in doc)
+
+
 def _repo_runbooks() -> list[str]:
     return [str(p) for folder in ("runbooks", "examples") if (ROOT / folder).is_dir()
-            for p in sorted((ROOT / folder).rglob("*.y*ml"))]
+            for p in sorted((ROOT / folder).rglob("*.y*ml")) if _is_runbook(p)]
 
 
 @pytest.mark.parametrize("path", _repo_runbooks() or [None],
@@ -198,3 +209,68 @@ def test_repo_runbooks_point_editors_at_the_schema() -> None:
 def test_schema_json_is_deterministic() -> None:
     assert json.loads(schema_text()) == runbook_schema()
     assert schema_text() == schema_text()
+
+
+def _units(data: dict) -> list[tuple[str, Any]]:
+    """(validator name, instance) pairs the way validate dispatches them."""
+    units: list[tuple[str, Any]] = [("document", data)]
+    for step in data.get("steps") or []:
+        if isinstance(step, dict):
+            keys = [k for k in TYPE_KEYS if k in step]
+            if len(keys) == 1:
+                units.append((f"{keys[0]}_body", step[keys[0]]))
+    conns = data.get("connections")
+    for conn in (conns.values() if isinstance(conns, dict) else []):
+        if isinstance(conn, dict):
+            kinds = [k for k in ("postgres", "redis", "http") if k in conn]
+            if len(kinds) == 1:
+                units.append((f"connection_{kinds[0]}", conn))
+    return units
+
+
+def _corpus_documents() -> list[Path]:
+    here = Path(__file__).parent
+    return sorted((here / "invalid").glob("*.yaml")) + [Path(p) for p in _repo_runbooks()]
+
+
+def test_the_small_validator_agrees_with_jsonschema() -> None:
+    """vvrun validates with `vvrun.minischema` (start-up cost); jsonschema is the reference."""
+    import sys
+
+    from vvrun import schema as S
+    from vvrun.loader import load_file
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from runbook_gen import runbook_text
+
+    reference = {}
+    for name in ("document", *(f"{t}_body" for t in TYPE_KEYS),
+                 *(f"connection_{k}" for k in ("postgres", "redis", "http"))):
+        schema = (S._document_schema() if name == "document"
+                  else {"$defs": S._defs(), "$ref": f"#/$defs/{name}"})
+        reference[name] = Draft202012Validator(
+            schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    docs = []
+    for path in _corpus_documents():
+        loaded = load_file(str(path))
+        if loaded.data is not None:
+            S.coerce_strings(loaded.data, loaded.texts)
+            docs.append((path.name, loaded.data))
+    import yaml
+
+    docs.append(("generated", yaml.safe_load(runbook_text(1))))
+    checked = 0
+    for name, data in docs:
+        for which, instance in _units(data):
+            ours = S._validator(which).is_valid(instance)
+            theirs = reference[which].is_valid(instance)
+            assert ours == theirs, f"{name}: {which} disagrees (jsonschema says {theirs})"
+            checked += 1
+    assert checked > 200
+
+
+def test_the_small_validator_refuses_keywords_it_does_not_know() -> None:
+    from vvrun.minischema import SchemaError, Validator
+
+    with pytest.raises(SchemaError, match="anyOf"):
+        Validator({"anyOf": [{"type": "string"}]})

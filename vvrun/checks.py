@@ -24,7 +24,7 @@ from vvrun.errors import Location, Problem, UsageError
 from vvrun.loader import iter_paths
 from vvrun.model import Step
 from vvrun.steps import CONNECTION_KIND
-from vvrun.templating import ENV, compile_expression, has_template
+from vvrun.templating import ENV, has_template
 
 if TYPE_CHECKING:
     from vvrun.build import Built
@@ -211,7 +211,6 @@ class _Checker:
 
     def expression(self, path: Path, value: str) -> list[tuple[str, ...]] | None:
         try:
-            compile_expression(value)
             ast = ENV.parse("{{ " + value + " }}")
         except TemplateSyntaxError as exc:
             self.add(f"expression does not parse: {exc.message}: {value.strip()!r}", path,

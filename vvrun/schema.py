@@ -304,6 +304,7 @@ def _top(step: Mapping[str, Any], connection: Mapping[str, Any],
     }
 
 
+@cache
 def _defs() -> dict[str, Any]:
     defs: dict[str, Any] = {
         "input": _INPUT,
@@ -320,7 +321,7 @@ def _defs() -> dict[str, Any]:
 @cache
 def runbook_schema() -> dict[str, Any]:
     """The full schema, for editors and `vvrun schema`. Treat it as read-only."""
-    defs = _defs()
+    defs = copy.deepcopy(_defs())
     bodies = {name: {"$ref": f"#/$defs/{name}_body"} for name in TYPE_KEYS}
     step = _step_schema(bodies)
     step["oneOf"] = [{"required": [name]} for name in TYPE_KEYS]
@@ -343,21 +344,20 @@ def schema_text() -> str:
 
 def _document_schema() -> dict[str, Any]:
     """The top level with step bodies and connections left open: they are checked on their own."""
-    defs = _defs()
+    defs = copy.deepcopy(_defs())
     step = _step_schema({name: True for name in TYPE_KEYS})
     return _top(step, True, defs)
 
 
 @cache
 def _validator(which: str) -> Any:
-    from jsonschema import Draft202012Validator
+    """A cached validator. `vvrun.minischema`, not jsonschema: importing jsonschema alone would
+    cost as much as the rest of `validate` (PERF-NOTES); tests check that both agree."""
+    from vvrun.minischema import Validator
 
     if which == "document":
-        schema: dict[str, Any] = _document_schema()
-    else:
-        schema = {"$defs": _defs(), "$ref": f"#/$defs/{which}"}
-    # The schema is ours and tested; checking it again on every run would cost (PERF-NOTES).
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        return Validator(_document_schema())
+    return Validator({"$defs": _defs(), "$ref": f"#/$defs/{which}"})
 
 
 def document_validator() -> Any:
