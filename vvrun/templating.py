@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -426,10 +426,17 @@ class Templater:
                 f"expression {source!r} does not parse: {exc.message}", where=self.where
             ) from exc
         try:
-            return fn(**self.context)
+            value = fn(**self.context)
         except DependsOn:
             raise
         except (UndefinedError, SecurityError, TemplateError, ArithmeticError, TypeError) as exc:
             raise TemplateRenderError(
                 f"expression {source!r} failed: {exc}", where=self.where
             ) from exc
+        if isinstance(value, Undefined):
+            # A bare name the sandbox hides (`range.__self__`) or that does not exist evaluates
+            # to an Undefined without touching it; an expression must say so, not yield it.
+            raise TemplateRenderError(
+                f"expression {source!r} failed: {value._undefined_message}", where=self.where
+            )
+        return value
