@@ -929,3 +929,17 @@ def test_cli_manual_steps_pause_and_resume_with_ack(world: World) -> None:
     shown = world.cli("show", run_id)
     assert shown.returncode == 0, shown.stderr
     assert "staging" in shown.stdout
+
+
+def _talks_to_servers(name: str) -> bool:
+    import yaml
+
+    doc = yaml.safe_load((RUNBOOKS / f"{name}.yaml").read_text())
+    return any(k in step for step in doc["steps"] for k in ("sql", "redis", "http"))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_runbook_that_talks_to_servers_runs_end_to_end_here(name: str) -> None:
+    source = Path(__file__).read_text()
+    ran = re.search(rf'(world\.run\(|_book\()"{re.escape(name)}"', source)
+    assert ran or not _talks_to_servers(name), f"no end-to-end test runs {name}"
