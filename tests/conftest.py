@@ -26,7 +26,13 @@ def _server_url(var: str, kind: str) -> str:
     except ImportError as exc:  # pragma: no cover - depends on the sandbox extra
         pytest.fail(f"{var} is not set and the sandbox is unavailable ({exc}); "
                     f"set {var} or `pip install -e .[test]`")
-    return test_services()[kind]
+    from vvrun.errors import VvrunError
+
+    try:
+        return test_services()[kind]
+    except VvrunError as exc:  # one clear message for every test that needs the server
+        pytest.fail(f"{var} is not set and the sandbox did not start:\n{exc.format()}",
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")

