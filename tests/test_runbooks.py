@@ -943,3 +943,23 @@ def test_every_runbook_that_talks_to_servers_runs_end_to_end_here(name: str) -> 
     source = Path(__file__).read_text()
     ran = re.search(rf'(world\.run\(|_book\()"{re.escape(name)}"', source)
     assert ran or not _talks_to_servers(name), f"no end-to-end test runs {name}"
+
+
+def test_deploy_tag_needs_a_version(world: World, app_repo: tuple[Path, Path]) -> None:
+    origin, clone = app_repo
+    out = world.run("deploy", repo=str(clone), method="tag")
+    assert out.exit_code == 1
+    assert out.status_of("tag") == "failed"
+    assert "give the release: --var version=v1.2.0" in out.result("tag")["stderr"]
+    assert _git(origin, "tag") == ""
+
+
+def test_cli_database_password_never_shows(world: World) -> None:
+    # trust auth ignores the password, so a URL with one still connects
+    url = world.db_url.replace("postgres@", "postgres:Tr0ub4dor-s3cret@")
+    proc = world.cli("run", _book("user-lookup"), "--var", "email=user@example.com",
+                     "--output", "json", env={"DATABASE_URL": url})
+    assert proc.returncode == 0, proc.stderr
+    shown = world.cli("show", _run_id(proc.stdout), "--events")
+    for text in (proc.stdout, proc.stderr, shown.stdout, shown.stderr):
+        assert "Tr0ub4dor-s3cret" not in text
