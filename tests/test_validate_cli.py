@@ -117,3 +117,14 @@ def test_the_corpus_through_the_cli(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert doc["files"] == len(list(corpus.glob("*.yaml")))
     assert {p["file"] for p in doc["problems"]} == {str(p) for p in corpus.glob("*.yaml")}
+
+
+def test_reference_doc_is_current() -> None:
+    result = _run("schema", "--format", "markdown")
+    assert result.exit_code == 0
+    committed = Path(__file__).resolve().parent.parent / "docs" / "reference.md"
+    assert result.output == committed.read_text(), (
+        "docs/reference.md is stale: run `vvrun schema --format markdown > docs/reference.md`")
+    for key in ("`statement_timeout`", "`for_each`", "`approvers`", "`delete_pattern`",
+                "`type_to_confirm`", "`verify`", "`locks`"):
+        assert key in result.output

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError, nodes
@@ -201,24 +202,22 @@ class _Checker:
         return True
 
     def template_names(self, path: Path, value: str) -> list[tuple[str, ...]] | None:
-        try:
-            ast = ENV.parse(value)
-        except TemplateSyntaxError as exc:
-            self.add(f"template does not parse: {exc.message}", path, code="template-syntax",
-                     hint="check the {{ }} and {% %} pairs", offset=_line_offset(value, exc.lineno))
+        names, error, lineno = _parsed(value, False)
+        if error is not None:
+            self.add(f"template does not parse: {error}", path, code="template-syntax",
+                     hint="check the {{ }} and {% %} pairs", offset=_line_offset(value, lineno))
             return None
-        return _names(ast)
+        return list(names)
 
     def expression(self, path: Path, value: str) -> list[tuple[str, ...]] | None:
-        try:
-            ast = ENV.parse("{{ " + value + " }}")
-        except TemplateSyntaxError as exc:
-            self.add(f"expression does not parse: {exc.message}: {value.strip()!r}", path,
+        names, error, _ = _parsed(value, True)
+        if error is not None:
+            self.add(f"expression does not parse: {error}: {value.strip()!r}", path,
                      code="expression-syntax",
                      hint="an expression is Jinja without {{ }}, e.g. "
                      "`steps.find.result.rowcount > 0 and inputs.force`")
             return None
-        return _names(ast)
+        return list(names)
 
     def references(self, i: int, step: Step, path: Path, value: str,
                    names: list[tuple[str, ...]], *, result_ok: bool, loop_ok: bool) -> None:
@@ -487,6 +486,18 @@ class _Checker:
                 self.add(f"secret input '{name}' has a default written in the file",
                          ("inputs", name, "default"), code="secret-default",
                          severity="warning", hint="use `env:` to take it from the environment")
+
+
+@lru_cache(maxsize=4096)
+def _parsed(source: str, expression: bool
+            ) -> tuple[tuple[tuple[str, ...], ...], str | None, int | None]:
+    """(names read, syntax error, its line) of a template or a bare expression. Cached: the
+    same snippets recur across the steps and files of one `validate` call."""
+    try:
+        ast = ENV.parse("{{ " + source + " }}" if expression else source)
+    except TemplateSyntaxError as exc:
+        return (), exc.message or "syntax error", exc.lineno
+    return tuple(_names(ast)), None, None
 
 
 def _names(ast: nodes.Node) -> list[tuple[str, ...]]:

@@ -11,7 +11,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-_DOLLAR = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
+_DOLLAR = re.compile(r"\$(?:[^\W\d]\w*)?\$")  # $$ or $tag$; not $1
 _IDENT_FILTER = re.compile(r"\|\s*ident\s*(?:-)?\}\}$")
 
 

@@ -129,8 +129,16 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: bool)
 
 
 @click.command()
-def schema() -> None:
-    """Print the runbook JSON Schema (what `schema/runbook.schema.json` holds)."""
+@click.option("--format", "fmt", type=click.Choice(("json", "markdown")), default="json",
+              show_default=True, help="json: the JSON Schema; markdown: the language reference.")
+def schema(fmt: str) -> None:
+    """Print the runbook JSON Schema (what `schema/runbook.schema.json` holds), or the
+    language reference made from it (docs/reference.md)."""
+    if fmt == "markdown":
+        from vvrun.schema_doc import reference_markdown
+
+        sys.stdout.write(reference_markdown())
+        return
     from vvrun.schema import schema_text
 
     sys.stdout.write(schema_text())
