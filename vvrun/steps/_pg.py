@@ -11,6 +11,7 @@ import contextlib
 import datetime as _dt
 import decimal
 import enum
+import functools
 import ipaddress
 import math
 import re
@@ -193,6 +194,7 @@ def server_cancel(conn: Any) -> Callable[[], object]:
 # -- running ------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)  # pure; a loop or a long runbook repeats its queries
 def classify(sql: str) -> str:
     """How to run a query: `rows` (one SELECT/VALUES/TABLE: stream it), `multi` (several
     statements: simple protocol, result of the last), or `other` (one statement of any kind).
