@@ -109,7 +109,7 @@ def fmt_number(value: float) -> str:
     if value == 0:
         return "0"
     mag = abs(value)
-    if mag >= 100_000:
+    if mag >= 10_000:
         return f"{value:,.0f}"
     if mag >= 100:
         return f"{value:.0f}"

@@ -51,12 +51,8 @@ def sqlite_store(path: Path) -> Any:
     return SqliteStore(path)
 
 
-def run_runbook(path: Path, store: Any) -> tuple[float, Any]:
-    """Load, then run the runbook at `path` against `store`; (seconds the run took, result).
-
-    The clock covers `Engine.start()` only: locks, ledger writes, every step, the summary.
-    A run that does not succeed raises: a bench of a failing run measures nothing.
-    """
+def make_engine(path: Path, store: Any) -> Any:
+    """The engine for the runbook at `path`, loaded and ready to `start()`."""
     from vvrun.build import load_runbook
     from vvrun.engine import Engine, RunOptions
     from vvrun.inputs import resolve_inputs
@@ -66,15 +62,26 @@ def run_runbook(path: Path, store: Any) -> tuple[float, Any]:
     inputs = resolve_inputs(runbook, {}, {})
     options = RunOptions(operator="bench@local", host="bench", pid=os.getpid(),
                          source=path.read_text(encoding="utf-8"))
-    engine = Engine(runbook, inputs, store=store, sink=NullSink(), prompter=NoPrompter(),
-                    masker=Masker(), options=options)
-    start = time.perf_counter()
+    return Engine(runbook, inputs, store=store, sink=NullSink(), prompter=NoPrompter(),
+                  masker=Masker(), options=options)
+
+
+def start(engine: Any) -> tuple[float, Any]:
+    """Run it: (seconds `Engine.start()` took, the run's result). The clock covers locks,
+    ledger writes, every step and the summary. A run that does not succeed raises: a bench of
+    a failing run measures nothing."""
+    begin = time.perf_counter()
     result = engine.start()
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - begin
     if result.status.value != "succeeded":
-        raise RuntimeError(f"the bench run of {path.name} ended {result.status.value}: "
-                           f"{engine.error or result}")
+        raise RuntimeError(f"the bench run of {engine.runbook.name} ended "
+                           f"{result.status.value}: {engine.error or result}")
     return elapsed, result
+
+
+def run_runbook(path: Path, store: Any) -> tuple[float, Any]:
+    """Load, then run the runbook at `path` against `store` (only the run is timed)."""
+    return start(make_engine(path, store))
 
 
 def steps_runbook(name: str, body: str, count: int, *, connections: str = "") -> str:

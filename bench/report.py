@@ -3,9 +3,11 @@ figures (median, spread, ratio to its baseline), its notes, and the profile of t
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 from common import ROOT, CaseResult, fmt_number
 
@@ -13,13 +15,13 @@ from common import ROOT, CaseResult, fmt_number
 def _machine() -> str:
     cpu = "unknown CPU"
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     except OSError:
-        pass
-    import os
+        text = ""
+    for line in text.splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"{os.cpu_count()} vCPU ({cpu}), Linux {platform.release()}, "
