@@ -107,9 +107,15 @@ def test_uncertain_idempotent_step_reruns_by_itself(tmp_path: Path) -> None:
 
 
 def test_uncertain_without_terminal_pauses(tmp_path: Path) -> None:
-    runner, rb, run_id, _ = _paused_run(tmp_path)
+    runner, rb, run_id, log = _paused_run(tmp_path)
     out = runner.resume(rb, run_id)
     assert out.status == "paused" and isinstance(out.engine.error, Paused)
+    # pausing to ask must leave the step in flight: the next resume may not run it blind
+    assert runner.store.step_results(run_id)["effect"].status in (Status.RUNNING,
+                                                                   Status.UNCERTAIN)
+    out = runner.resume(rb, run_id, yes=True)
+    assert out.status == "failed" and "was in flight" in out.result.error
+    assert _count(log) == 1
 
 
 def test_an_answered_confirm_is_not_asked_again_unless_the_action_changed(

@@ -348,7 +348,13 @@ class Engine(Attempts, Recording):
         prev = self.ledger.get(key)
         uncertain = prev is not None and prev.status in (
             Status.RUNNING, Status.UNCERTAIN, Status.INTERRUPTED)
-        if uncertain and not approval.settle_uncertain(self, step, key, prev, action):
+        if uncertain:
+            # Until the step is settled its ledger entry must stay in flight: a pause or an
+            # abort while asking must not overwrite it, or the next resume would run it blind.
+            self.current = None
+            rerun = approval.settle_uncertain(self, step, key, prev, action)
+            self.current = key
+        if uncertain and not rerun:
             return self._succeeded(step, key, dict(prev.result), {}, started,  # type: ignore[union-attr]
                                    attempts=prev.attempts, digest=digest,  # type: ignore[union-attr]
                                    note="taken as done by the operator"), None
