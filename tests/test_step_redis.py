@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -407,7 +408,8 @@ def test_connection_socket_timeout_applies_without_a_step_timeout(redis_url: str
 def test_unknown_command_is_a_step_failure(cache: dict[str, Connection]) -> None:
     with pytest.raises(StepFailed) as err:
         run_step("redis", "NOSUCHCOMMAND a b", conns=cache)
-    assert "unknown command 'NOSUCHCOMMAND'" in err.value.message
+    # Redis 7 quotes the command with '', 6.2 (the sandbox's) with ``
+    assert re.search(r"unknown command .NOSUCHCOMMAND.", err.value.message)
     assert "redis.io/commands" in (err.value.hint or "")
 
 
