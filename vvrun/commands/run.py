@@ -188,7 +188,17 @@ def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str
     if sandbox:
         from vvrun.sandbox import ensure_services
 
-        edge.environ.update(ensure_services(edge.environ))
+        given = {k for k in ("DATABASE_URL", "REDIS_URL") if edge.environ.get(k)}
+        services = ensure_services(edge.environ)
+        edge.environ.update(services)
+        started = [f"{k}={v}" for k, v in services.items() if k not in given and k != "PATH"]
+        if started:
+            click.echo(edge.masker.mask(
+                f"vvrun: rehearsing against the sandbox ({', '.join(started)}); it stays up "
+                "until `vvrun sandbox down`"), err=True)
+        else:
+            click.echo("vvrun: --sandbox: DATABASE_URL and REDIS_URL are already set; "
+                       "rehearsing against them", err=True)
     variables = parse_vars(list(pairs), vars_file)
     if dry_run:
         from vvrun.commands.plan import emit_plan
