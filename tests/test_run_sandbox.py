@@ -43,4 +43,4 @@ def test_without_sandbox_an_unset_url_is_a_clear_error(tmp_path: Path) -> None:
     out = vv(tmp_path, "run", str(rb), env=env)
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
-    assert "DATABASE_URL" in out.stderr
+    assert "the environment variable DATABASE_URL is not set" in out.stderr

@@ -150,6 +150,22 @@ class DependsOn(Exception):
         self.path = path
 
 
+class EnvVars(dict):  # type: ignore[type-arg]
+    """The process environment as templates see it (`env.NAME`): a name that is not set gets a
+    message that says so, instead of "'dict object' has no attribute"."""
+
+
+class _Undefined(StrictUndefined):
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        if isinstance(self._undefined_obj, EnvVars):
+            return (f"the environment variable {self._undefined_name} is not set "
+                    f"(export it, or default it: env.{self._undefined_name} | default('…'))")
+        return super()._undefined_message
+
+
 class TemplateRenderError(StepFailed):
     """A template or expression failed while rendering (undefined name, bad operation)."""
 
@@ -237,7 +253,7 @@ def _finalize(value: Any) -> Any:
 
 
 def make_environment() -> _Environment:
-    env = _Environment(undefined=StrictUndefined, finalize=_finalize, autoescape=False)
+    env = _Environment(undefined=_Undefined, finalize=_finalize, autoescape=False)
     env.filters["ident"] = lambda v: Ident(str(v))
     env.filters["raw"] = lambda v: Raw(str(v))
     env.filters["host"] = _host

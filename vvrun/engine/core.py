@@ -37,7 +37,7 @@ from vvrun.secrets import Masker
 from vvrun.state import RunRecord, Store, new_run_id
 from vvrun.steps import STEP_TYPES
 from vvrun.steps.base import Clients, Prompter
-from vvrun.templating import Templater, referenced_names
+from vvrun.templating import EnvVars, Templater, referenced_names
 
 NOT_AUDITED = frozenset({"step_output", "step_progress"})  # live output: kept in results
 
@@ -380,7 +380,7 @@ class Engine(Attempts, Recording):
     # -- templates and events ------------------------------------------------------------
 
     def _base_context(self) -> dict[str, Any]:
-        return {"inputs": self.inputs, "env": dict(self.opts.environ), "steps": self.views,
+        return {"inputs": self.inputs, "env": EnvVars(self.opts.environ), "steps": self.views,
                 "run": {"id": self.run_id, "operator": self.opts.operator, "dry_run": False}}
 
     def templater(self, step: Step) -> Templater:
