@@ -151,3 +151,18 @@ def pick_connection(
             hint=f"add `connection: <name>` ({', '.join(c.name for c in of_kind)})",
         )
     return None
+
+
+def connection_seconds(settings: Mapping[str, Any], key: str, conn: Connection) -> float | None:
+    """A duration setting of a connection (`statement_timeout: 30s`) in seconds, or None."""
+    from vvrun.errors import RunbookError
+    from vvrun.model import Duration
+
+    value = settings.get(key)
+    if value is None:
+        return None
+    try:
+        return Duration.parse(value).seconds
+    except ValueError as exc:
+        raise RunbookError(f"connection '{conn.name}': {key}: {exc}", where=conn.where,
+                           hint="write a duration like 500ms, 30s or 5m") from exc

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from vvrun.errors import Cancelled, Location, RunbookError, StepFailed
-from vvrun.model import Connection, Duration
+from vvrun.model import Connection
 from vvrun.steps import _redis
 from vvrun.steps._pg import CancelWatcher
-from vvrun.steps.base import Description, StepIO, pick_connection
+from vvrun.steps.base import Description, StepIO, connection_seconds, pick_connection
 from vvrun.templating import Templater
 
 NAME = "redis"
@@ -181,8 +181,9 @@ def render(spec: RedisSpec, tpl: Templater, conns: Mapping[str, Connection]) -> 
     common = {
         "url": str(settings.get("url", "")),
         "connection": conn.name,
-        "socket_timeout": _seconds(settings, "socket_timeout", conn),
-        "connect_timeout": _seconds(settings, "connect_timeout", conn) or DEFAULT_CONNECT_TIMEOUT,
+        "socket_timeout": connection_seconds(settings, "socket_timeout", conn),
+        "connect_timeout": (connection_seconds(settings, "connect_timeout", conn)
+                            or DEFAULT_CONNECT_TIMEOUT),
     }
     if spec.op == "delete_pattern":
         return RedisAction(op="delete_pattern", pattern=_render_pattern(spec.pattern, tpl),
@@ -217,16 +218,6 @@ def _render_pattern(source: str, tpl: Templater) -> str:
     out.append(source[pos:])
     return "".join(out)
 
-
-def _seconds(settings: Mapping[str, Any], key: str, conn: Connection) -> float | None:
-    value = settings.get(key)
-    if value is None:
-        return None
-    try:
-        return Duration.parse(value).seconds
-    except ValueError as exc:
-        raise RunbookError(f"connection '{conn.name}': {key}: {exc}", where=conn.where,
-                           hint="write a duration like 500ms, 30s or 5m") from exc
 
 
 def _show_word(word: str) -> str:

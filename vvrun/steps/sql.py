@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from vvrun.errors import Cancelled, Location, RunbookError
-from vvrun.model import Connection, Duration
+from vvrun.model import Connection
 from vvrun.steps import _pg
-from vvrun.steps.base import Description, StepIO, pick_connection
+from vvrun.steps.base import Description, StepIO, connection_seconds, pick_connection
 from vvrun.templating import SqlText, Templater
 
 NAME = "sql"
@@ -121,24 +121,13 @@ def render(spec: SqlSpec, tpl: Templater, conns: Mapping[str, Connection]) -> Sq
         transaction=spec.transaction,
         read_only=spec.read_only,
         max_rows=spec.max_rows,
-        statement_timeout=_seconds(settings, "statement_timeout", conn),
-        lock_timeout=_seconds(settings, "lock_timeout", conn),
+        statement_timeout=connection_seconds(settings, "statement_timeout", conn),
+        lock_timeout=connection_seconds(settings, "lock_timeout", conn),
         application_name=str(settings.get("application_name") or DEFAULT_APPLICATION_NAME),
-        connect_timeout=_seconds(settings, "connect_timeout", conn) or DEFAULT_CONNECT_TIMEOUT,
+        connect_timeout=(connection_seconds(settings, "connect_timeout", conn)
+                         or DEFAULT_CONNECT_TIMEOUT),
     )
 
-
-def _seconds(settings: Mapping[str, Any], key: str, conn: Connection) -> float | None:
-    value = settings.get(key)
-    if value is None:
-        return None
-    try:
-        return Duration.parse(value).seconds
-    except ValueError as exc:
-        raise RunbookError(
-            f"connection '{conn.name}': {key}: {exc}", where=conn.where,
-            hint="write a duration like 500ms, 30s or 5m",
-        ) from exc
 
 
 def describe(action: SqlAction) -> Description:
