@@ -961,3 +961,15 @@ def test_cli_database_password_never_shows(world: World) -> None:
     shown = world.cli("show", _run_id(proc.stdout), "--events")
     for text in (proc.stdout, proc.stderr, shown.stdout, shown.stderr):
         assert "Tr0ub4dor-s3cret" not in text
+
+
+def test_db_emergency_escalates_when_the_database_does_not_answer(world: World) -> None:
+    gone = world.db_url.rsplit("/", 1)[0] + "/vocavision_gone"
+    out = world.run("db-emergency", env={"DATABASE_URL": gone},
+                    fields={"ticket_url": "https://support.example.com/t/1", "action": "failover"})
+    assert out.exit_code == 1  # the run fails, after the escalation path ran
+    assert out.status_of("version") == "failed"
+    for step in ("connections", "stuck", "terminate", "verify"):
+        assert out.status_of(step) == "skipped"
+    assert out.result("escalate")["fields"] == {"ticket_url": "https://support.example.com/t/1",
+                                                "action": "failover"}
