@@ -241,15 +241,13 @@ def test_cache_not_working_flushes_when_the_operator_decides(world: World) -> No
 
 
 def test_cache_not_working_fails_loudly_on_a_low_hit_rate(world: World) -> None:
-    r = world.redis(world.flush_redis_url)
-    r.config_resetstat()
-    for i in range(5):
-        r.get(f"{world.prefix}missing:{i}")
-    out = world.run("cache-not-working", min_hit_rate_pct=80, fields={"action": "config"},
-                    env={"REDIS_URL": world.flush_redis_url})
+    # Redis' hit counters are server-wide and shared with every other test: a threshold no
+    # hit rate can reach makes the check fail without touching them (no CONFIG RESETSTAT).
+    out = world.run("cache-not-working", min_hit_rate_pct=101, fields={"action": "config"})
     assert out.status_of("hit_rate") == "failed"
     assert ">= inputs.min_hit_rate_pct" in out.step("hit_rate").error
     assert out.status_of("config") == "succeeded"
+    assert out.status == "succeeded"  # a diagnosis: the failed check is recorded, not fatal
 
 
 # -- end to end: users -------------------------------------------------------------------
