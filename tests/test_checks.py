@@ -203,3 +203,16 @@ class TestSqlScan:
         found = sqlscan.scan(sql)
         why = [w for a, b in found.statements for w in sqlscan.dangers(found.code[a:b])]
         assert bool(why) is danger
+
+
+def test_load_runbook_raises_every_error_at_once(tmp_path: Path) -> None:
+    from vvrun.build import load_runbook
+    from vvrun.errors import EXIT_INVALID, RunbookInvalid
+
+    text = HEAD + "steps:\n  - id: a\n    shell: echo {{ inputs.x }}\n  - id: a\n    sql: x\n"
+    with pytest.raises(RunbookInvalid) as info:
+        load_runbook(_write(tmp_path, text))
+    assert info.value.exit_code == EXIT_INVALID
+    assert sorted(p.code for p in info.value.problems) == [
+        "duplicate-id", "no-connection", "unknown-input"]
+    assert "rb.yaml:7:20: error: unknown input 'x'" in str(info.value)
