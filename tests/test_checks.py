@@ -215,4 +215,4 @@ def test_load_runbook_raises_every_error_at_once(tmp_path: Path) -> None:
     assert info.value.exit_code == EXIT_INVALID
     assert sorted(p.code for p in info.value.problems) == [
         "duplicate-id", "no-connection", "unknown-input"]
-    assert "rb.yaml:7:20: error: unknown input 'x'" in str(info.value)
+    assert "rb.yaml:6:20: error: unknown input 'x'" in str(info.value)
