@@ -16,6 +16,7 @@ import ipaddress
 import math
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,7 +26,7 @@ from vvrun.secrets import Masker
 from vvrun.sqlscan import scan
 
 ROWS_PER_CHUNK = 2000  # rows fetched per round trip while streaming (PERF-NOTES: ~2000)
-CANCEL_POLL_SECONDS = 0.05  # how often the watcher looks at the cancel event
+CANCEL_POLL_SECONDS = 0.01  # how often the watch thread looks at armed cancel events
 CANCEL_TIMEOUT_SECONDS = 5.0  # how long a server-side cancel may take before we give up on it
 _ROW_VERBS = frozenset({"SELECT", "VALUES", "TABLE"})
 _MAIN_VERBS = _ROW_VERBS | {"INSERT", "UPDATE", "DELETE", "MERGE"}
@@ -150,11 +151,13 @@ def in_transaction(conn: Any) -> bool:
 
 
 class CancelWatcher:
-    """While a driver call runs, call `on_cancel` as soon as `cancel` is set.
+    """While a driver call runs, call `on_cancel` soon after `cancel` is set.
 
     `execute` runs in the engine's worker thread; Ctrl-C sets the event from the main thread, so
-    a small thread watches it. For PostgreSQL `on_cancel` sends a cancel request (the query
-    stops on the server, not only here); for Redis it closes the client's sockets.
+    another thread watches it: one per process, shared by every call (`_Watch`), because
+    starting a thread per query cost 0.7 ms of a 2 ms `SELECT 1` step (bench/RESULTS.md). For
+    PostgreSQL `on_cancel` sends a cancel request (the query stops on the server, not only
+    here); for Redis it closes the client's sockets.
     """
 
     def __init__(self, on_cancel: Callable[[], object], cancel: threading.Event):
@@ -163,28 +166,63 @@ class CancelWatcher:
         self.fired = False
         self._done = False
         self._lock = threading.Lock()  # `on_cancel` never runs after `__exit__` returns
-        self._thread = threading.Thread(target=self._watch, name="vvrun-cancel", daemon=True)
 
-    def _watch(self) -> None:
-        while not self._done:
-            if self.cancel.wait(CANCEL_POLL_SECONDS):
-                with self._lock:
-                    if not self._done:
-                        self.fired = True
-                        # the call's own error (or lack of one) tells the story
-                        with contextlib.suppress(Exception):
-                            self.on_cancel()
-                return
+    def check(self) -> bool:
+        """Fire if `cancel` is set (the watch thread calls this); True: stop watching."""
+        if not self.cancel.is_set():
+            return False
+        with self._lock:
+            if not self._done:
+                self.fired = True
+                # the call's own error (or lack of one) tells the story
+                with contextlib.suppress(Exception):
+                    self.on_cancel()
+        return True
 
     def __enter__(self) -> CancelWatcher:
-        self._thread.start()
+        _WATCH.arm(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # Not joined: the thread notices `_done` at its next poll and ends by itself, so a
-        # fast query does not wait for the poll interval.
-        with self._lock:
+        with self._lock:  # waits for an `on_cancel` in progress
             self._done = True
+        _WATCH.disarm(self)
+
+
+class _Watch:
+    """The one thread that polls the armed watchers; it sleeps while none is armed."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: set[CancelWatcher] = set()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, watcher: CancelWatcher) -> None:
+        with self._cond:
+            self._armed.add(watcher)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="vvrun-cancel",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def disarm(self, watcher: CancelWatcher) -> None:
+        with self._cond:
+            self._armed.discard(watcher)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._armed:
+                    self._cond.wait()
+                armed = list(self._armed)
+            for watcher in armed:  # outside the condition: on_cancel may take seconds
+                if watcher.check():
+                    self.disarm(watcher)
+            time.sleep(CANCEL_POLL_SECONDS)
+
+
+_WATCH = _Watch()
 
 
 def server_cancel(conn: Any) -> Callable[[], object]:
