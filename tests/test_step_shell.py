@@ -37,6 +37,18 @@ def test_pipefail_is_on() -> None:
         run_step("shell", "(exit 3) | cat", env=ENV)
 
 
+def test_errexit_is_on_so_a_failing_middle_line_fails_the_step() -> None:
+    with pytest.raises(StepFailed, match="command exited with 1"):
+        run_step("shell", "false\necho after", env=ENV)
+    assert run_step("shell", "set +e\nfalse\necho after", env=ENV)["stdout"] == "after"
+
+
+def test_bash_string_length_is_not_a_template_comment() -> None:
+    result = run_step("shell", 'V=abcd; echo "${#V} {{ inputs.x }}"',
+                      context={"inputs": {"x": "y"}, "env": {}, "steps": {}}, env=ENV)
+    assert result["stdout"] == "4 y"
+
+
 def test_a_non_zero_exit_fails_with_the_code_and_last_stderr_lines() -> None:
     cmd = "for i in $(seq 1 30); do echo err$i >&2; done; exit 2"
     with pytest.raises(StepFailed) as info:
@@ -80,7 +92,7 @@ def test_secret_env_is_not_in_argv(tmp_path: Path) -> None:
     io = StepIO(run_id="r", step_id="t", timeout=10, clients=Clients(), console=ListConsole(),
                 prompter=ScriptedPrompter(), env=ENV, secret_env={"VVRUN_SECRET_X": "canary-42"})
     result = shell.execute(action, io)
-    assert "bash -o pipefail -c" in result["stdout"]
+    assert "bash -e -o pipefail -c" in result["stdout"]
     assert "canary-42" not in result["stdout"]
 
 

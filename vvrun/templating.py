@@ -253,7 +253,10 @@ def _finalize(value: Any) -> Any:
 
 
 def make_environment() -> _Environment:
-    env = _Environment(undefined=_Undefined, finalize=_finalize, autoescape=False)
+    # Jinja's `{# #}` comments would swallow bash's `${#VAR}` (string length) in shell steps;
+    # runbooks have YAML comments, so template comments take a spelling nobody writes by chance.
+    env = _Environment(undefined=_Undefined, finalize=_finalize, autoescape=False,
+                       comment_start_string="{##", comment_end_string="##}")
     env.filters["ident"] = lambda v: Ident(str(v))
     env.filters["raw"] = lambda v: Raw(str(v))
     env.filters["host"] = _host

@@ -1,4 +1,8 @@
-"""`shell`: a command for `bash -o pipefail -c`, in its own process group."""
+"""`shell`: a command for `bash -e -o pipefail -c`, in its own process group.
+
+`-e` is on (as in GitHub Actions' `bash -eo pipefail`): SPEC §3.4 says `bash -o pipefail -c`,
+but then a failing middle line of a multi-line script is ignored and only the last line decides
+the step's outcome, which is the wrong default for an operator's runbook. `set +e` opts out."""
 
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ from vvrun.templating import Templater
 NAME = "shell"
 
 SCHEMA: Mapping[str, Any] = {
-    "description": "Run a command with `bash -o pipefail -c`. Every `{{ }}` is shell-quoted "
-    "(`| raw` opts out); output streams live and is kept as `result.stdout`/`stderr`.",
+    "description": "Run a command with `bash -e -o pipefail -c` (`set +e` opts out of -e). "
+    "Every `{{ }}` is shell-quoted (`| raw` opts out); output streams live and is kept as "
+    "`result.stdout`/`stderr`.",
     "examples": ["vercel list | head -5", {"run": "pg_dump \"$DATABASE_URL\" > backup.sql",
                                           "ok_codes": [0]}],
     "oneOf": [
@@ -143,7 +148,7 @@ def execute(action: ShellAction, io: StepIO) -> dict[str, Any]:
     bash = shutil.which("bash", path=env.get("PATH")) or "/bin/bash"
     try:
         proc = subprocess.Popen(
-            [bash, "-o", "pipefail", "-c", action.command],
+            [bash, "-e", "-o", "pipefail", "-c", action.command],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=action.cwd, env=env, start_new_session=True,  # its own group: we stop it whole
         )
