@@ -117,6 +117,7 @@ def test_retry_until_gives_up_with_the_values(tmp_path: Path) -> None:
     assert out.status == "failed"
     assert out.step("poll").error == ("retry.until `result.stdout == '2'` is still false: "
                                       "result.stdout = '1' (after 2 attempts)")
+    assert out.step("poll").attempts == 2
 
 
 def test_retry_reruns_a_failing_command(tmp_path: Path) -> None:

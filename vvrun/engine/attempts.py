@@ -53,6 +53,7 @@ class Attempts:
         assert last is not None
         if isinstance(last, _UntilFalse) and attempts > 1:
             last.message += f" (after {attempts} attempts)"
+        last.attempts = attempts  # type: ignore[attr-defined]  # the ledger records how many
         raise last
 
     def _attempt(self: Engine, step: Step, key: str, module: Any, action: Any, tpl: Templater,

@@ -43,7 +43,8 @@ class Recording:
             exc.where = (exc.where or step.where).with_step(key)
         raw = result if result is not None else getattr(exc, "result", None) or {}
         rec = StepResult(key, Status.FAILED, self.masker.mask_obj(dict(raw)), {},
-                         self.masker.mask(exc.message), 1, started, time.time(), digest)
+                         self.masker.mask(exc.message), getattr(exc, "attempts", 1), started,
+                         time.time(), digest)
         self.store.step_finished(self.run_id, key, rec)
         if key == step.id:
             self.views[step.id] = step_view("failed", raw, {})
