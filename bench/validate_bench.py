@@ -13,7 +13,6 @@ venv there on first use.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import shutil
 import statistics
@@ -132,5 +131,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "0")
     main()

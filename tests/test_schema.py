@@ -274,3 +274,9 @@ def test_the_small_validator_refuses_keywords_it_does_not_know() -> None:
 
     with pytest.raises(SchemaError, match="anyOf"):
         Validator({"anyOf": [{"type": "string"}]})
+
+
+def test_the_small_validator_knows_every_keyword_the_schema_uses() -> None:
+    from vvrun.minischema import check_keywords
+
+    check_keywords(runbook_schema())

@@ -223,17 +223,16 @@ class _Checker:
                    names: list[tuple[str, ...]], *, result_ok: bool, loop_ok: bool) -> None:
         for ref in names:
             root = ref[0]
-            off = _find(value, ref)
             if root == "result":
                 if not result_ok:
                     self.add("`result` exists only in expect, outputs and retry.until", path,
-                             code="result-outside", offset=off,
+                             code="result-outside", offset=_find(value, ref),
                              hint=f"to use this step's result later, write `steps.{step.id}."
                              "result` in a later step")
             elif root in ("item", "loop"):
                 if not loop_ok:
                     self.add(f"`{root}` exists only in a step with `for_each`", path,
-                             code="item-outside", offset=off,
+                             code="item-outside", offset=_find(value, ref),
                              hint="add `for_each: <list expression>` to the step")
             elif root == "inputs":
                 self.check_input(path, value, ref)
@@ -242,12 +241,12 @@ class _Checker:
             elif root == "run":
                 if len(ref) > 1 and ref[1] not in _RUN_ATTRS:
                     self.add(f"unknown name 'run.{ref[1]}'", path, code="unknown-name",
-                             offset=off, hint="run has: " + ", ".join(_RUN_ATTRS))
+                             offset=_find(value, ref), hint="run has: " + ", ".join(_RUN_ATTRS))
             elif root not in _ROOTS:
                 close = difflib.get_close_matches(root, [*_ROOTS, "result"], n=1)
                 self.add(f"unknown name '{root}'" + (f" — did you mean '{close[0]}'?"
                                                        if close else ""),
-                         path, code="unknown-name", offset=off,
+                         path, code="unknown-name", offset=_find(value, ref),
                          hint=None if close else "templates can use inputs, env, steps, run "
                          "(and result in expect/outputs/until)")
 
@@ -264,36 +263,36 @@ class _Checker:
         if len(ref) < 2:
             return
         target = ref[1]
-        off = _find(value, ref)
         j = self.first_index.get(target)
         if j is None:
             earlier = [s for s, k in self.first_index.items() if k < i]
             close = difflib.get_close_matches(target, earlier, n=1)
             self.add(f"unknown step '{target}'" + (f" — did you mean '{close[0]}'?"
                                                     if close else ""),
-                     path, code="unknown-step", offset=off,
+                     path, code="unknown-step", offset=_find(value, ref),
                      hint=None if close else "steps.<id> names a step defined earlier")
             return
         if j == i:
             self.add(f"a step cannot read its own 'steps.{target}'", path, code="step-order",
-                     offset=off, hint="inside expect/outputs/until use `result`")
+                     offset=_find(value, ref), hint="inside expect/outputs/until use `result`")
             return
         if j > i:
             line = self.pos.value(("steps", j))
             self.add(f"step '{target}' is defined later (line {line[0] if line else '?'}); "
-                     "a step can only use steps before it", path, code="step-order", offset=off,
-                     hint="move this step after it, or the other step before this one")
+                     "a step can only use steps before it", path, code="step-order",
+                     offset=_find(value, ref), hint="move this step after it, or the other step before this one")
             return
         if len(ref) > 2 and ref[2] not in _STEP_ATTRS:
             self.add(f"'steps.{target}.{ref[2]}' does not exist", path, code="unknown-name",
-                     offset=off, hint=f"use steps.{target}.result, .outputs or .status")
+                     offset=_find(value, ref),
+                     hint=f"use steps.{target}.result, .outputs or .status")
             return
         other = self.steps.get(j)
         if len(ref) > 3 and ref[2] == "outputs" and other is not None and (
                 ref[3] not in other.outputs):
             known = ", ".join(other.outputs) or "none"
             self.add(f"step '{target}' has no output '{ref[3]}'", path, code="unknown-output",
-                     offset=off, hint=f"its outputs: {known}")
+                     offset=_find(value, ref), hint=f"its outputs: {known}")
 
     # steps -----------------------------------------------------------------------------
 

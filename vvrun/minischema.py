@@ -94,12 +94,12 @@ def _equal(a: Any, b: Any) -> bool:
 class Validator:
     """Validates instances against one schema (with its `$defs`); build once, reuse."""
 
-    def __init__(self, schema: Mapping[str, Any], defs: Mapping[str, Any] | None = None):
+    def __init__(self, schema: Mapping[str, Any], *, check: bool = True):
+        """`check=False` skips refusing unknown keywords (for a schema a test has checked)."""
         self.schema = schema
-        self.defs = defs if defs is not None else schema.get("$defs", {})
-        _check_keywords(schema)
-        for d in self.defs.values():
-            _check_keywords(d)
+        self.defs = schema.get("$defs", {})
+        if check:
+            check_keywords(schema)
 
     def iter_errors(self, instance: Any) -> Iterator[Error]:
         yield from self._errors(instance, self.schema, ())
@@ -237,7 +237,8 @@ class Validator:
                         f"{inst!r} is valid under each of {matched}")
 
 
-def _check_keywords(schema: Any) -> None:
+def check_keywords(schema: Any) -> None:
+    """Raise SchemaError when `schema` uses a keyword this validator does not implement."""
     if isinstance(schema, bool):
         return
     unknown = set(schema) - SUPPORTED
@@ -246,10 +247,10 @@ def _check_keywords(schema: Any) -> None:
     for key, value in schema.items():
         if key in ("properties", "$defs"):
             for sub in value.values():
-                _check_keywords(sub)
+                check_keywords(sub)
         elif key in ("items", "additionalProperties", "propertyNames") and isinstance(
                 value, dict | bool):
-            _check_keywords(value)
+            check_keywords(value)
         elif key == "oneOf":
             for sub in value:
-                _check_keywords(sub)
+                check_keywords(sub)

@@ -314,7 +314,7 @@ def _defs() -> dict[str, Any]:
         "connection_http": _CONNECTION_HTTP,
     }
     for name, module in STEP_TYPES.items():
-        defs[f"{name}_body"] = copy.deepcopy(dict(module.SCHEMA))
+        defs[f"{name}_body"] = module.SCHEMA  # shared, never changed: copies are made to export
     return defs
 
 
@@ -344,7 +344,7 @@ def schema_text() -> str:
 
 def _document_schema() -> dict[str, Any]:
     """The top level with step bodies and connections left open: they are checked on their own."""
-    defs = copy.deepcopy(_defs())
+    defs = dict(_defs())
     step = _step_schema({name: True for name in TYPE_KEYS})
     return _top(step, True, defs)
 
@@ -355,9 +355,10 @@ def _validator(which: str) -> Any:
     cost as much as the rest of `validate` (PERF-NOTES); tests check that both agree."""
     from vvrun.minischema import Validator
 
+    # keywords are checked once by a test (test_schema), not on every start
     if which == "document":
-        return Validator(_document_schema())
-    return Validator({"$defs": _defs(), "$ref": f"#/$defs/{which}"})
+        return Validator(_document_schema(), check=False)
+    return Validator({"$defs": _defs(), "$ref": f"#/$defs/{which}"}, check=False)
 
 
 def document_validator() -> Any:
