@@ -280,7 +280,8 @@ class _Checker:
             line = self.pos.value(("steps", j))
             self.add(f"step '{target}' is defined later (line {line[0] if line else '?'}); "
                      "a step can only use steps before it", path, code="step-order",
-                     offset=_find(value, ref), hint="move this step after it, or the other step before this one")
+                     offset=_find(value, ref),
+                     hint="move this step after it, or the other step before this one")
             return
         if len(ref) > 2 and ref[2] not in _STEP_ATTRS:
             self.add(f"'steps.{target}.{ref[2]}' does not exist", path, code="unknown-name",
