@@ -3,6 +3,7 @@ lock leases while it runs and turn Ctrl-C into a cancel the step cleans up after
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -73,11 +74,8 @@ def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renew
             box["value"] = fn()
         except BaseException as exc:  # handed to the main thread
             box["error"] = exc
-        finally:
-            done.set()
 
-    worker = threading.Thread(target=target, name="vvrun-step", daemon=True)
-    worker.start()
+    _WORKERS.submit(target, done)
     interrupted = False
     while not done.is_set():
         try:
@@ -94,3 +92,37 @@ def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renew
     if "error" in box:
         raise box["error"]
     return box.get("value")
+
+
+class _Workers:
+    """Daemon threads that run steps' effects, reused from step to step: starting a thread
+    per step cost 0.2–0.7 ms (bench/RESULTS.md). A worker still busy with an abandoned step is
+    not idle, so the next step gets another; daemons, so an abandoned prompt never holds up
+    the process's exit."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], None], threading.Event]] = (
+            queue.SimpleQueue())
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, target: Callable[[], None], done: threading.Event) -> None:
+        """Run `target()` (it must not raise) in a worker, then set `done`."""
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1
+        if spawn:
+            threading.Thread(target=self._serve, name="vvrun-step", daemon=True).start()
+        self._jobs.put((target, done))
+
+    def _serve(self) -> None:
+        while True:
+            target, done = self._jobs.get()
+            target()
+            with self._lock:  # idle before `done`: the next step finds this worker free
+                self._idle += 1
+            done.set()
+
+
+_WORKERS = _Workers()
