@@ -7,6 +7,7 @@ the step's outcome, which is the wrong default for an operator's runbook. `set +
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -145,7 +146,7 @@ def execute(action: ShellAction, io: StepIO) -> dict[str, Any]:
         raise StepFailed(f"working directory {action.cwd!r} does not exist", where=io.where,
                          hint="check `cwd:` on the step")
     env = {**io.env, **io.secret_env, **dict(action.env)}
-    bash = shutil.which("bash", path=env.get("PATH")) or "/bin/bash"
+    bash = _bash(env.get("PATH"))
     try:
         proc = subprocess.Popen(
             [bash, "-e", "-o", "pipefail", "-c", action.command],
@@ -164,8 +165,10 @@ def execute(action: ShellAction, io: StepIO) -> dict[str, Any]:
         t.start()
     started = time.monotonic()
     stopped_by = None
-    # Poll with a backoff from 0.5 ms to 50 ms: a quick command ends its step at once, not
-    # at the next 50 ms tick (that tick was 23 ms of a `true` step: bench/RESULTS.md).
+    # Wake when bash's stdout reaches EOF (it has exited), not on a timer: a quick command
+    # ends its step at once (a 50 ms tick was 23 ms of a `true` step: bench/RESULTS.md). Once
+    # stdout is closed, poll with a backoff from 0.5 ms. A timeout or a cancel is seen
+    # within 50 ms.
     tick = 0.0005
     while proc.poll() is None:
         if io.timeout is not None and time.monotonic() - started >= io.timeout:
@@ -175,10 +178,15 @@ def execute(action: ShellAction, io: StepIO) -> dict[str, Any]:
         if stopped_by:
             _stop_group(proc)
             break
-        limit = tick if io.timeout is None else max(0.0, min(
-            tick, io.timeout - (time.monotonic() - started)))
-        io.cancel.wait(limit)
-        tick = min(tick * 2, 0.05)
+        waiting_for_eof = readers[0].is_alive()
+        cap = 0.05 if waiting_for_eof else tick
+        limit = cap if io.timeout is None else max(0.0, min(
+            cap, io.timeout - (time.monotonic() - started)))
+        if waiting_for_eof:
+            readers[0].join(limit)  # the worker thread: no Ctrl-C lands here
+        else:
+            io.cancel.wait(limit)
+            tick = min(tick * 2, 0.05)
     if stopped_by is None and _group_alive(proc.pid):
         # Background children outlive bash and would hold our pipes open for ever; a step's
         # processes end with the step (start daemons with setsid or a service manager).
@@ -209,6 +217,11 @@ def execute(action: ShellAction, io: StepIO) -> dict[str, Any]:
         error.result = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+@functools.lru_cache(maxsize=8)  # a PATH walk per step was 0.2 ms of a `true` step (bench)
+def _bash(path: str | None) -> str:
+    return shutil.which("bash", path=path) or "/bin/bash"
 
 
 def _say(console: Console, lock: threading.Lock, text: str, stream: str) -> None:
