@@ -40,6 +40,19 @@ def test_clean_files_exit_0_with_a_summary(tmp_path: Path) -> None:
                         "`danger: true` so the operator confirms first (plans flag it too))")
 
 
+def test_a_folder_walk_passes_over_ci_workflows_but_a_named_one_is_checked(
+    tmp_path: Path,
+) -> None:
+    _tree(tmp_path)
+    workflow = tmp_path / "ci" / "plan.yml"
+    workflow.parent.mkdir()
+    workflow.write_text("name: plan\non: pull_request\njobs:\n  plan:\n    runs-on: x\n")
+    assert _run("validate", str(tmp_path)).output.splitlines()[-1] == (
+        "2 files, 0 errors, 1 warning")
+    named = _run("validate", str(workflow))
+    assert named.exit_code == 2 and "unknown key 'jobs'" in named.output
+
+
 def test_strict_makes_warnings_errors(tmp_path: Path) -> None:
     _tree(tmp_path)
     result = _run("validate", "--strict", str(tmp_path))

@@ -7,6 +7,7 @@ loading YAML and jsonschema (tests/test_imports.py proves the imports, bench/ th
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,8 +19,23 @@ from vvrun.errors import EXIT_INVALID, EXIT_OK, Location, Problem
 FORMATS = ("text", "json", "github")
 
 
+_CI_JOBS = re.compile(r"^jobs\s*:", re.M)
+_RUNBOOK_STEPS = re.compile(r"^steps\s*:", re.M)
+
+
+def _is_ci_workflow(path: Path) -> bool:
+    """A GitHub Actions / GitLab CI file (top-level `jobs:`, no `steps:`) kept beside runbooks,
+    such as examples/ci/: not a runbook, so a folder walk passes it over."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return False
+    return bool(_CI_JOBS.search(text)) and not _RUNBOOK_STEPS.search(text)
+
+
 def runbook_paths(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
-    """Files as given, folders expanded to their `*.yaml`/`*.yml` (recursive, sorted)."""
+    """Files as given, folders expanded to their `*.yaml`/`*.yml` (recursive, sorted; hidden
+    folders and CI workflows passed over). A file named explicitly is always checked."""
     files: list[str] = []
     missing: list[Problem] = []
     for path in paths:
@@ -29,6 +45,7 @@ def runbook_paths(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
                 str(f) for f in p.rglob("*")
                 if f.suffix in (".yaml", ".yml") and f.is_file()
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                and not _is_ci_workflow(f)
             )
         elif p.is_file():
             files.append(path)
