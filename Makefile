@@ -47,8 +47,16 @@ demo: $(BIN)/.installed-sandbox
 demo-down: $(BIN)/.installed-sandbox
 	$(BIN)/vvrun sandbox down --dir .sandbox/demo
 
+# Generated files (tests fail when they are stale): the schema, its reference, runbook docs.
 schema: $(BIN)/.installed
 	$(BIN)/vvrun schema > schema/runbook.schema.json
+	$(BIN)/vvrun schema --format markdown > docs/reference.md
+
+docs: schema
+	$(BIN)/vvrun docs runbooks/ --out docs/runbooks
+
+bench: $(BIN)/.installed
+	bench/run
 
 clean:
 	-test -x $(BIN)/vvrun && $(BIN)/vvrun sandbox down --dir .sandbox/demo
