@@ -1,6 +1,6 @@
 """Big result: a `sql` step selecting 1,000,000 rows (generate_series) against a psycopg
 server-side cursor loop; each in its own process (bench/rss_child.py), which reports its peak
-RSS (ru_maxrss) and its RSS before the query."""
+RSS (VmHWM) and its RSS before the query."""
 
 from __future__ import annotations
 

@@ -172,6 +172,8 @@ def durable_state(ctx: Context) -> CaseResult:
                                 f"{m['sqlite'].fmt()} vs {m['memory'].fmt()}: "
                                 f"{over:+.3f} ms a step", over <= STATE_BUDGET_MS))
     res.badness = max(0.0, over / STATE_BUDGET_MS)
+    res.notes.append("Measured in the sql case's loop: each repetition runs the psycopg "
+                     "loop, vvrun in memory, then vvrun with SQLite.")
     res.notes.append("A fresh SQLite file per repetition, with the store's own settings "
                      "(`vvrun.state.sqlite.SqliteStore`). bench/state_bench.py digs deeper "
                      "(commit costs of this disk, shell steps).")

@@ -32,8 +32,15 @@ def profile_worst(results: Sequence[CaseResult], ctx: Context) -> str | None:
     if proc.returncode != 0:
         return "\n".join([*head, "The profile failed:", "", "```",
                           proc.stderr.strip()[-2000:], "```"])
-    lines = [ln for ln in proc.stdout.rstrip().splitlines() if not ln.startswith("To view")]
-    lines = [ln for ln in lines if "pyinstrument --load-prev" not in ln]
+    lines = proc.stdout.rstrip().splitlines()
+    # drop pyinstrument's banner (keep its "Duration … CPU time" figures) and its footer
+    stats = next((ln.split("Duration:", 1)[1].strip() for ln in lines if "Duration:" in ln), "")
+    start = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("Profile at")), 0)
+    lines = [ln for ln in lines[start:] if ln.strip() and "pyinstrument --load-prev" not in ln
+             and not ln.startswith("To view")]
+    if stats:
+        head.append(f"Duration: {' '.join(stats.split())}.")
+        head.append("")
     if len(lines) > MAX_LINES:
         lines = [*lines[:MAX_LINES], f"[… {len(lines) - MAX_LINES} more lines …]"]
     return "\n".join([*head, "```", *lines, "```"])

@@ -3,22 +3,23 @@
     python bench/rss_child.py vvrun|psycopg POSTGRES_URL ROWS
 
 Prints one JSON line: {"seconds", "rows", "rss_before_mb" (after imports and connecting),
-"peak_mb" (ru_maxrss: the most the process ever held)}.
+"peak_mb" (VmHWM: the most the process ever held)}.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """From /proc/self/status: VmRSS now, or VmHWM, the peak of this program (ru_maxrss is
+    not: Linux carries it over from the parent across fork and exec)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -66,7 +67,7 @@ def with_psycopg(url: str, rows: int) -> tuple[float, float, int]:
 def main() -> None:
     who, url, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
     before, seconds, count = (with_vvrun if who == "vvrun" else with_psycopg)(url, rows)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = rss_mb("VmHWM")
     print(json.dumps({"seconds": seconds, "rows": count, "rss_before_mb": before,
                       "peak_mb": peak}))
 
