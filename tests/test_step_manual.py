@@ -118,7 +118,7 @@ def test_verify_without_a_terminal_fails_with_what_it_saw(http_server) -> None:
                  conns=connections(api=http_server.url))
     assert info.value.message == ("acknowledged, but the check does not hold: "
                                   "`result.json.in_recovery == false` is false "
-                                  "(result.json.in_recovery = True)")
+                                  "(result.json.in_recovery = true)")
     assert "vvrun resume test" in (info.value.hint or "")
 
 

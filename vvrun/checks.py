@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import TemplateSyntaxError
 
 from vvrun import sqlscan
 from vvrun.errors import Location, Problem, UsageError
 from vvrun.loader import iter_paths
 from vvrun.model import Step
 from vvrun.steps import CONNECTION_KIND
-from vvrun.templating import ENV, has_template
+from vvrun.templating import ENV, has_template, template_names
 
 if TYPE_CHECKING:
     from vvrun.build import Built
@@ -497,41 +496,7 @@ def _parsed(source: str, expression: bool
         ast = ENV.parse("{{ " + source + " }}" if expression else source)
     except TemplateSyntaxError as exc:
         return (), exc.message or "syntax error", exc.lineno
-    return tuple(_names(ast)), None, None
-
-
-def _names(ast: nodes.Node) -> list[tuple[str, ...]]:
-    """The dotted paths a template reads, without names it defines itself ({% set %}, loops)."""
-    local = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    if any(True for _ in ast.find_all(nodes.For)):
-        local.add("loop")
-    local |= set(ENV.globals)
-    return [p for p in _walk(ast) if p[0] not in local]
-
-
-def _walk(node: nodes.Node) -> Iterator[tuple[str, ...]]:
-    if isinstance(node, nodes.Getattr | nodes.Getitem):
-        chain: list[str] = []
-        cur: nodes.Node = node
-        while isinstance(cur, nodes.Getattr | nodes.Getitem):
-            if isinstance(cur, nodes.Getattr):
-                chain.append(cur.attr)
-            elif isinstance(cur.arg, nodes.Const) and isinstance(cur.arg.value, str | int):
-                chain.append(str(cur.arg.value))
-            else:
-                chain.clear()
-                yield from _walk(cur.arg)
-            cur = cur.node
-        if isinstance(cur, nodes.Name) and cur.ctx == "load":
-            yield (cur.name, *reversed(chain))
-        else:
-            yield from _walk(cur)
-        return
-    if isinstance(node, nodes.Name) and node.ctx == "load":
-        yield (node.name,)
-        return
-    for child in node.iter_child_nodes():
-        yield from _walk(child)
+    return template_names(ast), None, None
 
 
 def _find(text: str, ref: tuple[str, ...]) -> int | None:

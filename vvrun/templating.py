@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import json
 import operator
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -288,38 +290,86 @@ def compile_expression(source: str) -> Callable[..., Any]:
     return expr
 
 
-def referenced_names(source: str, *, expression: bool = False) -> list[tuple[str, ...]]:
+@lru_cache(maxsize=4096)
+def referenced_names(source: str, *, expression: bool = False) -> tuple[tuple[str, ...], ...]:
     """Dotted paths a template or expression reads from its context, e.g. ('steps', 'x',
-    'result'). Used by `checks` to find unknown inputs and steps not defined earlier."""
-    ast = ENV.parse("{{ " + source + " }}" if expression else source)
-    paths: list[tuple[str, ...]] = []
+    'result', 'rows', '0'), without the names it defines itself ({% set %}, loop variables).
+    Raises jinja2.TemplateSyntaxError. Cached: the same snippets recur across steps and files."""
+    return template_names(ENV.parse("{{ " + source + " }}" if expression else source))
 
-    def walk(node: nodes.Node) -> None:
-        if isinstance(node, nodes.Getattr | nodes.Getitem):
-            chain: list[str] = []
-            cur: nodes.Node = node
-            while isinstance(cur, nodes.Getattr | nodes.Getitem):
-                if isinstance(cur, nodes.Getattr):
-                    chain.append(cur.attr)
-                elif isinstance(cur.arg, nodes.Const) and isinstance(cur.arg.value, str):
-                    chain.append(cur.arg.value)
-                else:
-                    chain.clear()
-                    walk(cur.arg)
-                cur = cur.node
-            if isinstance(cur, nodes.Name) and cur.ctx == "load":
-                paths.append((cur.name, *reversed(chain)))
-                return
-            walk(cur)
-            return
-        if isinstance(node, nodes.Name) and node.ctx == "load":
-            paths.append((node.name,))
-            return
-        for child in node.iter_child_nodes():
-            walk(child)
 
-    walk(ast)
-    return paths
+def template_names(ast: nodes.Node) -> tuple[tuple[str, ...], ...]:
+    """The paths a parsed template reads (see `referenced_names`)."""
+    local = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    if any(True for _ in ast.find_all(nodes.For)):
+        local.add("loop")
+    local |= set(ENV.globals)
+    return tuple(p for p in _walk(ast) if p[0] not in local)
+
+
+def _walk(node: nodes.Node) -> Iterator[tuple[str, ...]]:
+    if isinstance(node, nodes.Getattr | nodes.Getitem):
+        chain: list[str] = []
+        cur: nodes.Node = node
+        while isinstance(cur, nodes.Getattr | nodes.Getitem):
+            if isinstance(cur, nodes.Getattr):
+                chain.append(cur.attr)
+            elif isinstance(cur.arg, nodes.Const) and isinstance(cur.arg.value, str | int):
+                chain.append(str(cur.arg.value))
+            else:
+                chain.clear()
+                yield from _walk(cur.arg)
+            cur = cur.node
+        if isinstance(cur, nodes.Name) and cur.ctx == "load":
+            yield (cur.name, *reversed(chain))
+        else:
+            yield from _walk(cur)
+        return
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        yield (node.name,)
+        return
+    for child in node.iter_child_nodes():
+        yield from _walk(child)
+
+
+MAX_SHOWN = 200  # characters of one value shown when an expression does not hold
+
+
+def explain(source: str, tpl: Templater, mask: Callable[[str], str] = str) -> str:
+    """`result.rowcount = 3, inputs.limit = 2`: the values an expression read, for the message
+    of an `expect`, `retry.until` or `verify` that does not hold."""
+    try:
+        paths = referenced_names(source, expression=True)
+    except TemplateSyntaxError:  # a bad expression already failed with its own message
+        return ""
+    seen: list[str] = []
+    for path in paths:
+        name = ".".join(path)
+        if name in seen or any(s.startswith(name + " =") for s in seen):
+            continue
+        found, value = _lookup(tpl.context, path)
+        if not found:
+            continue
+        text = repr(value) if isinstance(value, str) else json.dumps(
+            value, default=str, ensure_ascii=False)
+        if len(text) > MAX_SHOWN:
+            text = text[: MAX_SHOWN - 1] + "…"
+        seen.append(f"{name} = {mask(text)}")
+    return ", ".join(seen)
+
+
+def _lookup(context: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+    if not path or path[0] not in context:
+        return False, None
+    value: Any = context[path[0]]
+    for part in path[1:]:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return False, None
+    return True, value
 
 
 def has_template(value: Any) -> bool:

@@ -9,9 +9,8 @@ from typing import Any
 
 from vvrun.secrets import Masker
 from vvrun.steps.base import Description
-from vvrun.templating import Templater, referenced_names
-
-MAX_SHOWN = 200  # characters of one value shown in an expect/until failure
+from vvrun.templating import Templater
+from vvrun.templating import explain as _explain
 
 
 def step_view(status: str, result: Mapping[str, Any] | None,
@@ -46,54 +45,10 @@ def describe_dict(desc: Description, masker: Masker) -> dict[str, Any]:
 
 
 def explain(source: str, tpl: Templater, masker: Masker) -> str:
-    """`result.rowcount = 3, inputs.limit = 2`: the values an expression referenced."""
-    try:
-        paths = referenced_names(source, expression=True)
-    except Exception:  # a bad expression already failed with its own message
-        return ""
-    seen: list[str] = []
-    for path in paths:
-        name = ".".join(path)
-        if name in seen or any(s.startswith(name + " =") for s in seen):
-            continue
-        found, value = _lookup(tpl.context, path)
-        if not found:
-            continue
-        text = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(
-            value, str) else repr(value)
-        if len(text) > MAX_SHOWN:
-            text = text[: MAX_SHOWN - 1] + "…"
-        seen.append(f"{name} = {masker.mask(text)}")
-    return ", ".join(seen)
-
-
-def _lookup(context: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
-    if not path or path[0] not in context:
-        return False, None
-    value: Any = context[path[0]]
-    for part in path[1:]:
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return False, None
-    return True, value
+    """The values an expression read, masked (see `vvrun.templating.explain`)."""
+    return _explain(source, tpl, masker.mask)
 
 
 def evaluate(tpl: Templater, source: str) -> Any:
-    """`tpl.expr(source)`, where a name the sandbox hides (`lipsum.__globals__`) is an error
-    with the expression, like any undefined name, instead of a silent Undefined value."""
-    from jinja2 import Undefined
-    from jinja2.exceptions import SecurityError, UndefinedError
-
-    from vvrun.templating import TemplateRenderError
-
-    value = tpl.expr(source)
-    if isinstance(value, Undefined):
-        try:
-            value._fail_with_undefined_error()
-        except (UndefinedError, SecurityError) as exc:
-            raise TemplateRenderError(f"expression {source!r} failed: {exc}",
-                                      where=tpl.where) from exc
-    return value
+    """`tpl.expr(source)`: an undefined or sandbox-hidden name is an error with the expression."""
+    return tpl.expr(source)

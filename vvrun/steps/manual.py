@@ -10,7 +10,7 @@ from typing import Any
 from vvrun.errors import Aborted, Cancelled, Location, Paused, StepFailed, VvrunError
 from vvrun.model import Connection
 from vvrun.steps.base import Description, StepIO
-from vvrun.templating import Templater, referenced_names
+from vvrun.templating import Templater, explain
 
 NAME = "manual"
 
@@ -138,7 +138,6 @@ def parse(body: Any, where: Location) -> ManualSpec:
 
 # -- render / describe / execute ------------------------------------------------------------
 
-VALUE_SHOWN = 200  # characters of a value shown when a verify check does not hold
 
 
 @dataclass(frozen=True)
@@ -297,19 +296,5 @@ def _check(verify: VerifyAction, io: StepIO) -> str | None:
 
 
 def _seen(tpl: Templater, source: str) -> str:
-    """`result.value = True, result.rowcount = 1`: the values an expression read."""
-    shown = []
-    for path in referenced_names(source, expression=True):
-        if path[0] != "result":
-            continue
-        name = ".".join(path)
-        if any(name == s.split(" = ")[0] for s in shown):
-            continue
-        try:
-            value = repr(tpl.expr(name))
-        except VvrunError:
-            continue
-        if len(value) > VALUE_SHOWN:
-            value = value[:VALUE_SHOWN] + "…"
-        shown.append(f"{name} = {value}")
-    return ", ".join(shown)
+    """`result.value = True, result.rowcount = 1`: the values of `result` an expression read."""
+    return explain(source, Templater({"result": tpl.context.get("result")}))
