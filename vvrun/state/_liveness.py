@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vvrun.errors import LockHeld, StateError
+
+if TYPE_CHECKING:
+    from vvrun.state import LockInfo
 
 #: `pid` of a lock whose run holds it without a process (the run is paused): only that run's
 #: own resume may take it over.
@@ -63,18 +66,7 @@ def when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
 
 
-@dataclass(frozen=True)
-class Holder:
-    key: str
-    run_id: str
-    operator: str
-    host: str
-    pid: int
-    since: float
-    expires_at: float
-
-
-def lock_held(holder: Holder, now: float) -> LockHeld:
+def lock_held(holder: LockInfo, now: float) -> LockHeld:
     """LockHeld naming the holder, and what to do about it."""
     who = f"{holder.operator} on {holder.host}"
     if holder.pid == PARKED:
@@ -98,7 +90,7 @@ def lock_held(holder: Holder, now: float) -> LockHeld:
 
 
 def fence_broken(run_id: str, *, by: str | None, at: float | None,
-                 taken_by: Holder | None) -> StateError:
+                 taken_by: LockInfo | None) -> StateError:
     """The error a writer gets once its run's lock was broken or taken over."""
     if by is not None and at is not None:
         what = f"this run's lock was broken by {by} at {when(at)}; stop"

@@ -156,9 +156,7 @@ class SqlStore:
         for key in fence.keys:
             row = tx.one(f"SELECT {_LOCK_COLUMNS} FROM {{p}}locks WHERE key = ?", (key,))
             if row is not None and int(row[7]) > fence.token:
-                info = _lock_from_row(row)
-                taken = live.Holder(info.key, info.run_id, info.operator, info.host, info.pid,
-                                    info.since, info.expires_at)
+                taken = _lock_from_row(row)
         if broken is not None:
             return live.fence_broken(run_id, by=broken[0], at=float(broken[1]), taken_by=taken)
         return live.fence_broken(run_id, by=None, at=None, taken_by=taken)
@@ -325,9 +323,7 @@ class SqlStore:
                         holder_run=held.run_id, holder_host=held.host, holder_pid=held.pid,
                         holder_expires=held.expires_at, run_id=run_id, host=host, pid=pid,
                         now=now):
-                    raise live.lock_held(live.Holder(
-                        held.key, held.run_id, held.operator, held.host, held.pid,
-                        held.since, held.expires_at), now)
+                    raise live.lock_held(held, now)
                 if held.pid != pid or held.host != host:
                     taken_over.append(held)
             token_row = tx.one("UPDATE {p}counters SET value = value + 1 WHERE name = 'fence' "

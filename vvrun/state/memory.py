@@ -157,9 +157,7 @@ class MemoryStore:
                         holder_run=held.run_id, holder_host=held.host, holder_pid=held.pid,
                         holder_expires=held.expires_at, run_id=run_id, host=host, pid=pid,
                         now=now):
-                    raise live.lock_held(live.Holder(
-                        held.key, held.run_id, held.operator, held.host, held.pid, held.since,
-                        held.expires_at), now)
+                    raise live.lock_held(held, now)
             self._token += 1
             for key in wanted:
                 held = self.locks.get(key)
