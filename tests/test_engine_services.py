@@ -191,3 +191,27 @@ def _sleep_quietly(conn) -> None:
         pass
     finally:
         conn.close()
+
+
+def test_connection_statement_timeout_caps_a_defaults_timeout_but_not_a_steps_own(
+    tmp_path: Path, pg_url: str
+) -> None:
+    rb = write_runbook(tmp_path, f"""
+        version: 1
+        name: limits
+        title: Limits
+        connections:
+          db: {{postgres: "{pg_url}", statement_timeout: 500ms}}
+        defaults:
+          timeout: 2m
+        steps:
+          - id: own
+            timeout: 10s
+            sql: SELECT pg_sleep(1) IS NULL AS slept
+          - id: inherited
+            sql: SELECT pg_sleep(3)
+    """)
+    out = Runner().run(rb)
+    assert out.step("own").status == "succeeded"
+    inherited = out.step("inherited")
+    assert inherited.status == "failed" and "0.5s" in (inherited.error or "")

@@ -123,7 +123,8 @@ class Attempts:
                       clients=self.clients, console=SinkConsole(self.sink, self.masker, key),
                       prompter=prompter, danger=step.danger, approvers=step.approvers,
                       env=self.opts.environ, secret_env=self.secret_env,
-                      where=step.where.with_step(key), templater=tpl)
+                      where=step.where.with_step(key), templater=tpl,
+                      timeout_inherited="timeout" not in step.raw)
 
     def _timeout(self: Engine, step: Step) -> float | None:
         if step.timeout is not None:

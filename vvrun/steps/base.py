@@ -111,6 +111,9 @@ class StepIO:
     secret_env: Mapping[str, str] = field(default_factory=dict)  # secrets given to shell by env
     where: Location = field(default_factory=Location)
     templater: Templater | None = None  # for manual `verify` bodies
+    # True when `timeout` came from the runbook's `defaults`, not the step: a connection's own
+    # limit (postgres `statement_timeout`) then still applies when it is the smaller one.
+    timeout_inherited: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 

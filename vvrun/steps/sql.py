@@ -158,13 +158,18 @@ def execute(action: SqlAction, io: StepIO) -> dict[str, Any]:
     commits, ok=False rolls back; a failed COMMIT raises StepFailed). Any error inside
     `execute` rolls back before it is raised.
 
-    The step timeout becomes `statement_timeout` (and caps `lock_timeout`); the backend is
+    The step timeout becomes `statement_timeout` (and caps `lock_timeout`) — a step's own
+    `timeout` wins over the connection's `statement_timeout`, one from `defaults` does not
+    lift it; the backend is
     named `<application_name>:<run_id>:<step_id>` while the step runs, so a stray one can be
     found in pg_stat_activity; `io.cancel` cancels the query on the server.
     """
     if io.cancel.is_set():
         raise Cancelled("cancelled before the query started", where=io.where)
     statement_timeout = io.timeout if io.timeout is not None else action.statement_timeout
+    if io.timeout_inherited and action.statement_timeout is not None and io.timeout is not None:
+        # `defaults.timeout` bounds the step; the connection's own limit still caps statements
+        statement_timeout = min(io.timeout, action.statement_timeout)
     lock_timeout = action.lock_timeout
     if lock_timeout is None:
         lock_timeout = min(DEFAULT_LOCK_TIMEOUT, statement_timeout or DEFAULT_LOCK_TIMEOUT)
