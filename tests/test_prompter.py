@@ -101,6 +101,15 @@ def test_before_prompt_runs_before_each_question() -> None:
     assert calls == ["pause", "pause"]
 
 
+def test_the_live_display_is_paused_before_a_questions_details_are_shown() -> None:
+    out = io.StringIO()
+    calls: list[str] = []
+    p = TerminalPrompter(out, stdin=io.StringIO("y\n"),
+                         before_prompt=lambda: calls.append(f"pause at {len(out.getvalue())}"))
+    p.confirm("Go?", detail="DROP TABLE t")
+    assert calls[0] == "pause at 0"  # nothing was written before the live line was stopped
+
+
 def test_text_is_not_taken_as_markup() -> None:
     p, out = prompter("y\n")
     p.confirm("Run [bold]this[/bold]?", detail="SELECT ARRAY[1] [/]")

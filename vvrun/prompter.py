@@ -42,14 +42,22 @@ class TerminalPrompter:
 
     # -- plumbing --------------------------------------------------------------------------
 
+    def _quiet(self) -> None:
+        # the live status line must be gone before the prompter writes anything, or the
+        # question's details are glued to the spinner's line
+        if self.before_prompt is not None:
+            self.before_prompt()
+
     def _say(self, text: str, style: str = "") -> None:
         from rich.text import Text
 
+        self._quiet()
         self.console.print(Text(text, style=style), soft_wrap=True)
 
     def _markdown(self, text: str) -> None:
         from rich.markdown import Markdown
 
+        self._quiet()
         self.console.print(Markdown(text))
 
     def _read(self, prompt: str, *, secret: bool = False) -> str:
@@ -57,8 +65,7 @@ class TerminalPrompter:
         taking silence for an answer."""
         from rich.text import Text
 
-        if self.before_prompt is not None:
-            self.before_prompt()
+        self._quiet()
         if secret and self._stdin_is_terminal():
             # getpass writes the prompt only once echo is off: an answer typed ahead of it
             # is never shown
