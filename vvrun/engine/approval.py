@@ -161,11 +161,28 @@ def settle_uncertain(engine: Engine, step: Step, key: str, prev: StepResult,
             raise Paused(message, where=where, hint=hint) from exc
     if step.type == "sql":
         _refuse_stray_backend(engine, key, action, where)
+    _refuse_stray_process(engine, key, where)
     engine.audit("uncertain_settled", {"step_id": key, "by": engine.opts.operator,
                                        "decision": "rerun",
                                        "via": "--rerun" if told else "idempotent" if safe
                                        else "prompt"})
     return True
+
+
+def _refuse_stray_process(engine: Engine, key: str, where: Any) -> None:
+    from vvrun.engine.core import UncertainStep
+    from vvrun.engine.stray import live_process_group
+
+    entry = engine.store.ledger_entry(engine.run_id, key) or {}
+    pgid = entry.get("pgid")
+    if not pgid or entry.get("host") != engine.opts.host or not live_process_group(pgid):
+        return
+    raise UncertainStep(
+        f"step '{key}' is still running: process group {pgid}, started by the interrupted "
+        "run, is alive; a second copy will not be started beside it",
+        where=where,
+        hint=f"wait for it to finish or stop it (`kill -TERM -{pgid}`), then "
+        f"`vvrun resume {engine.run_id}` again")
 
 
 def _refuse_stray_backend(engine: Engine, key: str, action: Any, where: Any) -> None:

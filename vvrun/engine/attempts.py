@@ -42,7 +42,8 @@ class Attempts:
                 if answered is not None:  # a confirm answered by --yes or before a resume
                     raw: dict[str, Any] = dict(answered)
                     return raw, self._outputs(step, tpl.child(result=raw), with_outputs), attempt
-                return (*self._attempt(step, key, module, action, tpl, with_outputs), attempt)
+                return (*self._attempt(step, key, module, action, tpl, with_outputs,
+                                       attempt, digest), attempt)
             except StepFailed as exc:
                 last = exc
             if attempt < attempts:
@@ -57,8 +58,15 @@ class Attempts:
         raise last
 
     def _attempt(self: Engine, step: Step, key: str, module: Any, action: Any, tpl: Templater,
-                 with_outputs: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+                 with_outputs: bool, attempt: int = 1, digest: str | None = None
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
         io = self._io(step, key, tpl)
+
+        def spawned(pgid: int) -> None:  # the ledger keeps the group for resume's stray check
+            self.store.step_started(self.run_id, key, attempt=attempt, host=self.opts.host,
+                                    pid=self.opts.pid, pgid=pgid, action_hash=digest)
+
+        io.on_spawn = spawned
         watching = (step.watch is not None and self.opts.watch_wait is not None
                     and step.type in WATCHABLE)
         until = step.retry.until if step.retry else None

@@ -1,12 +1,16 @@
-"""Before re-running an uncertain sql step: is its query still alive on the server?
+"""Before re-running an uncertain step: is the crashed run's copy of it still alive?
 
 A crashed vvrun can leave its backend running (the server has not noticed the client is gone,
 or the query ignores the disconnect until it finishes). Each sql step names its backend
-`<application_name>:<run>:<step>`, so it can be found in pg_stat_activity.
+`<application_name>:<run>:<step>`, so it can be found in pg_stat_activity. A shell step runs
+in its own process group, which outlives the interpreter that started it; the ledger records
+the group, so a survivor on this host is found with a signal 0.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import Any
 
 from vvrun.errors import Location, StepFailed
@@ -33,3 +37,22 @@ def stray_backends(url: str, application_name: str, *, timeout: float = 10.0
             hint="check the database is reachable, then resume again",
         ) from exc
     return [{"pid": r[0], "state": r[1], "query": r[2]} for r in rows]
+
+
+def live_process_group(pgid: int) -> bool:
+    """True when a process of group `pgid` is still alive on this host."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    with contextlib.suppress(OSError):  # a zombie leader alone is not alive
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                    if int(fields[2]) == pgid and fields[0] != "Z":
+                        return True
+        return False
+    return True

@@ -114,6 +114,9 @@ class StepIO:
     # True when `timeout` came from the runbook's `defaults`, not the step: a connection's own
     # limit (postgres `statement_timeout`) then still applies when it is the smaller one.
     timeout_inherited: bool = False
+    # Called with the process group of a started process (shell), so the ledger can record it
+    # and a resume after a crash can refuse to start a second copy beside a survivor.
+    on_spawn: Callable[[int], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -156,6 +156,8 @@ def execute(action: ShellAction, io: StepIO) -> dict[str, Any]:
     except OSError as exc:
         raise StepFailed(f"could not start bash: {exc}", where=io.where,
                          hint="vvrun runs shell steps with bash; install it or fix PATH") from exc
+    if io.on_spawn is not None:
+        io.on_spawn(proc.pid)  # start_new_session: the group's id is bash's pid
     tails = {"stdout": _Tail(), "stderr": _Tail()}
     lock = threading.Lock()  # one line at a time reaches the console
     readers = [threading.Thread(target=_pump, args=(pipe, name, tails[name], io.console, lock),
