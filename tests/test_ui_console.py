@@ -263,3 +263,15 @@ def test_planning_does_not_import_rich() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_failed_runs_error_is_marked_shown_only_at_a_terminal() -> None:
+    # the run command then leaves it out of stderr: the operator read it a line above
+    ended = Event("run_ended", {"run_id": "r1", "status": "failed", "exit_code": 1,
+                                "steps": [], "error": "x.yaml:3:5: step 'a': boom"}, 1.0)
+    for interactive in (True, False):
+        out = io.StringIO()
+        sink = TerminalSink(out, color=interactive, interactive=interactive, width=80)
+        sink.emit(ended)
+        assert "step 'a': boom" in out.getvalue()
+        assert sink.showed_error is interactive

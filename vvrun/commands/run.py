@@ -148,9 +148,10 @@ def _load(path: str) -> tuple[Any, str]:
     return runbook, source
 
 
-def _finish(engine: Any, result: Any) -> int:
-    if engine.error is not None:
+def _finish(engine: Any, result: Any, sink: Any) -> int:
+    if engine.error is not None and not getattr(sink, "showed_error", False):
         raise engine.error  # cli.main prints it masked, with its exit code
+    # the terminal view ended with the error, its hint and how to resume: once is enough
     return int(result.exit_code)
 
 
@@ -241,7 +242,7 @@ def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str
                                              from_step=from_step, tags=tag_list,
                                              skip_tags=skip_list,
                                              path=os.path.abspath(runbook)))
-        return _finish(engine, engine.start())
+        return _finish(engine, engine.start(), edge.sink)
     finally:
         edge.close()
 
@@ -340,7 +341,7 @@ def _resume(edge: _Edge, run_id: str, book: Any, source: str, variables: Mapping
                     options=edge.options(source, confirm_word=confirm_word, ack=ack,
                                          ack_prompter=ack_prompter, rerun=rerun,
                                          mark_done=mark_done))
-    return _finish(engine, engine.resume(record))
+    return _finish(engine, engine.resume(record), edge.sink)
 
 
 def _fields(pairs: tuple[str, ...]) -> dict[str, str]:

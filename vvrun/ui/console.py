@@ -99,6 +99,7 @@ class TerminalSink:
             no_color=not color, width=width or (None if interactive else PLAIN_WIDTH),
             highlight=False, emoji=False, force_interactive=interactive and color)
         self.live_enabled = interactive and color
+        self.interactive = interactive
         self._lock = threading.RLock()
         self._live: Any = None
         self._watch: Any = None
@@ -106,6 +107,7 @@ class TerminalSink:
         self._types: dict[str, str] = {}
         self._started_ts: float | None = None
         self._last_progress: dict[str, float] = {}
+        self.showed_error = False  # the run's error is on screen: the edge need not repeat it
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -192,6 +194,8 @@ class TerminalSink:
         self._print(line, "bold " + _STYLES.get(status, ""))
         if d.get("error"):
             self._print(str(d["error"]), _STYLES.get(status, ""), indent=2)
+            # at a terminal the person has just read it; a log or a pipe still wants stderr's
+            self.showed_error = self.interactive
         if status in ("paused", "interrupted", "failed"):
             self._print(f"resume with `vvrun resume {d.get('run_id', '')}`", "dim", indent=2)
 
