@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -348,3 +349,27 @@ def test_secret_canary_never_leaves(tmp_path: Path) -> None:
     # the command line never held the secret: it came through the environment
     assert "VVRUN_SECRET_TOKEN" in out.step("use").result["stdout"]
     assert out.store.runs[out.result.run_id].inputs == {}
+
+
+class _SlowToAnswer(ScriptedPrompter):
+    def confirm(self, question: str, *, default: bool = False, detail: str = "") -> bool:
+        time.sleep(0.6)  # the operator reads the action before saying yes
+        return super().confirm(question, default=default, detail=detail)
+
+
+def test_a_danger_steps_duration_is_its_action_not_the_time_spent_asking(
+    tmp_path: Path,
+) -> None:
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: slow-yes
+        title: Slow yes
+        steps:
+          - id: act
+            danger: true
+            shell: "true"
+    """)
+    out = Runner().run(rb, prompter=_SlowToAnswer(confirms=[True]))
+    step = out.step("act")
+    assert step.status == "succeeded"
+    assert step.duration is not None and step.duration < 0.5

@@ -359,6 +359,8 @@ class Engine(Attempts, Recording):
                                    attempts=prev.attempts, digest=digest,  # type: ignore[union-attr]
                                    note="taken as done by the operator"), None
         answered = approval.approve(self, step, key, action, desc, digest)
+        if step.type not in ("confirm", "manual"):
+            started = time.time()  # a danger step's duration is its action's, not the asking
         if step.type == "manual":
             acked = approval.acknowledged(self, key)
             if acked is not None:
