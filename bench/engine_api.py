@@ -9,34 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vvrun.errors import Paused
-from vvrun.events import Event
-
-
-class NullSink:
-    """Drops every event: the console's rendering is not what these cases measure."""
-
-    def emit(self, event: Event) -> None:
-        return None
-
-
-class NoPrompter:
-    """No terminal: any question pauses the run (a bench runbook never asks one)."""
-
-    def confirm(self, question: str, **_: Any) -> bool:
-        raise Paused(question)
-
-    def type_word(self, question: str, word: str, **_: Any) -> bool:
-        raise Paused(question)
-
-    def ask(self, name: str, **_: Any) -> str:
-        raise Paused(name)
-
-    def checklist(self, items: tuple[str, ...]) -> list[str]:
-        raise Paused("checklist")
-
-    def acknowledge(self, text: str) -> str:
-        raise Paused("acknowledge")
+from vvrun.events import NullSink
+from vvrun.prompter import NoTerminalPrompter
 
 
 def memory_store() -> Any:
@@ -62,7 +36,7 @@ def make_engine(path: Path, store: Any) -> Any:
     inputs = resolve_inputs(runbook, {}, {})
     options = RunOptions(operator="bench@local", host="bench", pid=os.getpid(),
                          source=path.read_text(encoding="utf-8"))
-    return Engine(runbook, inputs, store=store, sink=NullSink(), prompter=NoPrompter(),
+    return Engine(runbook, inputs, store=store, sink=NullSink(), prompter=NoTerminalPrompter(),
                   masker=Masker(), options=options)
 
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from vvrun.build import load_runbook
 from vvrun.engine import Engine, RunOptions
-from vvrun.errors import Paused
-from vvrun.events import Event
+from vvrun.events import NullSink
 from vvrun.inputs import resolve_inputs
+from vvrun.prompter import NoTerminalPrompter
 from vvrun.secrets import Masker
 from vvrun.state.memory import MemoryStore
 from vvrun.state.sqlite import SqliteStore
@@ -37,26 +37,8 @@ class NoFsyncStore(SqliteStore):
     SYNCHRONOUS = "OFF"
 
 
-class NullSink:
-    def emit(self, event: Event) -> None:
-        return None
 
 
-class NoPrompter:
-    def confirm(self, question: str, **_: Any) -> bool:
-        raise Paused(question)
-
-    def type_word(self, question: str, word: str, **_: Any) -> bool:
-        raise Paused(question)
-
-    def ask(self, name: str, **_: Any) -> str:
-        raise Paused(name)
-
-    def checklist(self, items: tuple[str, ...]) -> list[str]:
-        raise Paused("checklist")
-
-    def acknowledge(self, text: str) -> str:
-        raise Paused("acknowledge")
 
 
 def runbook_text(steps: int, shell: bool, pg_url: str) -> str:
@@ -75,7 +57,7 @@ def one_run(path: Path, store: Any) -> float:
     inputs = resolve_inputs(runbook, {}, {})
     opts = RunOptions(operator="bench@local", host="bench", pid=os.getpid(),
                       source=path.read_text())
-    engine = Engine(runbook, inputs, store=store, sink=NullSink(), prompter=NoPrompter(),
+    engine = Engine(runbook, inputs, store=store, sink=NullSink(), prompter=NoTerminalPrompter(),
                     masker=Masker(), options=opts)
     start = time.perf_counter()
     result = engine.start()

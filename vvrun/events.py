@@ -31,6 +31,13 @@ class Sink(Protocol):
     def emit(self, event: Event) -> None: ...
 
 
+class NullSink:
+    """Drops every event (benchmarks, embedding the engine without a view)."""
+
+    def emit(self, event: Event) -> None:
+        return None
+
+
 class ListSink:
     """Keeps events in memory (tests, `show`)."""
 
