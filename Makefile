@@ -12,23 +12,16 @@ python-check:
 	  "$$($(PYTHON) --version 2>/dev/null || echo 'not found')."; \
 	  echo "Run e.g. 'make $(or $(MAKECMDGOALS),test) PYTHON=python3.12'."; exit 1; }
 
-# The venv, with the test extra (a superset of the sandbox extra).
-$(BIN)/.installed: pyproject.toml | python-check
+# The venv: `.installed` with the test extra (a superset of the sandbox extra), for make test;
+# `.installed-sandbox` with the sandbox extra only, for make demo.
+$(BIN)/.installed: EXTRA = test
+$(BIN)/.installed-sandbox: EXTRA = sandbox
+$(BIN)/.installed $(BIN)/.installed-sandbox: pyproject.toml | python-check
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  echo "could not create $(VENV): on Debian/Ubuntu, 'apt install python3-venv'"; exit 1; }
-	@echo "installing vvrun[test] into $(VENV) (log: $(VENV)/pip.log) ..."
+	@echo "installing vvrun[$(EXTRA)] into $(VENV) (log: $(VENV)/pip.log) ..."
 	@{ $(BIN)/python -m pip install -q --upgrade pip && \
-	   $(BIN)/python -m pip install -q -e '.[test]'; } >$(VENV)/pip.log 2>&1 || \
-	  { cat $(VENV)/pip.log; echo "pip install failed (the log is above)"; exit 1; }
-	@touch $@
-
-# The venv, with the sandbox extra only (what `make demo` needs).
-$(BIN)/.installed-sandbox: pyproject.toml | python-check
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
-	  echo "could not create $(VENV): on Debian/Ubuntu, 'apt install python3-venv'"; exit 1; }
-	@echo "installing vvrun[sandbox] into $(VENV) (log: $(VENV)/pip.log) ..."
-	@{ $(BIN)/python -m pip install -q --upgrade pip && \
-	   $(BIN)/python -m pip install -q -e '.[sandbox]'; } >$(VENV)/pip.log 2>&1 || \
+	   $(BIN)/python -m pip install -q -e '.[$(EXTRA)]'; } >$(VENV)/pip.log 2>&1 || \
 	  { cat $(VENV)/pip.log; echo "pip install failed (the log is above)"; exit 1; }
 	@touch $@
 
