@@ -43,7 +43,7 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
     "make demo": (".ci/run", "make demo"),
     "make test": (".ci/run", "make test"),
     "python3 -m venv .venv && .venv/bin/pip install -e '.[sandbox]'":
-        ("Makefile", "pip install -q -e '.[sandbox]'"),
+        ("Makefile", "installed-sandbox: EXTRA = sandbox"),
     ". .venv/bin/activate": ("Makefile", "-m venv $(VENV)"),
     "vvrun resume RUN_ID": ("tests/test_*.py", "resume"),
     "vvrun resume RUN_ID --ack escalate --field ticket_url=https://support.example/T-42":
