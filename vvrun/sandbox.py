@@ -275,18 +275,13 @@ def _pg_run(args: list[str], *, pg_dir: Path, user: tuple[int, int] | None,
                        user=user and user[0], group=user and user[1],
                        extra_groups=[] if user else None, timeout=timeout, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    except subprocess.CalledProcessError as exc:
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         log = pg_dir / "postgres.log"
+        what = (f"did not finish within {timeout:.0f}s"
+                if isinstance(exc, subprocess.TimeoutExpired)
+                else f"failed ({exc.returncode}): {(exc.stderr or '').strip()}")
         raise SandboxError(
-            f"PostgreSQL `{args[0]}` failed ({exc.returncode}): {(exc.stderr or '').strip()}\n"
-            f"  the end of {log}:\n{_log_tail(log)}",
-            hint="`vvrun sandbox down` clears a broken sandbox; then try again",
-        ) from exc
-    except subprocess.TimeoutExpired as exc:
-        log = pg_dir / "postgres.log"
-        raise SandboxError(
-            f"PostgreSQL `{args[0]}` did not finish within {timeout:.0f}s\n"
-            f"  the end of {log}:\n{_log_tail(log)}",
+            f"PostgreSQL `{args[0]}` {what}\n  the end of {log}:\n{_log_tail(log)}",
             hint="`vvrun sandbox down` clears a broken sandbox; then try again",
         ) from exc
 
