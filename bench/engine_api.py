@@ -27,9 +27,9 @@ def sqlite_store(path: Path) -> Any:
 
 def make_engine(path: Path, store: Any) -> Any:
     """The engine for the runbook at `path`, loaded and ready to `start()`."""
-    from vvrun.build import load_runbook
     from vvrun.engine import Engine, RunOptions
-    from vvrun.inputs import resolve_inputs
+    from vvrun.language.inputs import resolve_inputs
+    from vvrun.language.pipeline import load_runbook
     from vvrun.secrets import Masker
 
     runbook = load_runbook(str(path))

@@ -38,8 +38,8 @@ def with_vvrun(url: str, rows: int) -> tuple[float, float, int]:
         book.write_text("version: 1\nname: bench-big\ntitle: Bench big result\n"
                         f"connections:\n  db:\n    postgres: {url}\n"
                         f"steps:\n  - id: big\n    sql: \"{query(rows)}\"\n")
-        from vvrun.build import load_runbook
         from vvrun.engine import Engine  # noqa: F401  (imports before the "before" figure)
+        from vvrun.language.pipeline import load_runbook
 
         load_runbook(str(book))
         before = rss_mb()

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vvrun.build import load_runbook
 from vvrun.engine import Engine, RunOptions
 from vvrun.events import NullSink
-from vvrun.inputs import resolve_inputs
+from vvrun.language.inputs import resolve_inputs
+from vvrun.language.pipeline import load_runbook
 from vvrun.prompter import NoTerminalPrompter
 from vvrun.secrets import Masker
 from vvrun.state.memory import MemoryStore

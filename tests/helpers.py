@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vvrun.errors import Location, Paused
-from vvrun.model import Connection
+from vvrun.language.model import Connection
+from vvrun.language.templates.engine import Templater
 from vvrun.steps import STEP_TYPES
 from vvrun.steps.base import Clients, StepIO
-from vvrun.templating import Templater
 
 
 class ListConsole:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from vvrun import sqlscan
-from vvrun.build import check_file
+from vvrun.language.pipeline import check_file
+from vvrun.steps import _sqlscan as sqlscan
 
 CORPUS = Path(__file__).parent / "invalid"
 EXPECT = re.compile(rb"^# expect: (?:(warning) )?(\d+):(\d+) (.+)$", re.M)
@@ -126,7 +126,7 @@ def test_template_locals_are_not_unknown_names(tmp_path: Path) -> None:
 
 
 def test_warnings_do_not_block_loading_but_are_reported(tmp_path: Path) -> None:
-    from vvrun.build import load_runbook
+    from vvrun.language.pipeline import load_runbook
 
     text = HEAD + "steps:\n  - id: a\n    shell: rm -rf /tmp/x\n"
     path = _write(tmp_path, text)
@@ -206,8 +206,8 @@ class TestSqlScan:
 
 
 def test_load_runbook_raises_every_error_at_once(tmp_path: Path) -> None:
-    from vvrun.build import load_runbook
     from vvrun.errors import EXIT_INVALID, RunbookInvalid
+    from vvrun.language.pipeline import load_runbook
 
     text = HEAD + "steps:\n  - id: a\n    shell: echo {{ inputs.x }}\n  - id: a\n    sql: x\n"
     with pytest.raises(RunbookInvalid) as info:

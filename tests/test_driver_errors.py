@@ -34,10 +34,10 @@ from vvrun.errors import (
     StepTimeout,
     VvrunError,
 )
-from vvrun.model import Connection
+from vvrun.language.model import Connection
+from vvrun.language.templates.engine import Templater
 from vvrun.steps import _pg, _redis, sql
 from vvrun.steps.base import Clients, StepIO
-from vvrun.templating import Templater
 
 WHERE = Location("test.yaml", 1, 1, "t")
 PASSWORD = "s3cret-Pw"

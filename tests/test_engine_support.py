@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import ScriptedPrompter
-from vvrun.build import load_runbook
 from vvrun.engine import Engine, RunOptions
 from vvrun.events import ListSink
-from vvrun.inputs import resolve_inputs
-from vvrun.model import Runbook
+from vvrun.language.inputs import resolve_inputs
+from vvrun.language.model import Runbook
+from vvrun.language.pipeline import load_runbook
 from vvrun.results import RunResult
 from vvrun.secrets import Masker
 from vvrun.state.memory import MemoryStore

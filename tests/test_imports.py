@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-# jsonschema too: validate uses vvrun.minischema (its import alone costs 64 ms)
+# jsonschema too: validate uses vvrun.language.schema.validator (its import alone costs 64 ms)
 HEAVY = ("psycopg", "redis", "httpx", "rich", "jsonschema")
 
 PROBE = """

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from vvrun.errors import Location, UsageError
-from vvrun.inputs import parse_vars, resolve_inputs
-from vvrun.model import Input, Runbook
-from vvrun.templating import Unknown
+from vvrun.language.inputs import parse_vars, resolve_inputs
+from vvrun.language.model import Input, Runbook
+from vvrun.language.templates.engine import Unknown
 
 
 def book(*inputs: Input) -> Runbook:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vvrun import loader
-from vvrun.loader import load_bytes
+from vvrun.language import load as loader
+from vvrun.language.load import load_bytes
 
 
 def _codes(raw: bytes) -> list[str]:

@@ -13,10 +13,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from vvrun import __version__
-from vvrun.build import load_runbook
-from vvrun.cli import App, cli
+from vvrun.cli import cli
+from vvrun.commands.app import App
 from vvrun.errors import UsageError
 from vvrun.guard import no_side_effects
+from vvrun.language.pipeline import load_runbook
 from vvrun.plan import make_plan
 
 REPO = Path(__file__).resolve().parent.parent

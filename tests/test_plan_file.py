@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from test_plan import BASIC, vv, write
 
-from vvrun.build import load_runbook
 from vvrun.errors import UsageError
-from vvrun.inputs import resolve_inputs
+from vvrun.language.inputs import resolve_inputs
+from vvrun.language.pipeline import load_runbook
 from vvrun.plan import verify_plan_file
 
 

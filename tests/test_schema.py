@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from vvrun.build import check_file
 from vvrun.commands.validate import check_paths
-from vvrun.schema import TYPE_KEYS, accepted_types, runbook_schema, schema_text
+from vvrun.language.pipeline import check_file
+from vvrun.language.schema.document import TYPE_KEYS, accepted_types, runbook_schema, schema_text
 from vvrun.steps import STEP_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,11 +234,11 @@ def _corpus_documents() -> list[Path]:
 
 
 def test_the_small_validator_agrees_with_jsonschema() -> None:
-    """vvrun validates with `vvrun.minischema` (start-up cost); jsonschema is the reference."""
+    """vvrun validates with its own small validator (start-up cost); jsonschema is the reference."""
     import sys
 
-    from vvrun import schema as S
-    from vvrun.loader import load_file
+    from vvrun.language.load import load_file
+    from vvrun.language.schema import document as S
 
     sys.path.insert(0, str(ROOT / "bench"))
     from runbook_gen import runbook_text
@@ -270,13 +270,13 @@ def test_the_small_validator_agrees_with_jsonschema() -> None:
 
 
 def test_the_small_validator_refuses_keywords_it_does_not_know() -> None:
-    from vvrun.minischema import SchemaError, Validator
+    from vvrun.language.schema.validator import SchemaError, Validator
 
     with pytest.raises(SchemaError, match="anyOf"):
         Validator({"anyOf": [{"type": "string"}]})
 
 
 def test_the_small_validator_knows_every_keyword_the_schema_uses() -> None:
-    from vvrun.minischema import check_keywords
+    from vvrun.language.schema.validator import check_keywords
 
     check_keywords(runbook_schema())

@@ -19,10 +19,10 @@ import pytest
 
 from tests.helpers import ScriptedPrompter
 from tests.test_state_support import DURABLE, Stores, make_stores, run_record
-from vvrun.build import load_runbook
 from vvrun.engine import Engine, RunOptions
 from vvrun.events import ListSink
-from vvrun.inputs import resolve_inputs
+from vvrun.language.inputs import resolve_inputs
+from vvrun.language.pipeline import load_runbook
 from vvrun.results import Status, StepResult
 from vvrun.secrets import Masker
 

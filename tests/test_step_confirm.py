@@ -6,8 +6,8 @@ import pytest
 
 from tests.helpers import ScriptedPrompter, run_step
 from vvrun.errors import EXIT_ABORTED, EXIT_PAUSED, Aborted, Location, Paused
+from vvrun.language.templates.engine import Templater
 from vvrun.steps import confirm
-from vvrun.templating import Templater
 
 WHERE = Location("test.yaml", 1, 1, "t")
 

@@ -9,8 +9,8 @@ import pytest
 
 from tests.helpers import ListConsole, ScriptedPrompter, connections, run_step
 from vvrun.errors import EXIT_PAUSED, Location, Paused, StepFailed
+from vvrun.language.templates.engine import Templater
 from vvrun.steps import manual
-from vvrun.templating import Templater
 
 WHERE = Location("test.yaml", 1, 1, "t")
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}

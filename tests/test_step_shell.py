@@ -10,8 +10,8 @@ import pytest
 
 from tests.helpers import ListConsole, run_step
 from vvrun.errors import Cancelled, Location, StepFailed, StepTimeout
+from vvrun.language.templates.engine import Templater
 from vvrun.steps import shell
-from vvrun.templating import Templater
 
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
 WHERE = Location("test.yaml", 1, 1, "t")

@@ -14,10 +14,10 @@ import pytest
 from helpers import ListConsole, ScriptedPrompter, connections, run_step
 
 from vvrun.errors import Cancelled, Location, RunbookError, StepFailed, StepTimeout
-from vvrun.model import Connection
+from vvrun.language.model import Connection
+from vvrun.language.templates.engine import Templater
 from vvrun.steps import sql
 from vvrun.steps.base import Clients, StepIO
-from vvrun.templating import Templater
 
 WHERE = Location("test.yaml", 1, 1, "t")
 

@@ -12,12 +12,11 @@ import os
 import sys
 import tempfile
 import traceback
-from dataclasses import dataclass, field
-from typing import Any
 
 import click
 
 from vvrun import __version__
+from vvrun.commands.app import App
 from vvrun.errors import EXIT_INTERRUPTED, VvrunError
 from vvrun.secrets import Masker
 
@@ -35,15 +34,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": ("vvrun.commands.validate", "schema", "Print the runbook JSON Schema."),
     "sandbox": ("vvrun.commands.sandbox", "sandbox", "A disposable PostgreSQL and Redis."),
 }
-
-
-@dataclass
-class App:
-    """What every command gets from the edge (click's ctx.obj)."""
-
-    masker: Masker = field(default_factory=Masker)
-    debug: bool = False
-    environ: dict[str, str] = field(default_factory=dict)
 
 
 class LazyGroup(click.Group):
@@ -136,13 +126,3 @@ def main(argv: list[str] | None = None) -> None:
             )
             code = 1
     sys.exit(code)
-
-
-def get_app(ctx: click.Context) -> App:
-    """The edge's App for a command (tests with CliRunner get a fresh one)."""
-    obj: Any = ctx.find_object(App)
-    if obj is None:
-        obj = ctx.ensure_object(App)
-        obj.environ = dict(os.environ)
-        obj.masker.add_env(obj.environ)
-    return obj

@@ -176,10 +176,10 @@ class World:
         """Run a runbook through the engine with a scripted operator: `--yes` (`yes`) and
         `--confirm-word` (`confirm_word`) as on the command line; what the operator answers
         when asked anyway: `confirms` to a question, `typed` when a word must be typed."""
-        from vvrun.build import load_runbook
         from vvrun.engine import Engine, RunOptions
         from vvrun.events import ListSink
-        from vvrun.inputs import resolve_inputs
+        from vvrun.language.inputs import resolve_inputs
+        from vvrun.language.pipeline import load_runbook
         from vvrun.secrets import Masker
         from vvrun.state.memory import MemoryStore
 

@@ -50,7 +50,7 @@ def shown_path(path: str) -> str:
 
 def render_docs(paths: Sequence[str]) -> dict[str, str]:
     """`<name>.md` → document, for every runbook in `paths`."""
-    from vvrun.build import load_runbook
+    from vvrun.language.pipeline import load_runbook
     from vvrun.ui.markdown import render_runbook_doc
 
     docs: dict[str, str] = {}

@@ -20,7 +20,7 @@ FORMATS = ("text", "markdown", "json")
 
 
 def _load(path: str) -> Any:
-    from vvrun.build import load_runbook
+    from vvrun.language.pipeline import load_runbook
 
     return load_runbook(path)
 
@@ -125,8 +125,8 @@ def plan(ctx: click.Context, runbooks: tuple[str, ...], pairs: tuple[str, ...],
     vvrun plan runbooks/db-restore.yaml --format json   a plan file for `vvrun run --plan`
     vvrun plan --base old.yaml runbooks/deploy.yaml     what a change does
     """
-    from vvrun.cli import get_app
-    from vvrun.inputs import parse_vars
+    from vvrun.commands.app import get_app
+    from vvrun.language.inputs import parse_vars
 
     app = get_app(ctx)
     variables = parse_vars(list(pairs), vars_file)

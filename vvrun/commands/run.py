@@ -48,7 +48,7 @@ class _Edge:
     """The terminal, the sink, the prompter and the store for one command."""
 
     def __init__(self, ctx: click.Context, output: str, state: str | None, yes: bool):
-        from vvrun.cli import get_app
+        from vvrun.commands.app import get_app
 
         self.app = get_app(ctx)
         self.environ: dict[str, str] = dict(self.app.environ)
@@ -138,7 +138,7 @@ def _isatty(stream: Any) -> bool:
 
 
 def _load(path: str) -> tuple[Any, str]:
-    from vvrun.build import load_runbook
+    from vvrun.language.pipeline import load_runbook
 
     runbook = load_runbook(path)
     try:
@@ -183,7 +183,7 @@ def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str
     vvrun run runbooks/deploy.yaml --plan reviewed-plan.json
     vvrun run runbooks/db-emergency.yaml --resume
     """
-    from vvrun.inputs import parse_vars
+    from vvrun.language.inputs import parse_vars
 
     edge = _Edge(ctx, output, state, yes)
     if sandbox:
@@ -226,7 +226,7 @@ def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str
         tag_list, skip_list = _split(tags), _split(skip_tags)
         _check_tags(book, tag_list + skip_list)
         from vvrun.engine import Engine
-        from vvrun.inputs import resolve_inputs
+        from vvrun.language.inputs import resolve_inputs
         from vvrun.state import new_run_id
 
         run_id = new_run_id()
@@ -275,7 +275,7 @@ def resume(ctx: click.Context, run_id: str, pairs: tuple[str, ...], vars_file: s
     vvrun resume 261127-035212-a7f3
     vvrun resume 261127-035212-a7f3 --ack escalate --field ticket_url=https://...
     """
-    from vvrun.inputs import parse_vars
+    from vvrun.language.inputs import parse_vars
 
     if fields and ack is None:
         raise UsageError("--field goes with --ack STEP", hint="add --ack <the manual step>")
@@ -300,7 +300,7 @@ def _resume(edge: _Edge, run_id: str, book: Any, source: str, variables: Mapping
             rerun: tuple[str, ...] = (), mark_done: tuple[str, ...] = ()) -> int:
     from vvrun.engine import Engine
     from vvrun.engine.changes import changed_steps
-    from vvrun.inputs import resolve_inputs
+    from vvrun.language.inputs import resolve_inputs
 
     store = edge.store()
     record = store.get_run(run_id)

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from vvrun.cli import App, get_app
+from vvrun.commands.app import App, get_app
 from vvrun.errors import StateError, UsageError
 from vvrun.state import RunRecord, Store, open_store, operator_name
 from vvrun.state._liveness import PARKED, pid_alive, when

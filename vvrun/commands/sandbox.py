@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from vvrun.cli import get_app
+from vvrun.commands.app import get_app
 
 DIR_HELP = "The sandbox directory [default: $VVRUN_SANDBOX_DIR or $XDG_STATE_HOME/vvrun/sandbox]."
 

@@ -58,7 +58,7 @@ def runbook_paths(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
 def check_paths(paths: Sequence[str], *, strict: bool = False) -> tuple[int, list[Problem]]:
     """(number of files, every problem) for the files and folders in `paths`. With `strict`,
     warnings are reported as errors."""
-    from vvrun.build import check_file
+    from vvrun.language.pipeline import check_file
 
     files, problems = runbook_paths(paths)
     for file in files:
@@ -152,10 +152,10 @@ def schema(fmt: str) -> None:
     """Print the runbook JSON Schema (what `schema/runbook.schema.json` holds), or the
     language reference made from it (docs/reference.md)."""
     if fmt == "markdown":
-        from vvrun.schema_doc import reference_markdown
+        from vvrun.language.schema.reference import reference_markdown
 
         sys.stdout.write(reference_markdown())
         return
-    from vvrun.schema import schema_text
+    from vvrun.language.schema.document import schema_text
 
     sys.stdout.write(schema_text())

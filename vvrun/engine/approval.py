@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from vvrun.errors import Aborted, Paused, UsageError
-from vvrun.model import Step
+from vvrun.language.model import Step
 from vvrun.results import StepResult
 from vvrun.steps.base import Description
 

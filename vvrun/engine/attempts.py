@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from vvrun.engine.context import evaluate, explain
 from vvrun.engine.worker import SinkConsole, run_in_worker
 from vvrun.errors import Cancelled, ExpectFailed, StepFailed
-from vvrun.model import Duration, Retry, Step
+from vvrun.language.model import Duration, Retry, Step
+from vvrun.language.templates.engine import Templater
 from vvrun.secrets import Masker
 from vvrun.steps.base import StepIO
-from vvrun.templating import Templater
 
 if TYPE_CHECKING:
     from vvrun.engine.core import Engine

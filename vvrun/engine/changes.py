@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vvrun.model import Runbook
+from vvrun.language.model import Runbook
 
 
 def changed_steps(old_source: str, runbook: Runbook) -> list[str]:

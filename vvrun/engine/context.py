@@ -7,10 +7,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from vvrun.language.templates.engine import Templater
+from vvrun.language.templates.engine import explain as _explain
 from vvrun.secrets import Masker
 from vvrun.steps.base import Description
-from vvrun.templating import Templater
-from vvrun.templating import explain as _explain
 
 
 def step_view(status: str, result: Mapping[str, Any] | None,
@@ -45,7 +45,7 @@ def describe_dict(desc: Description, masker: Masker) -> dict[str, Any]:
 
 
 def explain(source: str, tpl: Templater, masker: Masker) -> str:
-    """The values an expression read, masked (see `vvrun.templating.explain`)."""
+    """The values an expression read, masked (see `vvrun.language.templates.engine.explain`)."""
     return _explain(source, tpl, masker.mask)
 
 

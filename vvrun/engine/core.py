@@ -31,13 +31,13 @@ from vvrun.errors import (
     VvrunError,
 )
 from vvrun.events import Event, Sink
-from vvrun.model import Runbook, Step
+from vvrun.language.model import Runbook, Step
+from vvrun.language.templates.engine import EnvVars, Templater, referenced_names
 from vvrun.results import RunResult, Status, StepResult
 from vvrun.secrets import Masker
 from vvrun.state import RunRecord, Store, new_run_id
 from vvrun.steps import STEP_TYPES
 from vvrun.steps.base import Clients, Prompter
-from vvrun.templating import EnvVars, Templater, referenced_names
 
 NOT_AUDITED = frozenset({"step_output", "step_progress"})  # live output: kept in results
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from vvrun.engine.context import step_view
 from vvrun.errors import StepFailed
-from vvrun.model import Step
+from vvrun.language.model import Step
 from vvrun.results import Status, StepResult
 
 if TYPE_CHECKING:

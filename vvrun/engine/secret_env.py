@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from vvrun.model import Runbook
+from vvrun.language.model import Runbook
 from vvrun.secrets import MIN_SECRET_LENGTH
 
 PREFIX = "VVRUN_SECRET_"

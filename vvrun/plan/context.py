@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vvrun.model import Input, Runbook
-from vvrun.templating import Unknown, referenced_names
+from vvrun.language.model import Input, Runbook
+from vvrun.language.templates.engine import Unknown, referenced_names
 
 SECRET = "secret"
 
@@ -144,7 +144,7 @@ def _source(inp: Input, variables: Mapping[str, Any], environ: Mapping[str, str]
 
 def _coerce(runbook: Runbook, given: Mapping[str, Any], environ: Mapping[str, str]) -> dict:
     """Type, pattern and choices checks exactly as a run does them, for the public inputs."""
-    from vvrun.inputs import resolve_inputs
+    from vvrun.language.inputs import resolve_inputs
 
     public = Runbook(
         path=runbook.path,

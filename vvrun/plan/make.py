@@ -10,7 +10,8 @@ from typing import Any
 from vvrun import __version__
 from vvrun.errors import VvrunError
 from vvrun.guard import SideEffectBlocked
-from vvrun.model import Runbook, Step
+from vvrun.language.model import Runbook, Step
+from vvrun.language.templates.engine import DependsOn, Templater, Unknown
 from vvrun.plan.context import (
     ResolvedInput,
     dependency,
@@ -23,7 +24,6 @@ from vvrun.plan.model import Plan, PlannedConnection, PlannedInput, PlannedStep,
 from vvrun.plan.render import describe_step, hash_of, show_value, step_source_hash
 from vvrun.secrets import Masker
 from vvrun.steps.base import Description
-from vvrun.templating import DependsOn, Templater, Unknown
 
 
 def make_plan(

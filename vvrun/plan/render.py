@@ -14,10 +14,10 @@ from typing import Any
 
 from vvrun.errors import VvrunError
 from vvrun.guard import SideEffectBlocked
-from vvrun.model import Connection, Step
+from vvrun.language.model import Connection, Step
+from vvrun.language.templates.engine import DependsOn, Templater, Unknown
 from vvrun.steps import STEP_TYPES
 from vvrun.steps.base import Description
-from vvrun.templating import DependsOn, Templater, Unknown
 
 
 def show_value(value: Any) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from vvrun.errors import Cancelled, ConnectFailed, Location, StepFailed, StepTimeout, VvrunError
 from vvrun.secrets import Masker
-from vvrun.sqlscan import scan
+from vvrun.steps._sqlscan import scan
 
 ROWS_PER_CHUNK = 2000  # rows fetched per round trip while streaming (PERF-NOTES: ~2000)
 CANCEL_POLL_SECONDS = 0.01  # how often the watch thread looks at armed cancel events
@@ -237,7 +237,7 @@ def classify(sql: str) -> str:
     """How to run a query: `rows` (one SELECT/VALUES/TABLE: stream it), `multi` (several
     statements: simple protocol, result of the last), or `other` (one statement of any kind).
 
-    `vvrun.sqlscan` knows quotes, dollar quotes and comments, so a `;` inside a string is not
+    The SQL scanner knows quotes, dollar quotes and comments, so a `;` inside a string is not
     a statement boundary. When this guesses wrong the server still decides: see `run`.
     """
     found = scan(sql)

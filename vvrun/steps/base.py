@@ -14,8 +14,40 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vvrun.errors import Location
-from vvrun.model import Connection
-from vvrun.templating import Templater
+
+
+class Connection(Protocol):
+    """A named target as the runbook declares it (`vvrun.language.model.Connection`).
+
+    Steps see it through this protocol so that `steps/` never imports the language package,
+    which imports the step registry for its schema and checks (one direction only).
+    """
+
+    name: str
+    kind: str
+    settings: Mapping[str, Any]
+    where: Location
+
+
+class Templater(Protocol):
+    """Renders a step's templates with the escaping of where each value lands (SPEC §4).
+
+    Implemented by `vvrun.language.templates.engine.Templater`; passed in by the engine and plan.
+    """
+
+    where: Location | None
+    context: Mapping[str, Any]
+
+    def child(self, **extra: Any) -> Templater: ...
+    def only(self, **context: Any) -> Templater: ...
+    def text(self, source: Any) -> Any: ...
+    def value(self, source: Any) -> Any: ...
+    def sql(self, source: str) -> Any: ...
+    def shell(self, source: str) -> str: ...
+    def url(self, source: str) -> str: ...
+    def words(self, source: str) -> list[str]: ...
+    def expr(self, source: str) -> Any: ...
+    def explain(self, source: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -162,13 +194,13 @@ def pick_connection(
 def connection_seconds(settings: Mapping[str, Any], key: str, conn: Connection) -> float | None:
     """A duration setting of a connection (`statement_timeout: 30s`) in seconds, or None."""
     from vvrun.errors import RunbookError
-    from vvrun.model import Duration
+    from vvrun.text.durations import parse_duration
 
     value = settings.get(key)
     if value is None:
         return None
     try:
-        return Duration.parse(value).seconds
+        return parse_duration(value)
     except ValueError as exc:
         raise RunbookError(f"connection '{conn.name}': {key}: {exc}", where=conn.where,
                            hint="write a duration like 500ms, 30s or 5m") from exc

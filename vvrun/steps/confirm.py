@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vvrun.errors import Aborted, Location, Paused
-from vvrun.model import Connection
-from vvrun.steps.base import Description, StepIO
-from vvrun.templating import Templater
+from vvrun.steps.base import Connection, Description, StepIO, Templater
 
 NAME = "confirm"
 

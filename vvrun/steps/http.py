@@ -21,9 +21,8 @@ from vvrun.errors import (
     StepTimeout,
     VvrunError,
 )
-from vvrun.model import Connection, Duration
-from vvrun.steps.base import Description, StepIO, pick_connection
-from vvrun.templating import Templater
+from vvrun.steps.base import Connection, Description, StepIO, Templater, pick_connection
+from vvrun.text.durations import parse_duration
 
 NAME = "http"
 
@@ -229,7 +228,7 @@ def render(spec: HttpSpec, tpl: Templater, conns: Mapping[str, Connection]) -> H
 
 def _seconds(value: Any, name: str, where: Location) -> float:
     try:
-        return Duration.parse(value).seconds
+        return parse_duration(value)
     except ValueError as exc:
         raise RunbookError(f"connection '{name}': timeout {exc}", where=where) from exc
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vvrun.errors import Aborted, Cancelled, Location, Paused, StepFailed, VvrunError
-from vvrun.model import Connection
-from vvrun.steps.base import Description, StepIO
-from vvrun.templating import Templater, explain
+from vvrun.steps import http, redis, shell, sql
+from vvrun.steps.base import Connection, Description, StepIO, Templater
 
 NAME = "manual"
 
@@ -83,6 +82,9 @@ SCHEMA: Mapping[str, Any] = {
     ],
 }
 
+#: The step types a `verify` body may use (imported directly: the registry imports this module).
+VERIFY_TYPES: dict[str, Any] = {"sql": sql, "redis": redis, "http": http, "shell": shell}
+
 
 @dataclass(frozen=True)
 class RecordField:
@@ -118,14 +120,12 @@ def parse(body: Any, where: Location) -> ManualSpec:
     )
     verify = None
     if body.get("verify"):
-        from vvrun.steps import STEP_TYPES  # the registry imports this module
-
         v = body["verify"]
         kind = next(k for k in ("sql", "redis", "http", "shell") if k in v)
         expect = v["expect"]
         verify = Verify(
             type=kind,
-            spec=STEP_TYPES[kind].parse(v[kind], where),
+            spec=VERIFY_TYPES[kind].parse(v[kind], where),
             expect=(expect,) if isinstance(expect, str) else tuple(expect),
         )
     return ManualSpec(
@@ -158,9 +158,7 @@ class ManualAction:
 def render(spec: ManualSpec, tpl: Templater, conns: Mapping[str, Connection]) -> ManualAction:
     verify = None
     if spec.verify is not None:
-        from vvrun.steps import STEP_TYPES  # the registry imports this module
-
-        module = STEP_TYPES[spec.verify.type]
+        module = VERIFY_TYPES[spec.verify.type]
         verify = VerifyAction(type=spec.verify.type,
                               action=module.render(spec.verify.spec, tpl, conns),
                               expect=spec.verify.expect)
@@ -196,9 +194,7 @@ def describe(action: ManualAction) -> Description:
     notes = [f"[ ] {item}" for item in action.checklist]
     notes += [_field_note(f) for f in action.record]
     if action.verify is not None:
-        from vvrun.steps import STEP_TYPES
-
-        inner = STEP_TYPES[action.verify.type].describe(action.verify.action)
+        inner = VERIFY_TYPES[action.verify.type].describe(action.verify.action)
         notes.append(f"verify ({action.verify.type}): {inner.summary}")
         notes += [f"  expect: {e}" for e in action.verify.expect]
     return Description(summary=_summary(action.instructions), body=action.instructions,
@@ -275,15 +271,15 @@ def _verify(verify: VerifyAction, io: StepIO) -> bool:
 
 def _check(verify: VerifyAction, io: StepIO) -> str | None:
     """None when every expectation holds, else what the check saw."""
-    from vvrun.steps import STEP_TYPES
-
     try:
-        result = STEP_TYPES[verify.type].execute(verify.action, io)
+        result = VERIFY_TYPES[verify.type].execute(verify.action, io)
     except (Paused, Aborted, Cancelled):
         raise
     except VvrunError as exc:
         return f"the {verify.type} check failed: {exc.message}"
-    tpl = (io.templater or Templater({}, where=io.where)).child(result=result)
+    if io.templater is None:  # the engine always passes one; a check needs its context
+        return "the check has no template context"
+    tpl = io.templater.child(result=result)
     for source in verify.expect:
         try:
             holds = tpl.expr(source)
@@ -297,4 +293,4 @@ def _check(verify: VerifyAction, io: StepIO) -> str | None:
 
 def _seen(tpl: Templater, source: str) -> str:
     """`result.value = True, result.rowcount = 1`: the values of `result` an expression read."""
-    return explain(source, Templater({"result": tpl.context.get("result")}))
+    return tpl.only(result=tpl.context.get("result")).explain(source)

@@ -15,11 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from vvrun.errors import Cancelled, Location, RunbookError, StepFailed
-from vvrun.model import Connection
 from vvrun.steps import _redis
 from vvrun.steps._pg import CancelWatcher
-from vvrun.steps.base import Description, StepIO, connection_seconds, pick_connection
-from vvrun.templating import Templater
+from vvrun.steps.base import (
+    Connection,
+    Description,
+    StepIO,
+    Templater,
+    connection_seconds,
+    pick_connection,
+)
 
 NAME = "redis"
 

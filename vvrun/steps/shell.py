@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vvrun.errors import Cancelled, Location, StepFailed, StepTimeout
-from vvrun.model import Connection
 from vvrun.secrets import MASK, env_name_is_secret
-from vvrun.steps.base import Console, Description, StepIO
-from vvrun.templating import Templater
+from vvrun.steps.base import Connection, Console, Description, StepIO, Templater
 
 NAME = "shell"
 

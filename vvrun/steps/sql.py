@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from vvrun.errors import Cancelled, Location, RunbookError
-from vvrun.model import Connection
 from vvrun.steps import _pg
-from vvrun.steps.base import Description, StepIO, connection_seconds, pick_connection
-from vvrun.templating import SqlText, Templater
+from vvrun.steps.base import (
+    Connection,
+    Description,
+    StepIO,
+    Templater,
+    connection_seconds,
+    pick_connection,
+)
 
 NAME = "sql"
 
@@ -87,12 +92,22 @@ DEFAULT_LOCK_TIMEOUT = 10.0  # seconds, capped by the statement timeout: DDL mus
 DEFAULT_APPLICATION_NAME = "vvrun"
 
 
+class SqlQuery(Protocol):
+    """SQL text with every templated value kept apart as a bound parameter (SPEC §4); made by
+    the templater (`Templater.sql`)."""
+
+    @property
+    def params(self) -> tuple[Any, ...]: ...
+    def display(self) -> str: ...
+    def for_driver(self) -> tuple[str, tuple[Any, ...] | None]: ...
+
+
 @dataclass(frozen=True)
 class SqlAction:
     """Everything `execute` needs, rendered: the query with its values kept apart, where it
     goes, and the session settings of the connection."""
 
-    query: SqlText
+    query: SqlQuery
     url: str
     connection: str
     transaction: bool = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from vvrun.model import Runbook, Step
+from vvrun.language.model import Runbook, Step
 from vvrun.plan.diff import PlanDiff
 from vvrun.plan.model import Plan, PlannedStep
 from vvrun.plan.render import fallback, show_value

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vvrun.errors import Location, UsageError
-from vvrun.model import Input, Runbook
+from vvrun.language.model import Input, Runbook
 
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
@@ -108,7 +108,7 @@ def resolve_inputs(
         elif ask is not None:
             raw, source = ask(spec), "answer"
         elif missing == "unknown":
-            from vvrun.templating import Unknown
+            from vvrun.language.templates.engine import Unknown
 
             values[name] = Unknown(f"inputs.{name}")
             continue

@@ -7,7 +7,7 @@ size, and bytes that are not UTF-8 are refused with a position and a hint.
 Scalars are resolved like YAML 1.2's core schema, not YAML 1.1: `yes`/`no`/`on`/`off`, `1:30`,
 dates and `1_000` stay strings, and `010` is ten. The text of every scalar that did resolve to a
 number or a boolean is kept (`Loaded.texts`), so a field the schema says is a string gets the
-text as written (`version: 1.10` stays "1.10", not 1.1) — see `vvrun.schema.coerce_strings`.
+text as written (`version: 1.10` stays "1.10", not 1.1) — see `schema.document.coerce_strings`.
 """
 
 from __future__ import annotations

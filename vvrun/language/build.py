@@ -1,4 +1,4 @@
-"""A runbook file → the frozen model (`vvrun.model`), with every problem found on the way.
+"""A runbook file → the frozen model (`vvrun.language.model`), with every problem found on the way.
 
     check_file(path)   -> (Runbook | None, [Problem])   every error and warning, one pass
     load_runbook(path) -> Runbook                        raises RunbookInvalid on any error
@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vvrun.errors import Location, Problem, RunbookInvalid
-from vvrun.loader import Loaded, load_file
-from vvrun.model import Connection, Duration, Input, Retry, Runbook, Step
+from vvrun.errors import Location, Problem
+from vvrun.language.load import Loaded
+from vvrun.language.model import Connection, Duration, Input, Retry, Runbook, Step
 
 TYPE_KEYS = ("sql", "redis", "http", "shell", "confirm", "manual")
 _CONN_KINDS = ("postgres", "redis", "http")
@@ -33,50 +33,6 @@ class Built:
     known_ids: tuple[str, ...] = ()  # every step id written, valid step or not, in order
     problems: list[Problem] = field(default_factory=list)
 
-
-def load_runbook(path: str) -> Runbook:
-    """The runbook at `path`, or RunbookInvalid with every error (warnings are ignored)."""
-    runbook, problems = check_file(path, warnings=False)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors or runbook is None:
-        raise RunbookInvalid(errors)
-    return runbook
-
-
-def check_file(path: str, *, warnings: bool = True) -> tuple[Runbook | None, list[Problem]]:
-    """Every problem in the file (errors and warnings) and the runbook when it has no error."""
-    return check_loaded(load_file(path), warnings=warnings)
-
-
-def check_loaded(loaded: Loaded, *, warnings: bool = True) -> tuple[Runbook | None, list[Problem]]:
-    problems = list(loaded.problems)
-    if loaded.data is None:
-        return None, _sorted(problems)
-    from vvrun.checks import run_checks
-    from vvrun.schema_errors import validate
-
-    schema_problems, bad = validate(loaded)
-    problems += schema_problems
-    built = build(loaded, bad)
-    problems += run_checks(built, warnings=warnings)
-    problems = _sorted(problems)
-    if any(p.severity == "error" for p in problems):
-        return None, problems
-    return built.runbook, problems
-
-
-def _sorted(problems: list[Problem]) -> list[Problem]:
-    seen: set[tuple[Any, ...]] = set()
-    out = []
-    for p in problems:
-        key = (p.where.line, p.where.column, p.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-    return sorted(out, key=lambda p: (p.where.line or 0, p.where.column or 0))
-
-
-# -- building -----------------------------------------------------------------------------
 
 
 def _is_bad(bad: frozenset[tuple[Any, ...]], path: tuple[Any, ...]) -> bool:

@@ -1,19 +1,16 @@
 """The runbook as immutable, typed values, each carrying its source position.
 
-Built once from a validated document (see `vvrun.build`); later stages never look at raw dicts.
+Built once from a validated document (see `language.build`); later stages never look at raw dicts.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from vvrun.errors import Location
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+from vvrun.text.durations import parse_duration
 
 
 @dataclass(frozen=True)
@@ -24,17 +21,7 @@ class Duration:
 
     @classmethod
     def parse(cls, value: Any) -> Duration:
-        if isinstance(value, bool):
-            raise ValueError(f"not a duration: {value!r}")
-        if isinstance(value, int | float):
-            return cls(float(value))
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(
-                f"not a duration: {value!r} "
-                "(write it like 500ms, 30s, 5m, 1h or a number of seconds)"
-            )
-        return cls(float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        return cls(parse_duration(value))
 
     def __str__(self) -> str:
         s = self.seconds

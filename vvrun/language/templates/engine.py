@@ -387,6 +387,14 @@ class Templater:
         """The same context plus names (`result`, `item`, `loop`)."""
         return Templater({**self.context, **extra}, where=self.where)
 
+    def only(self, **context: Any) -> Templater:
+        """A templater over just these names (to explain an expression about `result`)."""
+        return Templater(context, where=self.where)
+
+    def explain(self, source: str) -> str:
+        """The values the expression `source` read, for the message of a check that failed."""
+        return explain(source, self)
+
     # -- rendering -------------------------------------------------------------------------
 
     def _render(self, source: str, mode: str) -> tuple[str, list[Any]]:

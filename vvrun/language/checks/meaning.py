@@ -15,19 +15,17 @@ from __future__ import annotations
 import difflib
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import TemplateSyntaxError
 
-from vvrun import sqlscan
 from vvrun.errors import Location, Problem, UsageError
-from vvrun.loader import iter_paths
-from vvrun.model import Step
+from vvrun.language.build import Built
+from vvrun.language.load import iter_paths
+from vvrun.language.model import Step
+from vvrun.language.templates.engine import ENV, has_template, template_names
 from vvrun.steps import CONNECTION_KIND
-from vvrun.templating import ENV, has_template, template_names
-
-if TYPE_CHECKING:
-    from vvrun.build import Built
+from vvrun.steps import _sqlscan as sqlscan
 
 Path = tuple[Any, ...]
 
@@ -460,7 +458,7 @@ class _Checker:
     # inputs ----------------------------------------------------------------------------
 
     def input_defaults(self) -> None:
-        from vvrun.inputs import coerce
+        from vvrun.language.inputs import coerce
 
         for name, spec in self.rb.inputs.items():
             if spec.pattern is not None:

@@ -351,9 +351,9 @@ def _document_schema() -> dict[str, Any]:
 
 @cache
 def _validator(which: str) -> Any:
-    """A cached validator. `vvrun.minischema`, not jsonschema: importing jsonschema alone would
+    """A cached validator. `schema.validator`, not jsonschema: importing jsonschema alone would
     cost as much as the rest of `validate` (PERF-NOTES); tests check that both agree."""
-    from vvrun.minischema import Validator
+    from vvrun.language.schema.validator import Validator
 
     # keywords are checked once by a test (test_schema), not on every start
     if which == "document":

@@ -6,7 +6,7 @@ does (PERF-NOTES: 64 ms), and `vvrun validate one.yaml` must stay within 1.5× o
 checks that this validator and jsonschema agree on every corpus file and on generated runbooks,
 and `UNSUPPORTED` refuses a schema that uses anything else.
 
-Errors carry the attributes of `jsonschema.ValidationError` that `vvrun.schema_errors` reads:
+Errors carry the attributes of `jsonschema.ValidationError` that `schema.explain` reads:
 `validator` (the keyword), `validator_value`, `instance`, `schema`, `absolute_path`,
 `relative_schema_path`, `schema_path`, `context` and `message`.
 """

@@ -11,9 +11,9 @@ import difflib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from vvrun import schema as S
 from vvrun.errors import Location, Problem
-from vvrun.loader import Loaded
+from vvrun.language.load import Loaded
+from vvrun.language.schema import document as S
 
 _TYPE_WORDS = {
     "string": "text",

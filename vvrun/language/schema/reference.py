@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from vvrun.schema import TYPE_KEYS, runbook_schema
+from vvrun.language.schema.document import TYPE_KEYS, runbook_schema
 
 
 def _type_words(node: Mapping[str, Any], defs: Mapping[str, Any]) -> str:

@@ -1,0 +1,58 @@
+"""The front end in one call: text → checked model, stage by stage, in the order data flows.
+
+    check_file(path)   -> (Runbook | None, [Problem])   every error and warning, one pass
+    load_runbook(path) -> Runbook                        raises RunbookInvalid on any error
+
+Stages: load (YAML, positions) → schema (by type key) → build (the model) → meaning checks.
+Later stages run as far as the earlier ones allow, so one pass reports everything it can.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vvrun.errors import Problem, RunbookInvalid
+from vvrun.language.build import build
+from vvrun.language.checks.meaning import run_checks
+from vvrun.language.load import Loaded, load_file
+from vvrun.language.model import Runbook
+from vvrun.language.schema.explain import validate
+
+
+def load_runbook(path: str) -> Runbook:
+    """The runbook at `path`, or RunbookInvalid with every error (warnings are ignored)."""
+    runbook, problems = check_file(path, warnings=False)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or runbook is None:
+        raise RunbookInvalid(errors)
+    return runbook
+
+
+def check_file(path: str, *, warnings: bool = True) -> tuple[Runbook | None, list[Problem]]:
+    """Every problem in the file (errors and warnings) and the runbook when it has no error."""
+    return check_loaded(load_file(path), warnings=warnings)
+
+
+def check_loaded(loaded: Loaded, *, warnings: bool = True) -> tuple[Runbook | None, list[Problem]]:
+    problems = list(loaded.problems)
+    if loaded.data is None:
+        return None, _sorted(problems)
+    schema_problems, bad = validate(loaded)
+    problems += schema_problems
+    built = build(loaded, bad)
+    problems += run_checks(built, warnings=warnings)
+    problems = _sorted(problems)
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return built.runbook, problems
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for p in problems:
+        key = (p.where.line, p.where.column, p.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return sorted(out, key=lambda p: (p.where.line or 0, p.where.column or 0))
