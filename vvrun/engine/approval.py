@@ -8,32 +8,31 @@ does not ask again; one that renders something different does.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from vvrun.engine.options import UncertainStep
+from vvrun.engine.session import RunSession
 from vvrun.errors import Aborted, Paused, UsageError
 from vvrun.language.model import Step
 from vvrun.results import StepResult
 from vvrun.steps.base import Description
 
-if TYPE_CHECKING:
-    from vvrun.engine.core import Engine
 
-
-def _events(engine: Engine, kind: str, key: str) -> list[dict[str, Any]]:
-    return [e for e in engine.store.events(engine.run_id)
+def _events(run: RunSession, kind: str, key: str) -> list[dict[str, Any]]:
+    return [e for e in run.store.events(run.run_id)
             if e.get("kind") == kind and (e.get("data") or {}).get("step_id") == key]
 
 
-def _confirmed_before(engine: Engine, key: str, digest: str) -> bool:
-    return any(e["data"].get("action_hash") == digest for e in _events(engine, "confirmed", key))
+def _confirmed_before(run: RunSession, key: str, digest: str) -> bool:
+    return any(e["data"].get("action_hash") == digest for e in _events(run, "confirmed", key))
 
 
-def record_confirmed(engine: Engine, key: str, digest: str, *, via: str) -> None:
-    engine.audit("confirmed", {"step_id": key, "action_hash": digest,
-                               "by": engine.opts.operator, "via": via})
+def record_confirmed(run: RunSession, key: str, digest: str, *, via: str) -> None:
+    run.audit("confirmed", {"step_id": key, "action_hash": digest,
+                               "by": run.opts.operator, "via": via})
 
 
-def approve(engine: Engine, step: Step, key: str, action: Any, desc: Description,
+def approve(run: RunSession, step: Step, key: str, action: Any, desc: Description,
             digest: str) -> dict[str, Any] | None:
     """Ask for whatever this step needs before it runs.
 
@@ -42,73 +41,73 @@ def approve(engine: Engine, step: Step, key: str, action: Any, desc: Description
     answer. Raises Aborted on a no, Paused when nobody can answer.
     """
     if step.type == "confirm":
-        return _confirm_step(engine, step, key, action, digest)
+        return _confirm_step(run, step, key, action, digest)
     if not step.danger:
         return None
-    if not _confirmed_before(engine, key, digest):
-        if engine.opts.yes:
-            record_confirmed(engine, key, digest, via="--yes")
+    if not _confirmed_before(run, key, digest):
+        if run.opts.yes:
+            record_confirmed(run, key, digest, via="--yes")
         else:
             question = f"Run dangerous step '{key}'?"
             try:
-                detail = engine.masker.mask(_detail(desc))
-                yes = engine.prompter.confirm(question, default=False, detail=detail)
+                detail = run.masker.mask(_detail(desc))
+                yes = run.prompter.confirm(question, default=False, detail=detail)
             except Paused as exc:
                 raise Paused(
                     "this step is marked danger and waits for a confirmation, and there is no "
                     "terminal to ask", where=step.where.with_step(key),
-                    hint=f"resume at a terminal with `vvrun resume {engine.run_id}`, or with "
-                    f"`vvrun resume {engine.run_id} --yes` to confirm it") from exc
+                    hint=f"resume at a terminal with `vvrun resume {run.run_id}`, or with "
+                    f"`vvrun resume {run.run_id} --yes` to confirm it") from exc
             if not yes:
                 raise Aborted(f"the operator answered no to dangerous step '{key}'; the run "
                               "stops here", where=step.where.with_step(key),
                               hint="nothing of this step ran; start again when it is time")
-            record_confirmed(engine, key, digest, via="prompt")
-    second_approver(engine, step, key, digest)
+            record_confirmed(run, key, digest, via="prompt")
+    second_approver(run, step, key, digest)
     return None
 
 
-def _confirm_step(engine: Engine, step: Step, key: str, action: Any,
+def _confirm_step(run: RunSession, step: Step, key: str, action: Any,
                   digest: str) -> dict[str, Any] | None:
     word = getattr(action, "type_to_confirm", None)
-    if _confirmed_before(engine, key, digest):
-        second_approver(engine, step, key, digest)
+    if _confirmed_before(run, key, digest):
+        second_approver(run, step, key, digest)
         return {"confirmed": True}
-    if engine.opts.yes:
+    if run.opts.yes:
         if word is None:
-            record_confirmed(engine, key, digest, via="--yes")
-            second_approver(engine, step, key, digest)
+            record_confirmed(run, key, digest, via="--yes")
+            second_approver(run, step, key, digest)
             return {"confirmed": True}
-        given = engine.opts.confirm_word
+        given = run.opts.confirm_word
         if given is not None and given != word:
             raise UsageError(f"--confirm-word {given!r} is not the word step '{key}' asks for",
                              where=step.where.with_step(key),
                              hint="read the step's prompt (`vvrun plan`) and give its word")
         if given == word:
-            record_confirmed(engine, key, digest, via="--yes --confirm-word")
-            second_approver(engine, step, key, digest)
+            record_confirmed(run, key, digest, via="--yes --confirm-word")
+            second_approver(run, step, key, digest)
             return {"confirmed": True}
     return None  # the step asks the operator itself
 
 
-def second_approver(engine: Engine, step: Step, key: str, digest: str) -> None:
+def second_approver(run: RunSession, step: Step, key: str, digest: str) -> None:
     """With `approvers: 2`, a different operator must have approved this exact action."""
     if step.approvers < 2:
         return
-    for event in _events(engine, "approved", key):
+    for event in _events(run, "approved", key):
         data = event.get("data") or {}
         by = data.get("by") or event.get("operator")
-        if data.get("action_hash") == digest and by and by != engine.opts.operator:
+        if data.get("action_hash") == digest and by and by != run.opts.operator:
             return
-    raise Paused(f"step '{key}' needs a second approver: vvrun approve {engine.run_id} {key}",
+    raise Paused(f"step '{key}' needs a second approver: vvrun approve {run.run_id} {key}",
                  where=step.where.with_step(key),
-                 hint=f"another operator runs `vvrun approve {engine.run_id} {key}`, then "
-                 f"`vvrun resume {engine.run_id}` continues the run")
+                 hint=f"another operator runs `vvrun approve {run.run_id} {key}`, then "
+                 f"`vvrun resume {run.run_id}` continues the run")
 
 
-def acknowledged(engine: Engine, key: str) -> dict[str, Any] | None:
+def acknowledged(run: RunSession, key: str) -> dict[str, Any] | None:
     """A manual step's result when it was acknowledged before the run stopped."""
-    events = _events(engine, "acknowledged", key)
+    events = _events(run, "acknowledged", key)
     if not events:
         return None
     data = events[-1]["data"]
@@ -116,83 +115,80 @@ def acknowledged(engine: Engine, key: str) -> dict[str, Any] | None:
             "fields": dict(data.get("fields") or {}), "notes": data.get("notes") or ""}
 
 
-def record_acknowledged(engine: Engine, key: str, result: Mapping[str, Any]) -> None:
-    via = "--ack" if engine.opts.ack in (key, key.split("[", 1)[0]) else "prompt"
-    engine.audit("acknowledged", {
-        "step_id": key, "by": engine.opts.operator, "via": via,
+def record_acknowledged(run: RunSession, key: str, result: Mapping[str, Any]) -> None:
+    via = "--ack" if run.opts.ack in (key, key.split("[", 1)[0]) else "prompt"
+    run.audit("acknowledged", {
+        "step_id": key, "by": run.opts.operator, "via": via,
         "fields": dict(result.get("fields") or {}),
         "checklist": list(result.get("checklist") or []), "notes": result.get("notes") or ""})
 
 
-def settle_uncertain(engine: Engine, step: Step, key: str, prev: StepResult,
+def settle_uncertain(run: RunSession, step: Step, key: str, prev: StepResult,
                      action: Any) -> bool:
     """A step left running (or interrupted) by the last process: True to run it again,
     False to take it as done. Raises when nobody can decide."""
-    from vvrun.engine.core import UncertainStep
 
     where = step.where.with_step(key)
-    if key in engine.opts.mark_done or step.id in engine.opts.mark_done:
-        engine.audit("uncertain_settled", {"step_id": key, "by": engine.opts.operator,
+    if key in run.opts.mark_done or step.id in run.opts.mark_done:
+        run.audit("uncertain_settled", {"step_id": key, "by": run.opts.operator,
                                            "decision": "done", "via": "--mark-done"})
         return False
     safe = step.idempotent or step.type in ("confirm", "manual") or (
         step.type == "sql" and getattr(action, "transaction", False)
         and prev.status.value == "interrupted")  # a cancelled transaction rolled back
-    told = key in engine.opts.rerun or step.id in engine.opts.rerun
+    told = key in run.opts.rerun or step.id in run.opts.rerun
     if not (safe or told):
-        hint = (f"check whether it took effect, then `vvrun resume {engine.run_id} --rerun "
-                f"{key}` to run it again or `vvrun resume {engine.run_id} --mark-done {key}` "
+        hint = (f"check whether it took effect, then `vvrun resume {run.run_id} --rerun "
+                f"{key}` to run it again or `vvrun resume {run.run_id} --mark-done {key}` "
                 "to go on without it (or resume at a terminal to be asked)")
         message = (f"step '{key}' was in flight when the run stopped; vvrun cannot know whether "
                    "it took effect")
-        if engine.opts.yes:
+        if run.opts.yes:
             raise UncertainStep(message, where=where, hint=hint)
         try:
-            again = engine.prompter.confirm(f"{message}. Run it again?", default=False)
+            again = run.prompter.confirm(f"{message}. Run it again?", default=False)
             if not again:
-                if not engine.prompter.confirm(f"Take step '{key}' as done and go on?",
+                if not run.prompter.confirm(f"Take step '{key}' as done and go on?",
                                                default=False):
                     raise Aborted(f"the operator chose neither to re-run nor to skip step "
                                   f"'{key}'", where=where, hint=hint)
-                engine.audit("uncertain_settled", {"step_id": key, "by": engine.opts.operator,
+                run.audit("uncertain_settled", {"step_id": key, "by": run.opts.operator,
                                                    "decision": "done", "via": "prompt"})
                 return False
         except Paused as exc:
             raise Paused(message, where=where, hint=hint) from exc
     if step.type == "sql":
-        _refuse_stray_backend(engine, key, action, where)
-    _refuse_stray_process(engine, key, where)
-    engine.audit("uncertain_settled", {"step_id": key, "by": engine.opts.operator,
+        _refuse_stray_backend(run, key, action, where)
+    _refuse_stray_process(run, key, where)
+    run.audit("uncertain_settled", {"step_id": key, "by": run.opts.operator,
                                        "decision": "rerun",
                                        "via": "--rerun" if told else "idempotent" if safe
                                        else "prompt"})
     return True
 
 
-def _refuse_stray_process(engine: Engine, key: str, where: Any) -> None:
-    from vvrun.engine.core import UncertainStep
+def _refuse_stray_process(run: RunSession, key: str, where: Any) -> None:
     from vvrun.engine.stray import live_process_group
 
-    entry = engine.store.ledger_entry(engine.run_id, key) or {}
+    entry = run.store.ledger_entry(run.run_id, key) or {}
     pgid = entry.get("pgid")
-    if not pgid or entry.get("host") != engine.opts.host or not live_process_group(pgid):
+    if not pgid or entry.get("host") != run.opts.host or not live_process_group(pgid):
         return
     raise UncertainStep(
         f"step '{key}' is still running: process group {pgid}, started by the interrupted "
         "run, is alive; a second copy will not be started beside it",
         where=where,
         hint=f"wait for it to finish or stop it (`kill -TERM -{pgid}`), then "
-        f"`vvrun resume {engine.run_id}` again")
+        f"`vvrun resume {run.run_id}` again")
 
 
-def _refuse_stray_backend(engine: Engine, key: str, action: Any, where: Any) -> None:
-    from vvrun.engine.core import UncertainStep
+def _refuse_stray_backend(run: RunSession, key: str, action: Any, where: Any) -> None:
     from vvrun.engine.stray import stray_backends
 
     url = getattr(action, "url", None)
     if not url:
         return
-    app = f"{getattr(action, 'application_name', 'vvrun')}:{engine.run_id}:{key}"
+    app = f"{getattr(action, 'application_name', 'vvrun')}:{run.run_id}:{key}"
     alive = stray_backends(url, app)
     if alive:
         pids = ", ".join(str(b["pid"]) for b in alive)
@@ -201,7 +197,7 @@ def _refuse_stray_backend(engine: Engine, key: str, action: Any, where: Any) -> 
             f"application_name {app!r}); a second copy will not be started beside it",
             where=where,
             hint=f"wait for it to finish or stop it (SELECT pg_cancel_backend({alive[0]['pid']})"
-            f"), then `vvrun resume {engine.run_id}` again")
+            f"), then `vvrun resume {run.run_id}` again")
 
 
 def _detail(desc: Description) -> str:

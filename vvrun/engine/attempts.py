@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vvrun.engine.context import evaluate, explain
+from vvrun.engine.session import RunSession
 from vvrun.engine.worker import SinkConsole, run_in_worker
 from vvrun.errors import Cancelled, ExpectFailed, StepFailed
 from vvrun.language.model import Duration, Retry, Step
 from vvrun.language.templates.engine import Templater
 from vvrun.secrets import Masker
 from vvrun.steps.base import StepIO
-
-if TYPE_CHECKING:
-    from vvrun.engine.core import Engine
 
 WATCHABLE = frozenset({"sql", "redis", "http"})  # read-only kinds `watch` may repeat
 PROMPT_ONLY = frozenset({"confirm", "manual"})  # steps whose only effect is asking
@@ -25,31 +23,35 @@ class _UntilFalse(StepFailed):
     """`retry.until` does not hold yet (polling goes on while attempts remain)."""
 
 
-class Attempts:
-    """The part of the Engine that runs one step's attempts."""
+class Attempter:
+    """Runs one step's attempts for the engine: retries, watch, until, expect, outputs."""
 
-    def _attempts(self: Engine, step: Step, key: str, module: Any, action: Any, tpl: Templater,
-                  digest: str, answered: Mapping[str, Any] | None, with_outputs: bool
-                  ) -> tuple[dict[str, Any], dict[str, Any], int]:
+    def __init__(self, run: RunSession):
+        self.run = run
+
+    def run_attempts(self, step: Step, key: str, module: Any, action: Any, tpl: Templater,
+                     digest: str, answered: Mapping[str, Any] | None, with_outputs: bool
+                     ) -> tuple[dict[str, Any], dict[str, Any], int]:
         retry = step.retry or Retry()
         attempts = max(1, retry.attempts)
         delay = retry.delay.seconds
         last: StepFailed | None = None
         for attempt in range(1, attempts + 1):
-            self.store.step_started(self.run_id, key, attempt=attempt, host=self.opts.host,
-                                    pid=self.opts.pid, action_hash=digest)
+            run = self.run
+            run.store.step_started(run.run_id, key, attempt=attempt, host=run.opts.host,
+                                   pid=run.opts.pid, action_hash=digest)
             try:
                 if answered is not None:  # a confirm answered by --yes or before a resume
                     raw: dict[str, Any] = dict(answered)
-                    return raw, self._outputs(step, tpl.child(result=raw), with_outputs), attempt
+                    return raw, self.outputs(step, tpl.child(result=raw), with_outputs), attempt
                 return (*self._attempt(step, key, module, action, tpl, with_outputs,
                                        attempt, digest), attempt)
             except StepFailed as exc:
                 last = exc
             if attempt < attempts:
-                self.emit("step_retry", {"step_id": key, "attempt": attempt + 1,
-                                         "delay": delay, "error": self.masker.mask(last.message)})
-                self.opts.sleep(delay)
+                self.run.emit("step_retry", {"step_id": key, "attempt": attempt + 1, "delay": delay,
+                                             "error": self.run.masker.mask(last.message)})
+                self.run.opts.sleep(delay)
                 delay *= retry.backoff
         assert last is not None
         if isinstance(last, _UntilFalse) and attempts > 1:
@@ -57,17 +59,18 @@ class Attempts:
         last.attempts = attempts  # type: ignore[attr-defined]  # the ledger records how many
         raise last
 
-    def _attempt(self: Engine, step: Step, key: str, module: Any, action: Any, tpl: Templater,
+    def _attempt(self, step: Step, key: str, module: Any, action: Any, tpl: Templater,
                  with_outputs: bool, attempt: int = 1, digest: str | None = None
                  ) -> tuple[dict[str, Any], dict[str, Any]]:
         io = self._io(step, key, tpl)
 
         def spawned(pgid: int) -> None:  # the ledger keeps the group for resume's stray check
-            self.store.step_started(self.run_id, key, attempt=attempt, host=self.opts.host,
-                                    pid=self.opts.pid, pgid=pgid, action_hash=digest)
+            run = self.run
+            run.store.step_started(run.run_id, key, attempt=attempt, host=run.opts.host,
+                                   pid=run.opts.pid, pgid=pgid, action_hash=digest)
 
         io.on_spawn = spawned
-        watching = (step.watch is not None and self.opts.watch_wait is not None
+        watching = (step.watch is not None and self.run.opts.watch_wait is not None
                     and step.type in WATCHABLE)
         until = step.retry.until if step.retry else None
         while True:
@@ -78,13 +81,13 @@ class Attempts:
             try:
                 holds = True if until is None else bool(evaluate(rtpl, until))
                 if watching:
-                    self.emit("step_output", {"step_id": key, "stream": "watch",
-                                              "text": self.masker.mask(_watch_text(raw))})
+                    self.run.emit("step_output", {"step_id": key, "stream": "watch",
+                                              "text": self.run.masker.mask(_watch_text(raw))})
                     if finish is not None:
                         finish(True)
                         finish = None
                     done = until is not None and holds
-                    if not done and not self.opts.watch_wait(step.watch.seconds):  # type: ignore[union-attr,misc]
+                    if not done and not self.run.opts.watch_wait(step.watch.seconds):  # type: ignore[union-attr,misc]
                         continue
                     holds = True  # Enter ends the watch: the last result is the result
                 if not holds:
@@ -92,15 +95,15 @@ class Attempts:
                         finish(True)
                         finish = None
                     raise _UntilFalse(f"retry.until `{until}` is still false"
-                                      + _saw(until or "", rtpl, self.masker), where=step.where,
+                                      + _saw(until or "", rtpl, self.run.masker), where=step.where,
                                       hint="raise retry.attempts or retry.delay to wait longer")
                 for expr in step.expect:
                     if not evaluate(rtpl, expr):
                         raise ExpectFailed(f"expect `{expr}` was false"
-                                           + _saw(expr, rtpl, self.masker), where=step.where,
+                                           + _saw(expr, rtpl, self.run.masker), where=step.where,
                                            hint="the step ran, but its result is not what the "
                                            "runbook expects")
-                outputs = self._outputs(step, rtpl, with_outputs)
+                outputs = self.outputs(step, rtpl, with_outputs)
             except BaseException:
                 if finish is not None:
                     finish(False)  # `transaction: true` rolls back, `expect` included
@@ -109,35 +112,36 @@ class Attempts:
                 finish(True)
             return dict(raw), outputs
 
-    def _outputs(self: Engine, step: Step, rtpl: Templater, with_outputs: bool) -> dict[str, Any]:
+    def outputs(self, step: Step, rtpl: Templater, with_outputs: bool) -> dict[str, Any]:
         if not with_outputs:
             return {}
         return {name: evaluate(rtpl, expr) for name, expr in step.outputs.items()}
 
-    def _execute(self: Engine, step: Step, module: Any, action: Any,
+    def _execute(self, step: Step, module: Any, action: Any,
                  io: StepIO) -> Mapping[str, Any]:
         try:
-            return run_in_worker(lambda: module.execute(action, io), io.cancel, self.renewer,
+            return run_in_worker(lambda: module.execute(action, io), io.cancel, self.run.renewer,
                                  abandon_on_interrupt=step.type in PROMPT_ONLY)
         except Cancelled as exc:  # the step stopped because we asked it to: Ctrl-C
             raise KeyboardInterrupt from exc
 
-    def _io(self: Engine, step: Step, key: str, tpl: Templater) -> StepIO:
-        prompter = self.prompter
-        if self.opts.ack is not None and self.opts.ack_prompter is not None and (
-                self.opts.ack in (step.id, key)):
-            prompter = self.opts.ack_prompter
-        return StepIO(run_id=self.run_id, step_id=key, timeout=self._timeout(step),
-                      clients=self.clients, console=SinkConsole(self.sink, self.masker, key),
+    def _io(self, step: Step, key: str, tpl: Templater) -> StepIO:
+        prompter = self.run.prompter
+        if self.run.opts.ack is not None and self.run.opts.ack_prompter is not None and (
+                self.run.opts.ack in (step.id, key)):
+            prompter = self.run.opts.ack_prompter
+        return StepIO(run_id=self.run.run_id, step_id=key, timeout=self._timeout(step),
+                      clients=self.run.clients,
+                      console=SinkConsole(self.run.sink, self.run.masker, key),
                       prompter=prompter, danger=step.danger, approvers=step.approvers,
-                      env=self.opts.environ, secret_env=self.secret_env,
+                      env=self.run.opts.environ, secret_env=self.run.secret_env,
                       where=step.where.with_step(key), templater=tpl,
                       timeout_inherited="timeout" not in step.raw)
 
-    def _timeout(self: Engine, step: Step) -> float | None:
+    def _timeout(self, step: Step) -> float | None:
         if step.timeout is not None:
             return step.timeout.seconds
-        default = self.runbook.defaults.get("timeout")
+        default = self.run.runbook.defaults.get("timeout")
         if default is None:
             return None
         return default.seconds if isinstance(default, Duration) else Duration.parse(

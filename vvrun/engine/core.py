@@ -8,16 +8,16 @@ The ledger is written before an effect starts (`step_started`) and after it ends
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from vvrun.engine import approval
-from vvrun.engine.attempts import Attempts
+from vvrun.engine.attempts import Attempter
 from vvrun.engine.context import action_hash, describe_dict, evaluate, step_view
-from vvrun.engine.recording import Recording
-from vvrun.engine.secret_env import secret_env, shell_secrets_to_env
-from vvrun.engine.worker import Renewer
+from vvrun.engine.options import RunOptions
+from vvrun.engine.recording import Recorder
+from vvrun.engine.secret_env import shell_secrets_to_env
+from vvrun.engine.session import RunSession
 from vvrun.errors import (
     EXIT_ABORTED,
     EXIT_FAILED,
@@ -30,147 +30,115 @@ from vvrun.errors import (
     StepFailed,
     VvrunError,
 )
-from vvrun.events import Event, Sink
+from vvrun.events import Sink
 from vvrun.language.model import Runbook, Step
 from vvrun.language.templates.engine import EnvVars, Templater, referenced_names
 from vvrun.results import RunResult, Status, StepResult
 from vvrun.secrets import Masker
-from vvrun.state import RunRecord, Store, new_run_id
+from vvrun.state import RunRecord, Store
 from vvrun.steps import STEP_TYPES
-from vvrun.steps.base import Clients, Prompter
-
-NOT_AUDITED = frozenset({"step_output", "step_progress"})  # live output: kept in results
+from vvrun.steps.base import Prompter
 
 
-@dataclass
-class RunOptions:
-    """Everything decided at the edge, as plain values."""
+class Engine:
+    """Drives one run through its steps; approvals, attempts and recording are collaborators
+    it calls, sharing the run's state (`RunSession`)."""
 
-    operator: str
-    host: str
-    pid: int
-    environ: Mapping[str, str] = field(default_factory=dict)
-    yes: bool = False
-    confirm_word: str | None = None
-    from_step: str | None = None
-    tags: tuple[str, ...] = ()
-    skip_tags: tuple[str, ...] = ()
-    #: at a terminal: wait up to N seconds for Enter, True when pressed (`watch`); None: none
-    watch_wait: Callable[[float], bool] | None = None
-    lock_ttl: float = 60.0
-    source: str = ""  # the runbook text, kept with the run (resume shows what changed)
-    path: str | None = None  # where the run record says the runbook is (absolute: resume)
-    vvrun_version: str = ""
-    # resume only
-    ack: str | None = None  # the manual step `--ack` completes (with `ack_prompter`)
-    ack_prompter: Prompter | None = None
-    rerun: tuple[str, ...] = ()  # uncertain steps to run again without asking
-    mark_done: tuple[str, ...] = ()  # uncertain steps to take as done
-    sleep: Callable[[float], None] = time.sleep
-
-
-class UncertainStep(VvrunError):
-    """A step was in flight when the run stopped and nobody said what to do about it."""
-
-
-class Engine(Attempts, Recording):
     def __init__(self, runbook: Runbook, inputs: Mapping[str, Any], *, store: Store,
                  sink: Sink, prompter: Prompter, masker: Masker, options: RunOptions,
                  run_id: str | None = None):
-        self.runbook = runbook
-        self.inputs = dict(inputs)
-        self.store = store
-        self.sink = sink
-        self.prompter = prompter
-        self.masker = masker
-        self.opts = options
-        self.run_id = run_id or new_run_id()
-        self.clients = Clients()
-        self.ledger: dict[str, StepResult] = {}
-        self.views: dict[str, dict[str, Any]] = {}
-        self.summary: dict[str, StepResult] = {}
-        self.error: VvrunError | None = None
-        self.current: str | None = None
-        self.resumed = False
-        self.renewer = Renewer(lambda: self.store.renew_locks(self.run_id),
-                               max(1.0, options.lock_ttl / 3))
-        for name, spec in runbook.inputs.items():
-            if spec.secret and name in self.inputs:
-                masker.add(self.inputs[name])
-        self.secret_env = secret_env(runbook, self.inputs)
+        self.run = RunSession(runbook, inputs, store=store, sink=sink, prompter=prompter,
+                              masker=masker, options=options, run_id=run_id)
+        self.record = Recorder(self.run)
+        self.attempts = Attempter(self.run)
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def runbook(self) -> Runbook:
+        return self.run.runbook
+
+    @property
+    def error(self) -> VvrunError | None:
+        return self.run.error
 
     # -- the run's life ------------------------------------------------------------------
 
     def start(self) -> RunResult:
         """A new run: take the locks, record the run, run every step."""
         keys = self._lock_keys()
-        self.store.acquire_locks(self.run_id, keys, operator=self.opts.operator,
-                                 host=self.opts.host, pid=self.opts.pid, ttl=self.opts.lock_ttl)
+        opts = self.run.opts
+        self.run.store.acquire_locks(self.run.run_id, keys, operator=opts.operator,
+                                     host=opts.host, pid=opts.pid, ttl=opts.lock_ttl)
         try:
             now = time.time()
-            self.store.create_run(RunRecord(
-                id=self.run_id, runbook=self.runbook.name,
-                path=self.opts.path or self.runbook.path,
-                source_hash=self.runbook.source_hash, status="running",
-                operator=self.opts.operator, host=self.opts.host, pid=self.opts.pid,
-                inputs=self.masker.mask_obj(self.stored_inputs()), started_at=now,
-                updated_at=now, vvrun_version=self.opts.vvrun_version, locks=keys,
-                source=self.masker.mask(self.opts.source)))
+            self.run.store.create_run(RunRecord(
+                id=self.run.run_id, runbook=self.run.runbook.name,
+                path=self.run.opts.path or self.run.runbook.path,
+                source_hash=self.run.runbook.source_hash, status="running",
+                operator=self.run.opts.operator, host=self.run.opts.host, pid=self.run.opts.pid,
+                inputs=self.run.masker.mask_obj(self.stored_inputs()), started_at=now,
+                updated_at=now, vvrun_version=self.run.opts.vvrun_version, locks=keys,
+                source=self.run.masker.mask(self.run.opts.source)))
         except BaseException:
-            self.store.release_locks(self.run_id)
+            self.run.store.release_locks(self.run.run_id)
             raise
         return self._drive()
 
     def resume(self, run: RunRecord) -> RunResult:
         """Continue a recorded run: its ledger says what is done."""
-        self.run_id = run.id
-        self.resumed = True
-        self.store.acquire_locks(self.run_id, self._lock_keys(), operator=self.opts.operator,
-                                 host=self.opts.host, pid=self.opts.pid, ttl=self.opts.lock_ttl)
-        self.ledger = dict(self.store.step_results(run.id))
-        self.store.update_run(run.id, status="running")
+        self.run.run_id = run.id
+        self.run.resumed = True
+        opts = self.run.opts
+        self.run.store.acquire_locks(self.run.run_id, self._lock_keys(), operator=opts.operator,
+                                     host=opts.host, pid=opts.pid, ttl=opts.lock_ttl)
+        self.run.ledger = dict(self.run.store.step_results(run.id))
+        self.run.store.update_run(run.id, status="running")
         return self._drive()
 
     def stored_inputs(self) -> dict[str, Any]:
         """The inputs a run record may keep: never a secret."""
-        return {k: v for k, v in self.inputs.items()
-                if not self.runbook.inputs[k].secret and _storable(v)}
+        return {k: v for k, v in self.run.inputs.items()
+                if not self.run.runbook.inputs[k].secret and _storable(v)}
 
     def _lock_keys(self) -> tuple[str, ...]:
-        tpl = Templater(self._base_context(), where=self.runbook.where)
-        keys = [self.runbook.name]
-        for lock in self.runbook.locks:
+        tpl = Templater(self._base_context(), where=self.run.runbook.where)
+        keys = [self.run.runbook.name]
+        for lock in self.run.runbook.locks:
             key = str(tpl.text(lock))
             if key not in keys:
                 keys.append(key)
         return tuple(keys)
 
     def _drive(self) -> RunResult:
-        self.emit("run_started", {
-            "run_id": self.run_id, "runbook": self.runbook.name, "title": self.runbook.title,
-            "description": self.runbook.description, "operator": self.opts.operator,
-            "inputs": {k: ("***" if self.runbook.inputs[k].secret else _jsonable(v))
-                       for k, v in self.inputs.items()},
-            "resumed": self.resumed})
+        self.run.emit("run_started", {
+            "run_id": self.run.run_id, "runbook": self.run.runbook.name,
+            "title": self.run.runbook.title,
+            "description": self.run.runbook.description, "operator": self.run.opts.operator,
+            "inputs": {k: ("***" if self.run.runbook.inputs[k].secret else _jsonable(v))
+                       for k, v in self.run.inputs.items()},
+            "resumed": self.run.resumed})
         status, error = Status.SUCCEEDED, None
         try:
             status, error = self._loop()
         except Paused as exc:
-            status, error = Status.PAUSED, _with_run_hint(exc, self.run_id)
-            if self.current is not None:
-                self.record_paused(self.current, exc.message)
+            status, error = Status.PAUSED, _with_run_hint(exc, self.run.run_id)
+            if self.run.current is not None:
+                self.record.paused(self.run.current, exc.message)
         except Aborted as exc:
             status, error = Status.ABORTED, exc
-            if self.current is not None:
-                self._record_ended(self.current, Status.ABORTED, exc.message)
+            if self.run.current is not None:
+                self.record.ended(self.run.current, Status.ABORTED, exc.message)
         except KeyboardInterrupt:
             status = Status.INTERRUPTED
             error = Cancelled(
-                f"run {self.run_id} interrupted"
-                + (f" at step '{self.current}'" if self.current else ""),
-                hint=f"resume with `vvrun resume {self.run_id}`")
-            if self.current is not None:
-                self._record_interrupted(self.current)
+                f"run {self.run.run_id} interrupted"
+                + (f" at step '{self.run.current}'" if self.run.current else ""),
+                hint=f"resume with `vvrun resume {self.run.run_id}`")
+            if self.run.current is not None:
+                self.record.interrupted(self.run.current)
         except VvrunError as exc:  # the runbook, the state store, a usage error
             status, error = Status.FAILED, exc
         except BaseException as exc:  # a bug: record the run failed, then let the edge report
@@ -179,8 +147,8 @@ class Engine(Attempts, Recording):
         return self._finish_run(status, error)
 
     def _finish_run(self, status: Status, error: VvrunError | str | None) -> RunResult:
-        self.error = error if isinstance(error, VvrunError) else None
-        message = None if error is None else self.masker.mask(
+        self.run.error = error if isinstance(error, VvrunError) else None
+        message = None if error is None else self.run.masker.mask(
             error.format() if isinstance(error, VvrunError) else error)
         exit_code = {Status.SUCCEEDED: EXIT_OK, Status.PAUSED: EXIT_PAUSED,
                      Status.ABORTED: EXIT_ABORTED, Status.INTERRUPTED: EXIT_INTERRUPTED}.get(
@@ -188,35 +156,35 @@ class Engine(Attempts, Recording):
         if isinstance(error, VvrunError) and status == Status.FAILED:
             exit_code = error.exit_code
         try:
-            self.clients.close()
-            self.store.update_run(self.run_id, status=status.value, error=message)
+            self.run.clients.close()
+            self.run.store.update_run(self.run.run_id, status=status.value, error=message)
             if status in (Status.PAUSED, Status.INTERRUPTED):
-                park = getattr(self.store, "park_locks", None)  # kept for the resume
+                park = getattr(self.run.store, "park_locks", None)  # kept for the resume
                 if park is not None:
-                    park(self.run_id)
+                    park(self.run.run_id)
             else:
-                self.store.release_locks(self.run_id)
+                self.run.store.release_locks(self.run.run_id)
         finally:
             steps = [{"step_id": r.step_id, "status": r.status.value, "duration": r.duration,
-                      "error": r.error} for r in self.summary.values()]
-            self.emit("run_ended", {"run_id": self.run_id, "status": status.value,
+                      "error": r.error} for r in self.run.summary.values()]
+            self.run.emit("run_ended", {"run_id": self.run.run_id, "status": status.value,
                                     "exit_code": exit_code, "steps": steps, "error": message})
-        return RunResult(self.run_id, self.runbook.name, status, tuple(self.summary.values()),
-                         message, exit_code)
+        return RunResult(self.run.run_id, self.run.runbook.name, status,
+                         tuple(self.run.summary.values()), message, exit_code)
 
     # -- steps in order ------------------------------------------------------------------
 
     def _loop(self) -> tuple[Status, VvrunError | None]:
-        steps = self.runbook.steps
+        steps = self.run.runbook.steps
         first = 0
-        if self.opts.from_step and not self.resumed:
-            first = self.runbook.index(self.opts.from_step)
+        if self.run.opts.from_step and not self.run.resumed:
+            first = self.run.runbook.index(self.run.opts.from_step)
         failure: VvrunError | None = None
         i = 0
         while i < len(steps):
             step = steps[i]
             reason = self._not_selected(step, i, first)
-            done = self.ledger.get(step.id)
+            done = self.run.ledger.get(step.id)
             if reason is not None:
                 self._skip(step, reason)
             elif done is not None and (
@@ -231,7 +199,7 @@ class Engine(Attempts, Recording):
                     elif step.on_failure == "abort":
                         return Status.FAILED, error
                     else:  # a jump to a later step: the rollback path runs, the run fails
-                        target = self.runbook.index(step.on_failure)
+                        target = self.run.runbook.index(step.on_failure)
                         failure = error
                         for between in steps[i + 1 : target]:
                             self._skip(between, f"on_failure of '{step.id}' jumped to "
@@ -243,28 +211,28 @@ class Engine(Attempts, Recording):
 
     def _not_selected(self, step: Step, index: int, first: int) -> str | None:
         if index < first:
-            return f"before --from {self.opts.from_step}"
+            return f"before --from {self.run.opts.from_step}"
         tags = set(step.tags)
-        if self.opts.tags and not tags & set(self.opts.tags):
-            return "not tagged " + " or ".join(self.opts.tags)
-        skipped = tags & set(self.opts.skip_tags)
+        if self.run.opts.tags and not tags & set(self.run.opts.tags):
+            return "not tagged " + " or ".join(self.run.opts.tags)
+        skipped = tags & set(self.run.opts.skip_tags)
         if skipped:
             return f"tagged {', '.join(sorted(skipped))} (--skip-tags)"
         return None
 
     def _reuse(self, step: Step, done: StepResult) -> None:
-        self.views[step.id] = step_view(done.status.value, done.result, done.outputs)
-        self.summary[step.id] = done
-        self.emit("step_skipped", {"step_id": step.id,
+        self.run.views[step.id] = step_view(done.status.value, done.result, done.outputs)
+        self.run.summary[step.id] = done
+        self.run.emit("step_skipped", {"step_id": step.id,
                                    "reason": f"{done.status.value} before the resume"})
 
     def _skip(self, step: Step, reason: str) -> StepResult:
         now = time.time()
         result = StepResult(step.id, Status.SKIPPED, started_at=now, ended_at=now)
-        self.store.step_finished(self.run_id, step.id, result)
-        self.views[step.id] = step_view("skipped", {}, {})
-        self.summary[step.id] = result
-        self.emit("step_skipped", {"step_id": step.id, "reason": reason})
+        self.run.store.step_finished(self.run.run_id, step.id, result)
+        self.run.views[step.id] = step_view("skipped", {}, {})
+        self.run.summary[step.id] = result
+        self.run.emit("step_skipped", {"step_id": step.id, "reason": reason})
         return result
 
     def _run_step(self, step: Step, index: int) -> tuple[StepResult, StepFailed | None]:
@@ -279,7 +247,7 @@ class Engine(Attempts, Recording):
                 return self._for_each(step, index, tpl, per_item_when)
             return self._one(step, index, step.id, tpl)
         except StepFailed as exc:
-            return self._failed(step, step.id, exc, started), exc
+            return self.record.failed(step, step.id, exc, started), exc
 
     def _for_each(self, step: Step, index: int, tpl: Templater, per_item_when: bool
                   ) -> tuple[StepResult, StepFailed | None]:
@@ -295,7 +263,7 @@ class Engine(Attempts, Recording):
         n = len(items)
         for i, item in enumerate(items):
             key = f"{step.id}[{i}]"
-            done = self.ledger.get(key)
+            done = self.run.ledger.get(key)
             if done is not None and done.status in (Status.SUCCEEDED, Status.SKIPPED):
                 results.append(dict(done.result))
                 continue
@@ -309,19 +277,19 @@ class Engine(Attempts, Recording):
             result, error = self._one(step, index, key, itpl, item=(i, n))
             if result.status == Status.FAILED:
                 partial = {"items": results}
-                return self._failed(step, step.id, error or StepFailed("item failed"),
+                return self.record.failed(step, step.id, error or StepFailed("item failed"),
                                     started, result=partial), error
             results.append(dict(result.result))
         aggregate = {"items": results}
         rtpl = tpl.child(result=aggregate)
         outputs = {name: evaluate(rtpl, expr) for name, expr in step.outputs.items()}
-        return self._succeeded(step, step.id, aggregate, outputs, started, attempts=1), None
+        return self.record.succeeded(step, step.id, aggregate, outputs, started, attempts=1), None
 
     def _skip_item(self, key: str, reason: str) -> None:
         now = time.time()
-        self.store.step_finished(self.run_id, key,
+        self.run.store.step_finished(self.run.run_id, key,
                                  StepResult(key, Status.SKIPPED, started_at=now, ended_at=now))
-        self.emit("step_skipped", {"step_id": key, "reason": reason})
+        self.run.emit("step_skipped", {"step_id": key, "reason": reason})
 
     # -- one step (or one item of a for_each step) ---------------------------------------
 
@@ -329,75 +297,65 @@ class Engine(Attempts, Recording):
              item: tuple[int, int] | None = None) -> tuple[StepResult, StepFailed | None]:
         started = time.time()
         module = STEP_TYPES[step.type]
-        self.current = key
+        self.run.current = key
         try:
-            action = module.render(step.spec, tpl, self.runbook.connections)
+            action = module.render(step.spec, tpl, self.run.runbook.connections)
             if step.type == "shell":
-                action = shell_secrets_to_env(action, self.runbook, self.inputs)
+                action = shell_secrets_to_env(action, self.run.runbook, self.run.inputs)
             desc = module.describe(action)
         except StepFailed as exc:
-            return self._failed(step, key, exc, started), exc
-        digest = action_hash(desc, self.masker)
+            return self.record.failed(step, key, exc, started), exc
+        digest = action_hash(desc, self.run.masker)
         title = str(tpl.text(step.title)) if step.title else desc.summary
-        self.emit("step_started", {
-            "index": index + 1, "total": len(self.runbook.steps), "step_id": key,
+        self.run.emit("step_started", {
+            "index": index + 1, "total": len(self.run.runbook.steps), "step_id": key,
             "type": step.type, "title": title,
             "description": tpl.text(step.description) if step.description else "",
-            **describe_dict(desc, self.masker), "danger": step.danger, "attempt": 1,
+            **describe_dict(desc, self.run.masker), "danger": step.danger, "attempt": 1,
             "item": None if item is None else {"index": item[0] + 1, "total": item[1]}})
-        prev = self.ledger.get(key)
+        prev = self.run.ledger.get(key)
         uncertain = prev is not None and prev.status in (
             Status.RUNNING, Status.UNCERTAIN, Status.INTERRUPTED)
         if uncertain:
             # Until the step is settled its ledger entry must stay in flight: a pause or an
             # abort while asking must not overwrite it, or the next resume would run it blind.
-            self.current = None
-            rerun = approval.settle_uncertain(self, step, key, prev, action)
-            self.current = key
+            self.run.current = None
+            rerun = approval.settle_uncertain(self.run, step, key, prev, action)
+            self.run.current = key
         if uncertain and not rerun:
-            return self._succeeded(step, key, dict(prev.result), {}, started,  # type: ignore[union-attr]
+            return self.record.succeeded(step, key, dict(prev.result), {}, started,  # type: ignore[union-attr]
                                    attempts=prev.attempts, digest=digest,  # type: ignore[union-attr]
                                    note="taken as done by the operator"), None
-        answered = approval.approve(self, step, key, action, desc, digest)
+        answered = approval.approve(self.run, step, key, action, desc, digest)
         if step.type not in ("confirm", "manual"):
             started = time.time()  # a danger step's duration is its action's, not the asking
         if step.type == "manual":
-            acked = approval.acknowledged(self, key)
+            acked = approval.acknowledged(self.run, key)
             if acked is not None:
-                return self._succeeded(step, key, acked, {}, started, attempts=1,
+                return self.record.succeeded(step, key, acked, {}, started, attempts=1,
                                        digest=digest), None
         try:
-            result, outputs, attempts = self._attempts(step, key, module, action, tpl,
+            result, outputs, attempts = self.attempts.run_attempts(step, key, module, action, tpl,
                                                        digest, answered, item is None)
         except StepFailed as exc:
-            return self._failed(step, key, exc, started, digest=digest), exc
+            return self.record.failed(step, key, exc, started, digest=digest), exc
         if step.type == "confirm" and result.get("confirmed") and answered is None:
-            approval.record_confirmed(self, key, digest, via="prompt")
-            approval.second_approver(self, step, key, digest)
+            approval.record_confirmed(self.run, key, digest, via="prompt")
+            approval.second_approver(self.run, step, key, digest)
         if step.type == "manual":
-            approval.record_acknowledged(self, key, result)
-        return self._succeeded(step, key, result, outputs, started, attempts=attempts,
+            approval.record_acknowledged(self.run, key, result)
+        return self.record.succeeded(step, key, result, outputs, started, attempts=attempts,
                                digest=digest), None
 
     # -- templates and events ------------------------------------------------------------
 
     def _base_context(self) -> dict[str, Any]:
-        return {"inputs": self.inputs, "env": EnvVars(self.opts.environ), "steps": self.views,
-                "run": {"id": self.run_id, "operator": self.opts.operator, "dry_run": False}}
+        run = self.run
+        return {"inputs": run.inputs, "env": EnvVars(run.opts.environ), "steps": run.views,
+                "run": {"id": run.run_id, "operator": run.opts.operator, "dry_run": False}}
 
     def templater(self, step: Step) -> Templater:
         return Templater(self._base_context(), where=step.where)
-
-    def emit(self, kind: str, data: Mapping[str, Any]) -> None:
-        masked = self.masker.mask_obj(dict(data))
-        self.sink.emit(Event(kind, masked, time.time()))
-        if kind not in NOT_AUDITED:
-            self.store.append_event(self.run_id, kind, masked, operator=self.opts.operator,
-                                    host=self.opts.host)
-
-    def audit(self, kind: str, data: Mapping[str, Any]) -> None:
-        """An event for the audit trail (and the sink): confirmations, approvals, acks."""
-        self.emit(kind, data)
 
 
 def _storable(value: Any) -> bool:

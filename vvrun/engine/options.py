@@ -1,0 +1,41 @@
+"""What the edge decides for a run, as plain values, and the engine's own error."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from vvrun.errors import VvrunError
+from vvrun.steps.base import Prompter
+
+
+@dataclass
+class RunOptions:
+    """Everything decided at the edge, as plain values."""
+
+    operator: str
+    host: str
+    pid: int
+    environ: Mapping[str, str] = field(default_factory=dict)
+    yes: bool = False
+    confirm_word: str | None = None
+    from_step: str | None = None
+    tags: tuple[str, ...] = ()
+    skip_tags: tuple[str, ...] = ()
+    #: at a terminal: wait up to N seconds for Enter, True when pressed (`watch`); None: none
+    watch_wait: Callable[[float], bool] | None = None
+    lock_ttl: float = 60.0
+    source: str = ""  # the runbook text, kept with the run (resume shows what changed)
+    path: str | None = None  # where the run record says the runbook is (absolute: resume)
+    vvrun_version: str = ""
+    # resume only
+    ack: str | None = None  # the manual step `--ack` completes (with `ack_prompter`)
+    ack_prompter: Prompter | None = None
+    rerun: tuple[str, ...] = ()  # uncertain steps to run again without asking
+    mark_done: tuple[str, ...] = ()  # uncertain steps to take as done
+    sleep: Callable[[float], None] = time.sleep
+
+
+class UncertainStep(VvrunError):
+    """A step was in flight when the run stopped and nobody said what to do about it."""

@@ -1,0 +1,64 @@
+"""One run's shared state: what the engine and its collaborators (approvals, attempts,
+recording) all read and write. The collaborators get this object, never the engine, so no
+module of the engine calls back into the one that drives it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from vvrun.engine.options import RunOptions
+from vvrun.engine.secret_env import secret_env
+from vvrun.engine.worker import Renewer
+from vvrun.errors import VvrunError
+from vvrun.events import Event, Sink
+from vvrun.language.model import Runbook
+from vvrun.results import StepResult
+from vvrun.secrets import Masker
+from vvrun.state import Store, new_run_id
+from vvrun.steps.base import Clients, Prompter
+
+NOT_AUDITED = frozenset({"step_output", "step_progress"})  # live output: kept in results
+
+
+class RunSession:
+    """The run being driven: its runbook, inputs, store, sink, ledger and step views."""
+
+    def __init__(self, runbook: Runbook, inputs: Mapping[str, Any], *, store: Store,
+                 sink: Sink, prompter: Prompter, masker: Masker, options: RunOptions,
+                 run_id: str | None = None):
+        self.runbook = runbook
+        self.inputs = dict(inputs)
+        self.store = store
+        self.sink = sink
+        self.prompter = prompter
+        self.masker = masker
+        self.opts = options
+        self.run_id = run_id or new_run_id()
+        self.clients = Clients()
+        self.ledger: dict[str, StepResult] = {}  # what the store says each step did
+        self.views: dict[str, dict[str, Any]] = {}  # `steps.<id>` as templates see it
+        self.summary: dict[str, StepResult] = {}  # one line per step for the final table
+        self.error: VvrunError | None = None
+        self.current: str | None = None  # the step (or item) in flight
+        self.resumed = False
+        self.renewer = Renewer(lambda: self.store.renew_locks(self.run_id),
+                               max(1.0, options.lock_ttl / 3))
+        for name, spec in runbook.inputs.items():
+            if spec.secret and name in self.inputs:
+                masker.add(self.inputs[name])
+        self.secret_env = secret_env(runbook, self.inputs)
+
+    def emit(self, kind: str, data: Mapping[str, Any]) -> None:
+        """Mask, show to the sink, and append to the audit trail (live output excepted)."""
+        masked = self.masker.mask_obj(dict(data))
+        self.sink.emit(Event(kind, masked, time.time()))
+        if kind not in NOT_AUDITED:
+            self.store.append_event(self.run_id, kind, masked, operator=self.opts.operator,
+                                    host=self.opts.host)
+
+    def audit(self, kind: str, data: Mapping[str, Any]) -> None:
+        """An event for the audit trail (and the sink): confirmations, approvals, acks."""
+        self.emit(kind, data)
