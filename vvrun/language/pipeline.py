@@ -13,7 +13,7 @@ from typing import Any
 
 from vvrun.errors import Problem, RunbookInvalid
 from vvrun.language.build import build
-from vvrun.language.checks.meaning import run_checks
+from vvrun.language.checks import run_checks
 from vvrun.language.load import Loaded, load_file
 from vvrun.language.model import Runbook
 from vvrun.language.schema.explain import validate

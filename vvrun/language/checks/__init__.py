@@ -1,0 +1,44 @@
+"""Meaning checks after the schema: what a schema cannot say about a runbook.
+
+Each finding is a `Problem` with `file:line:col`, the step id, a hint and a stable `code`:
+duplicate ids; templates and expressions that do not parse; references to unknown inputs,
+connections and steps not defined earlier; `result`/`item`/`loop` where they do not exist;
+`on_failure` targets; steps with no usable connection; SQL values templated where they cannot be
+bound; `| raw` in shell; destructive operations without `danger: true`; input defaults that do
+not fit their input; lock templates that use more than inputs and env.
+
+Checks work on the model (`Built`) and look at raw data only for positions. One module per
+family: `structure`, `templates`, `danger`, `defaults`; `context` is what they share.
+"""
+
+from __future__ import annotations
+
+from vvrun.errors import Problem
+from vvrun.language.build import Built
+from vvrun.language.checks import danger, defaults, structure, templates
+from vvrun.language.checks.context import Checker
+
+
+def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
+    """Every meaning problem of a built runbook (warnings only when `warnings`)."""
+    c = Checker(built)
+    structure.duplicate_ids(c)
+    templates.top_templates(c)
+    defaults.input_defaults(c)
+    for i, step in c.steps.items():
+        templates.step_templates(c, i, step)
+        structure.on_failure(c, i, step)
+        structure.connection(c, i, step)
+        structure.step_keys(c, i, step)
+        if step.type == "sql":
+            danger.sql(c, ("steps", i, "sql"), step.spec.query, step, i)
+        elif step.type == "manual" and step.spec.verify is not None:
+            v = step.spec.verify
+            if v.type == "sql":
+                danger.sql(c, ("steps", i, "manual", "verify", "sql"), v.spec.query, step, i)
+        if warnings:
+            danger.danger(c, i, step)
+            danger.shell_raw(c, i, step)
+    if warnings:
+        defaults.secret_defaults(c)
+    return c.problems

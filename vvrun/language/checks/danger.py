@@ -1,0 +1,97 @@
+"""What could hurt: SQL values templated where they cannot be bound, destructive operations
+without `danger: true`, `| raw` in shell."""
+
+from __future__ import annotations
+
+import re
+
+from vvrun.language.checks.context import (
+    DANGER_HINT,
+    Checker,
+    Path,
+)
+from vvrun.language.model import Step
+from vvrun.steps import _sqlscan as sqlscan
+
+
+def sql(c: Checker, path: Path, query: str, step: Step, i: int) -> None:
+    if "{{" not in query:
+        return
+    if not isinstance(c.value(path), str):
+        path = (*path, "query")
+    found = sqlscan.scan(query)
+    words = {"single_quote": "inside a quoted string", "dollar_quote": "inside a dollar "
+             "quote", "double_quote": "inside a quoted identifier", "line_comment":
+             "inside a comment", "block_comment": "inside a comment"}
+    bound = [h for h in found.holes if h.context == "code" and not h.is_ident(query)]
+    for hole in found.holes:
+        if hole.context == "code":
+            continue
+        text = query[hole.start : hole.end]
+        if hole.context == "double_quote":
+            hint = "an identifier needs `{{ x | ident }}` without the quotes around it"
+        elif hole.context in ("line_comment", "block_comment"):
+            hint = "remove the template from the comment"
+        else:
+            hint = ("remove the quotes: every {{ }} is already a bound value "
+                    "(e.g. `{{ inputs.n ~ ' minutes' }}::interval` builds text)")
+        c.add(f"{text} is {words[hole.context]}, where a value cannot be bound", path,
+                 code="sql-quoted-value", hint=hint, offset=hole.start)
+    statements = found.statements
+    if len(statements) > 1 and bound:
+        c.add(f"{len(statements)} statements in one sql step cannot take templated "
+                 "values", path, code="sql-multi-value", offset=bound[0].start,
+                 hint="split it into one step per statement")
+    for hole in bound:
+        a, b = statements[hole.statement] if statements else (0, len(query))
+        stmt = found.code[a:b]
+        if sqlscan.is_utility(stmt):
+            c.add(f"{sqlscan.first_word(stmt)} cannot take a bound value "
+                     f"({query[hole.start:hole.end]})", path, code="sql-ddl-value",
+                     offset=hole.start,
+                     hint="use `{{ x | ident }}` for a name; for a setting use "
+                     "`SELECT set_config('name', {{ value }}, false)`")
+
+
+def danger(c: Checker, i: int, step: Step) -> None:
+    if step.danger:
+        return
+    path: Path = ("steps", i, step.type)
+    why: list[str] = []
+    if step.type == "sql":
+        found = sqlscan.scan(step.spec.query)
+        for a, b in found.statements or ((0, len(found.code)),):
+            why += sqlscan.dangers(found.code[a:b])
+    elif step.type == "redis":
+        spec = step.spec
+        first = ""
+        if spec.op == "command":
+            cmd = spec.command
+            first = (cmd.split(None, 1)[0] if isinstance(cmd, str) and cmd.split()
+                     else (cmd[0] if cmd else ""))
+        first = first.upper()
+        if first in ("FLUSHALL", "FLUSHDB"):
+            why.append(f"{first} deletes every key")
+        elif first == "KEYS":
+            c.add("KEYS blocks the server while it walks every key", path,
+                     code="danger", severity="warning",
+                     hint="use `SCAN`, or `delete_pattern:` to delete by pattern")
+    elif step.type == "shell" and re.search(
+            r"\brm\s+(-\w*r\w*f|-\w*f\w*r|-r\s+-f|-f\s+-r|--recursive\s+--force)\b",
+            step.spec.run):
+        why.append("rm -rf deletes files recursively")
+    for reason in dict.fromkeys(why):
+        c.add(f"{reason}; the step is not marked `danger: true`", path, code="danger",
+                 severity="warning", hint=DANGER_HINT)
+
+
+def shell_raw(c: Checker, i: int, step: Step) -> None:
+    if step.type != "shell":
+        return
+    path: Path = ("steps", i, "shell")
+    if not isinstance(c.value(path), str):
+        path = (*path, "run")
+    for m in re.finditer(r"\{\{[^}]*\|\s*raw\b[^}]*\}\}", step.spec.run):
+        c.add(f"{m.group(0)} puts the value into the command unquoted", path,
+                 code="shell-raw", severity="warning", offset=m.start(),
+                 hint="remove `| raw` unless the value is trusted and must split into words")

@@ -1,0 +1,112 @@
+"""The runbook's structure: unique ids, `on_failure` targets, connections a step can use,
+keys that only some step types take."""
+
+from __future__ import annotations
+
+import difflib
+
+from vvrun.language.checks.context import (
+    URL_SCHEME,
+    Checker,
+)
+from vvrun.language.model import Step
+from vvrun.steps import CONNECTION_KIND
+
+
+def duplicate_ids(c: Checker) -> None:
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(c.raw_steps):
+        sid = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(sid, str):
+            continue
+        if sid in seen:
+            first = c.pos.value(("steps", seen[sid], "id"))
+            c.add(f"duplicate step id '{sid}' (first at line {first[0] if first else '?'})",
+                     ("steps", i, "id"), code="duplicate-id",
+                     hint="step ids must be unique: rename one of them")
+        else:
+            seen[sid] = i
+
+
+def on_failure(c: Checker, i: int, step: Step) -> None:
+    target = step.on_failure
+    if target in ("abort", "continue") or "on_failure" not in step.raw:
+        return
+    path = ("steps", i, "on_failure")
+    j = c.first_index.get(target)
+    if j is None:
+        close = difflib.get_close_matches(target, list(c.first_index), n=1)
+        c.add(f"on_failure names an unknown step '{target}'"
+                 + (f" — did you mean '{close[0]}'?" if close else ""), path,
+                 code="on-failure",
+                 hint=None if close else "use abort, continue or the id of a later step")
+    elif j <= i:
+        c.add(f"on_failure jumps back to '{target}'; it must name a later step", path,
+                 code="on-failure",
+                 hint="a jump backwards could loop forever: point it at a rollback step "
+                 "after this one")
+
+
+def connection(c: Checker, i: int, step: Step) -> None:
+    specs = [(("steps", i, step.type), step.type, step.spec)]
+    if step.type == "manual" and step.spec.verify is not None:
+        v = step.spec.verify
+        specs = [(("steps", i, "manual", "verify", v.type), v.type, v.spec)]
+    for path, type_, spec in specs:
+        kind = CONNECTION_KIND.get(type_)
+        if kind is None:
+            continue
+        name = getattr(spec, "connection", None)
+        of_kind = [c.name for c in c.rb.connections.values() if c.kind == kind]
+        declared = c.data.get("connections")
+        declared = list(declared) if isinstance(declared, dict) else []
+        if name is not None:
+            cpath = (*path, "connection")
+            if name not in declared:
+                close = difflib.get_close_matches(name, declared, n=1)
+                c.add(f"unknown connection '{name}'" + (
+                    f" — did you mean '{close[0]}'?" if close else ""), cpath,
+                    code="unknown-connection",
+                    hint=None if close else f"define it under `connections:` (known: "
+                    f"{', '.join(declared) or 'none'})")
+            elif name in c.rb.connections and c.rb.connections[name].kind != kind:
+                c.add(f"connection '{name}' is {c.rb.connections[name].kind}; a "
+                         f"{type_} step needs {kind}", cpath, code="connection-kind",
+                         hint=f"name a {kind} connection"
+                         + (f" ({', '.join(of_kind)})" if of_kind else ""))
+            continue
+        if type_ == "http" and not _relative_url(spec.url):
+            continue
+        if not of_kind:
+            if type_ == "http":
+                c.add(f"relative URL {spec.url!r} and no http connection to join it to",
+                         path, code="no-connection",
+                         hint="write a full URL (https://host/path) or add an http "
+                         "connection with a base_url under `connections:`")
+            elif len(declared) == len(c.rb.connections):
+                c.add(f"this {type_} step has no {kind} connection", path,
+                         code="no-connection",
+                         hint=f"add one under `connections:`, e.g. `db: {{{kind}: "
+                         f"\"{{{{ env.DATABASE_URL }}}}\"}}`" if kind == "postgres" else
+                         f"add one under `connections:`, e.g. `cache: {{{kind}: "
+                         f"\"{{{{ env.REDIS_URL }}}}\"}}`")
+        elif len(of_kind) > 1:
+            c.add(f"several {kind} connections ({', '.join(of_kind)}) and the step "
+                     "names none", path, code="ambiguous-connection",
+                     hint=f"add `connection: <name>` to the {type_} body")
+
+
+def _relative_url(url: str) -> bool:
+    # a URL that starts with a template may be absolute once rendered: give it the benefit
+    return not URL_SCHEME.match(url) and not url.lstrip().startswith(("{{", "{%"))
+
+
+def step_keys(c: Checker, i: int, step: Step) -> None:
+    if step.watch is not None and step.type not in ("sql", "redis", "http"):
+        c.add(f"`watch` re-runs read-only sql, redis or http steps, not {step.type}",
+                 ("steps", i, "watch"), code="watch", key=True,
+                 hint="remove `watch`, or use `retry.until` to poll")
+    if step.approvers == 2 and step.type != "confirm" and not step.danger:
+        c.add("`approvers: 2` applies to a confirm step or a `danger: true` step",
+                 ("steps", i, "approvers"), code="approvers", key=True,
+                 hint="add `danger: true`, or put the approval in a confirm step")

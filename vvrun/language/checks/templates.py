@@ -1,0 +1,197 @@
+"""Templates and expressions: they parse, and every name they read exists where it is read
+(inputs, steps defined earlier, `result`/`item`/`loop` only where a step has them)."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from vvrun.language.checks.context import (
+    EXPRESSION_KEYS,
+    RESULT_KEYS,
+    ROOTS,
+    RUN_ATTRS,
+    STEP_ATTRS,
+    Checker,
+    Path,
+    find_ref,
+    line_offset,
+    parsed,
+)
+from vvrun.language.load import iter_paths
+from vvrun.language.model import Step
+from vvrun.language.templates.engine import has_template
+
+
+def top_templates(c: Checker) -> None:
+    for key in ("title", "description"):
+        template(c, ("_top", key), (key,), allowed=("inputs", "env", "run"))
+    conns = c.data.get("connections")
+    if isinstance(conns, dict):
+        for name in c.rb.connections:
+            for path, value in iter_paths(conns[name], ("connections", name)):
+                if isinstance(value, str):
+                    template(c, ("_top",), path, allowed=("inputs", "env", "run"))
+    locks = c.data.get("locks")
+    if isinstance(locks, list) and all(isinstance(x, str) for x in locks):
+        for i in range(len(locks)):
+            template(c, ("_lock",), ("locks", i), allowed=("inputs", "env"))
+    defaults = c.data.get("defaults")
+    if isinstance(defaults, dict) and isinstance(defaults.get("retry"), dict):
+        until = defaults["retry"].get("until")
+        if isinstance(until, str):
+            expression(c, ("defaults", "retry", "until"), until)
+
+
+def step_templates(c: Checker, i: int, step: Step) -> None:
+    base: Path = ("steps", i)
+    for rel, value in iter_paths(step.raw):
+        if not isinstance(value, str) or not rel:
+            continue
+        path = (*base, *rel)
+        result_ok = rel[0] in RESULT_KEYS or rel == ("retry", "until") or (
+            rel[:3] == ("manual", "verify", "expect"))
+        is_expr = (rel[0] in EXPRESSION_KEYS or rel == ("retry", "until")
+                   or rel[:3] == ("manual", "verify", "expect"))
+        if is_expr:
+            if "{{" in value or "{%" in value:
+                c.add(f"'{rel[0]}' is a bare expression: write it without {{{{ }}}}",
+                         path, code="expression-braces",
+                         hint=f"for example `{rel[0]}: steps.find.result.rowcount > 0`")
+                continue
+            names = expression(c, path, value)
+        elif has_template(value):
+            names = names_in_template(c, path, value)
+        else:
+            continue
+        if names is not None:
+            references(c, i, step, path, value, names, result_ok=result_ok,
+                            loop_ok=step.for_each is not None and rel != ("for_each",))
+
+
+def template(c: Checker, scope: Path, path: Path, *, allowed: tuple[str, ...]) -> None:
+    value = c.value(path) if _exists(c, path) else None
+    if not isinstance(value, str) or not has_template(value):
+        return
+    names = names_in_template(c, path, value)
+    if names is None:
+        return
+    for ref in names:
+        if ref[0] not in allowed:
+            what = "a lock" if scope == ("_lock",) else f"'{path[0]}'"
+            c.add(f"{what} can use only {', '.join(allowed)}, not '{ref[0]}'", path,
+                     code="lock-template" if scope == ("_lock",) else "bad-reference",
+                     hint="it is rendered before any step runs",
+                     offset=find_ref(value, ref))
+        elif ref[0] == "inputs":
+            check_input(c, path, value, ref)
+
+
+def _exists(c: Checker, path: Path) -> bool:
+    cur: Any = c.data
+    for key in path:
+        if (isinstance(cur, dict) and key in cur) or (
+                isinstance(cur, list) and isinstance(key, int) and key < len(cur)):
+            cur = cur[key]
+        else:
+            return False
+    return True
+
+
+def names_in_template(c: Checker, path: Path, value: str) -> list[tuple[str, ...]] | None:
+    names, error, lineno = parsed(value, False)
+    if error is not None:
+        c.add(f"template does not parse: {error}", path, code="template-syntax",
+                 hint="check the {{ }} and {% %} pairs", offset=line_offset(value, lineno))
+        return None
+    return list(names)
+
+
+def expression(c: Checker, path: Path, value: str) -> list[tuple[str, ...]] | None:
+    names, error, _ = parsed(value, True)
+    if error is not None:
+        c.add(f"expression does not parse: {error}: {value.strip()!r}", path,
+                 code="expression-syntax",
+                 hint="an expression is Jinja without {{ }}, e.g. "
+                 "`steps.find.result.rowcount > 0 and inputs.force`")
+        return None
+    return list(names)
+
+
+def references(c: Checker, i: int, step: Step, path: Path, value: str,
+               names: list[tuple[str, ...]], *, result_ok: bool, loop_ok: bool) -> None:
+    for ref in names:
+        root = ref[0]
+        if root == "result":
+            if not result_ok:
+                c.add("`result` exists only in expect, outputs and retry.until", path,
+                         code="result-outside", offset=find_ref(value, ref),
+                         hint=f"to use this step's result later, write `steps.{step.id}."
+                         "result` in a later step")
+        elif root in ("item", "loop"):
+            if not loop_ok:
+                c.add(f"`{root}` exists only in a step with `for_each`", path,
+                         code="item-outside", offset=find_ref(value, ref),
+                         hint="add `for_each: <list expression>` to the step")
+        elif root == "inputs":
+            check_input(c, path, value, ref)
+        elif root == "steps":
+            check_step_ref(c, i, path, value, ref)
+        elif root == "run":
+            if len(ref) > 1 and ref[1] not in RUN_ATTRS:
+                c.add(f"unknown name 'run.{ref[1]}'", path, code="unknown-name",
+                         offset=find_ref(value, ref), hint="run has: " + ", ".join(RUN_ATTRS))
+        elif root not in ROOTS:
+            close = difflib.get_close_matches(root, [*ROOTS, "result"], n=1)
+            c.add(f"unknown name '{root}'" + (f" — did you mean '{close[0]}'?"
+                                                   if close else ""),
+                     path, code="unknown-name", offset=find_ref(value, ref),
+                     hint=None if close else "templates can use inputs, env, steps, run "
+                     "(and result in expect/outputs/until)")
+
+
+def check_input(c: Checker, path: Path, value: str, ref: tuple[str, ...]) -> None:
+    if len(ref) < 2 or ref[1] in c.input_names:
+        return
+    close = difflib.get_close_matches(ref[1], c.input_names, n=1)
+    c.add(f"unknown input '{ref[1]}'" + (f" — did you mean '{close[0]}'?" if close else ""),
+             path, code="unknown-input", offset=find_ref(value, ref),
+             hint=None if close else "declare it under `inputs:` (known: "
+             + (", ".join(c.input_names) or "none") + ")")
+
+
+def check_step_ref(c: Checker, i: int, path: Path, value: str, ref: tuple[str, ...]) -> None:
+    if len(ref) < 2:
+        return
+    target = ref[1]
+    j = c.first_index.get(target)
+    if j is None:
+        earlier = [s for s, k in c.first_index.items() if k < i]
+        close = difflib.get_close_matches(target, earlier, n=1)
+        c.add(f"unknown step '{target}'" + (f" — did you mean '{close[0]}'?"
+                                                if close else ""),
+                 path, code="unknown-step", offset=find_ref(value, ref),
+                 hint=None if close else "steps.<id> names a step defined earlier")
+        return
+    if j == i:
+        c.add(f"a step cannot read its own 'steps.{target}'", path, code="step-order",
+                 offset=find_ref(value, ref), hint="inside expect/outputs/until use `result`")
+        return
+    if j > i:
+        line = c.pos.value(("steps", j))
+        c.add(f"step '{target}' is defined later (line {line[0] if line else '?'}); "
+                 "a step can only use steps before it", path, code="step-order",
+                 offset=find_ref(value, ref),
+                 hint="move this step after it, or the other step before this one")
+        return
+    if len(ref) > 2 and ref[2] not in STEP_ATTRS:
+        c.add(f"'steps.{target}.{ref[2]}' does not exist", path, code="unknown-name",
+                 offset=find_ref(value, ref),
+                 hint=f"use steps.{target}.result, .outputs or .status")
+        return
+    other = c.steps.get(j)
+    if len(ref) > 3 and ref[2] == "outputs" and other is not None and (
+            ref[3] not in other.outputs):
+        known = ", ".join(other.outputs) or "none"
+        c.add(f"step '{target}' has no output '{ref[3]}'", path, code="unknown-output",
+                 offset=find_ref(value, ref), hint=f"its outputs: {known}")
