@@ -9,7 +9,7 @@ from typing import Any
 
 from vvrun.errors import Location, Paused
 from vvrun.language.model import Connection
-from vvrun.language.templates.engine import Templater
+from vvrun.language.templates import Templater
 from vvrun.steps import STEP_TYPES
 from vvrun.steps.base import Clients, StepIO
 

@@ -35,7 +35,7 @@ from vvrun.errors import (
     VvrunError,
 )
 from vvrun.language.model import Connection
-from vvrun.language.templates.engine import Templater
+from vvrun.language.templates import Templater
 from vvrun.steps import _pg, _redis, sql
 from vvrun.steps.base import Clients, StepIO
 

@@ -9,7 +9,7 @@ import pytest
 from vvrun.errors import Location, UsageError
 from vvrun.language.inputs import parse_vars, resolve_inputs
 from vvrun.language.model import Input, Runbook
-from vvrun.language.templates.engine import Unknown
+from vvrun.language.templates import Unknown
 
 
 def book(*inputs: Input) -> Runbook:

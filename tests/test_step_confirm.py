@@ -6,7 +6,7 @@ import pytest
 
 from tests.helpers import ScriptedPrompter, run_step
 from vvrun.errors import EXIT_ABORTED, EXIT_PAUSED, Aborted, Location, Paused
-from vvrun.language.templates.engine import Templater
+from vvrun.language.templates import Templater
 from vvrun.steps import confirm
 
 WHERE = Location("test.yaml", 1, 1, "t")

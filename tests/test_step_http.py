@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import connections, run_step
 from vvrun.errors import Cancelled, ConnectFailed, Location, RunbookError, StepFailed, StepTimeout
 from vvrun.language.model import Connection
-from vvrun.language.templates.engine import Templater
+from vvrun.language.templates import Templater
 from vvrun.steps import http
 from vvrun.steps.base import Clients
 
@@ -319,7 +319,7 @@ def test_every_driver_error_is_translated() -> None:
 
 
 def test_a_plan_can_render_a_url_only_a_live_run_knows() -> None:
-    from vvrun.language.templates.engine import Unknown
+    from vvrun.language.templates import Unknown
 
     tpl = Templater({"steps": Unknown("steps"), "inputs": {}}, where=WHERE)
     action = http.render(http.parse("GET {{ steps.find.outputs.url }}/health", WHERE), tpl, {})

@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import ListConsole, ScriptedPrompter, connections, run_step
 from vvrun.errors import EXIT_PAUSED, Location, Paused, StepFailed
-from vvrun.language.templates.engine import Templater
+from vvrun.language.templates import Templater
 from vvrun.steps import manual
 
 WHERE = Location("test.yaml", 1, 1, "t")

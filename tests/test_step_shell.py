@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import ListConsole, run_step
 from vvrun.errors import Cancelled, Location, StepFailed, StepTimeout
-from vvrun.language.templates.engine import Templater
+from vvrun.language.templates import Templater
 from vvrun.steps import shell
 
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}

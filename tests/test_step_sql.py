@@ -15,7 +15,7 @@ from helpers import ListConsole, ScriptedPrompter, connections, run_step
 
 from vvrun.errors import Cancelled, Location, RunbookError, StepFailed, StepTimeout
 from vvrun.language.model import Connection
-from vvrun.language.templates.engine import Templater
+from vvrun.language.templates import Templater
 from vvrun.steps import sql
 from vvrun.steps.base import Clients, StepIO
 

@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import connections, run_step
 from vvrun.engine.context import evaluate
 from vvrun.errors import RunbookError, StepFailed
-from vvrun.language.templates.engine import Templater, TemplateRenderError
+from vvrun.language.templates import Templater, TemplateRenderError
 
 SQL_PAYLOADS = ["1; DROP TABLE {t}; --", "' OR '1'='1", "$$;DROP TABLE {t};$$",
                 "x'); DROP TABLE {t}; --", "\\'; DROP TABLE {t}; --"]

@@ -11,7 +11,7 @@ from vvrun.engine.session import RunSession
 from vvrun.engine.worker import SinkConsole, run_in_worker
 from vvrun.errors import Cancelled, ExpectFailed, StepFailed
 from vvrun.language.model import Duration, Retry, Step
-from vvrun.language.templates.engine import Templater
+from vvrun.language.templates import Templater
 from vvrun.secrets import Masker
 from vvrun.steps.base import StepIO
 

@@ -7,8 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from vvrun.language.templates.engine import Templater
-from vvrun.language.templates.engine import explain as _explain
+from vvrun.language.templates import Templater
+from vvrun.language.templates import explain as _explain
 from vvrun.secrets import Masker
 from vvrun.steps.base import Description
 
@@ -45,8 +45,8 @@ def describe_dict(desc: Description, masker: Masker) -> dict[str, Any]:
 
 
 def explain(source: str, tpl: Templater, masker: Masker) -> str:
-    """The values an expression read, masked (see `vvrun.language.templates.engine.explain`)."""
-    return _explain(source, tpl, masker.mask)
+    """The values an expression read, masked (see `vvrun.language.templates.explain`)."""
+    return _explain(source, tpl.context, masker.mask)
 
 
 def evaluate(tpl: Templater, source: str) -> Any:

@@ -32,7 +32,7 @@ from vvrun.errors import (
 )
 from vvrun.events import Sink
 from vvrun.language.model import Runbook, Step
-from vvrun.language.templates.engine import EnvVars, Templater, referenced_names
+from vvrun.language.templates import EnvVars, Templater, referenced_names
 from vvrun.results import RunResult, Status, StepResult
 from vvrun.secrets import Masker
 from vvrun.state import RunRecord, Store

@@ -108,7 +108,7 @@ def resolve_inputs(
         elif ask is not None:
             raw, source = ask(spec), "answer"
         elif missing == "unknown":
-            from vvrun.language.templates.engine import Unknown
+            from vvrun.language.templates import Unknown
 
             values[name] = Unknown(f"inputs.{name}")
             continue

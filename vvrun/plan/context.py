@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vvrun.language.model import Input, Runbook
-from vvrun.language.templates.engine import Unknown, referenced_names
+from vvrun.language.templates import Unknown, referenced_names
 
 SECRET = "secret"
 

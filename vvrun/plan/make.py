@@ -11,7 +11,7 @@ from vvrun import __version__
 from vvrun.errors import VvrunError
 from vvrun.guard import SideEffectBlocked
 from vvrun.language.model import Runbook, Step
-from vvrun.language.templates.engine import DependsOn, Templater, Unknown
+from vvrun.language.templates import DependsOn, Templater, Unknown
 from vvrun.plan.context import (
     ResolvedInput,
     dependency,

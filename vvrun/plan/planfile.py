@@ -15,7 +15,7 @@ from typing import Any
 from vvrun import __version__
 from vvrun.errors import Location, UsageError
 from vvrun.language.model import Runbook
-from vvrun.language.templates.engine import Unknown
+from vvrun.language.templates import Unknown
 from vvrun.plan.diff import PlanDiff
 from vvrun.plan.model import Plan
 from vvrun.plan.render import step_source_hash

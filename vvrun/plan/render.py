@@ -15,7 +15,7 @@ from typing import Any
 from vvrun.errors import VvrunError
 from vvrun.guard import SideEffectBlocked
 from vvrun.language.model import Connection, Step
-from vvrun.language.templates.engine import DependsOn, Templater, Unknown
+from vvrun.language.templates import DependsOn, Templater, Unknown
 from vvrun.steps import STEP_TYPES
 from vvrun.steps.base import Description
 

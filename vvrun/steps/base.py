@@ -32,7 +32,7 @@ class Connection(Protocol):
 class Templater(Protocol):
     """Renders a step's templates with the escaping of where each value lands (SPEC §4).
 
-    Implemented by `vvrun.language.templates.engine.Templater`; passed in by the engine and plan.
+    Implemented by `vvrun.language.templates.Templater`; passed in by the engine and plan.
     """
 
     where: Location | None

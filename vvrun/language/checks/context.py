@@ -11,7 +11,7 @@ from jinja2 import TemplateSyntaxError
 from vvrun.errors import Location, Problem
 from vvrun.language.build import Built
 from vvrun.language.model import Step
-from vvrun.language.templates.engine import ENV, template_names
+from vvrun.language.templates import ENV, template_names
 
 Path = tuple[Any, ...]
 

@@ -20,7 +20,7 @@ from vvrun.language.checks.context import (
 )
 from vvrun.language.load import iter_paths
 from vvrun.language.model import Step
-from vvrun.language.templates.engine import has_template
+from vvrun.language.templates import has_template
 
 
 def top_templates(c: Checker) -> None:

@@ -1,0 +1,129 @@
+"""The one sandboxed Jinja2 environment: undefined names are errors, `{{ }}` output goes to
+the active destination (`finalize`), pathological arithmetic is refused, compiled once."""
+
+from __future__ import annotations
+
+import contextvars
+import operator
+import re
+from collections.abc import Callable
+from typing import Any
+
+from jinja2 import StrictUndefined
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from vvrun.errors import StepFailed
+from vvrun.language.templates.filters import b64encode, host, keeps_unknown
+from vvrun.language.templates.values import Ident, Raw
+
+MAX_POWER_EXPONENT = 256
+MAX_SEQUENCE_PRODUCT = 1_000_000
+
+
+class EnvVars(dict):  # type: ignore[type-arg]
+    """The process environment as templates see it (`env.NAME`): a name that is not set gets a
+    message that says so, instead of "'dict object' has no attribute"."""
+
+
+class VvrunUndefined(StrictUndefined):
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        if isinstance(self._undefined_obj, EnvVars):
+            return (f"the environment variable {self._undefined_name} is not set "
+                    f"(export it, or default it: env.{self._undefined_name} | default('…'))")
+        return super()._undefined_message
+
+
+class TemplateRenderError(StepFailed):
+    """A template or expression failed while rendering (undefined name, bad operation)."""
+
+
+class OutputSink:
+    """Collects the values of one render for its destination."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.values: list[Any] = []
+
+    def take(self, value: Any) -> str:
+        self.values.append(value)
+        return f"\x00vv{len(self.values) - 1}\x00"
+
+
+SENTINEL = re.compile(r"\x00vv(\d+)\x00")
+EXPR_IN_TEXT = re.compile(r"\{\{.*?\}\}", re.S)
+ACTIVE: contextvars.ContextVar[OutputSink | None] = contextvars.ContextVar(
+    "vvrun_sink", default=None)
+
+
+
+class SandboxEnvironment(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"**", "*"})
+
+    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        # A budget for pathological expressions: `9**9**9` or `'a'*10**9` must fail fast.
+        if operator_ == "**":
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and abs(right) > MAX_POWER_EXPONENT
+                and abs(left) > 1
+            ):
+                raise SecurityError(f"{left} ** {right} is too large to compute")
+            return operator.pow(left, right)
+        if operator_ == "*":
+            for seq, n in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(n, int)
+                    and len(seq) * n > MAX_SEQUENCE_PRODUCT
+                ):
+                    raise SecurityError("the result of `*` would be too large")
+            return operator.mul(left, right)
+        return super().call_binop(context, operator_, left, right)
+
+
+def finalize(value: Any) -> Any:
+    sink = ACTIVE.get()
+    if sink is None or sink.mode == "text":
+        return value
+    return sink.take(value)
+
+
+def make_environment() -> SandboxEnvironment:
+    # Jinja's `{# #}` comments would swallow bash's `${#VAR}` (string length) in shell steps;
+    # runbooks have YAML comments, so template comments take a spelling nobody writes by chance.
+    env = SandboxEnvironment(undefined=VvrunUndefined, finalize=finalize, autoescape=False,
+                       comment_start_string="{##", comment_end_string="##}")
+    env.filters["ident"] = lambda v: Ident(str(v))
+    env.filters["raw"] = lambda v: Raw(str(v))
+    env.filters["host"] = host
+    env.filters["b64encode"] = b64encode
+    for name in ("host", "b64encode", "int", "float", "length", "count", "abs", "round",
+                 "urlencode", "tojson", "sum", "min", "max", "first", "last"):
+        env.filters[name] = keeps_unknown(env.filters[name], name)
+    return env
+
+
+ENV = make_environment()
+_templates: dict[str, Any] = {}
+_expressions: dict[str, Any] = {}
+
+
+def compile_template(source: str) -> Any:
+    """Compile once, cached by source. Raises jinja2.TemplateSyntaxError."""
+    tpl = _templates.get(source)
+    if tpl is None:
+        tpl = _templates[source] = ENV.from_string(source)
+    return tpl
+
+
+def compile_expression(source: str) -> Callable[..., Any]:
+    """Compile a bare expression once, cached by source. Raises jinja2.TemplateSyntaxError."""
+    expr = _expressions.get(source)
+    if expr is None:
+        expr = _expressions[source] = ENV.compile_expression(source, undefined_to_none=False)
+    return expr

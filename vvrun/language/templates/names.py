@@ -1,0 +1,99 @@
+"""Which names a template reads (for checks and plans), and the values an expression saw
+(for the message of a check that failed)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import TemplateSyntaxError, nodes
+
+from vvrun.language.templates.environment import ENV
+
+
+@lru_cache(maxsize=4096)
+def referenced_names(source: str, *, expression: bool = False) -> tuple[tuple[str, ...], ...]:
+    """Dotted paths a template or expression reads from its context, e.g. ('steps', 'x',
+    'result', 'rows', '0'), without the names it defines itself ({% set %}, loop variables).
+    Raises jinja2.TemplateSyntaxError. Cached: the same snippets recur across steps and files."""
+    return template_names(ENV.parse("{{ " + source + " }}" if expression else source))
+
+
+def template_names(ast: nodes.Node) -> tuple[tuple[str, ...], ...]:
+    """The paths a parsed template reads (see `referenced_names`)."""
+    local = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    if any(True for _ in ast.find_all(nodes.For)):
+        local.add("loop")
+    local |= set(ENV.globals)
+    return tuple(p for p in _walk(ast) if p[0] not in local)
+
+
+def _walk(node: nodes.Node) -> Iterator[tuple[str, ...]]:
+    if isinstance(node, nodes.Getattr | nodes.Getitem):
+        chain: list[str] = []
+        cur: nodes.Node = node
+        while isinstance(cur, nodes.Getattr | nodes.Getitem):
+            if isinstance(cur, nodes.Getattr):
+                chain.append(cur.attr)
+            elif isinstance(cur.arg, nodes.Const) and isinstance(cur.arg.value, str | int):
+                chain.append(str(cur.arg.value))
+            else:
+                chain.clear()
+                yield from _walk(cur.arg)
+            cur = cur.node
+        if isinstance(cur, nodes.Name) and cur.ctx == "load":
+            yield (cur.name, *reversed(chain))
+        else:
+            yield from _walk(cur)
+        return
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        yield (node.name,)
+        return
+    for child in node.iter_child_nodes():
+        yield from _walk(child)
+
+
+MAX_SHOWN = 200  # characters of one value shown when an expression does not hold
+
+
+def explain(source: str, context: Mapping[str, Any], mask: Callable[[str], str] = str) -> str:
+    """`result.rowcount = 3, inputs.limit = 2`: the values an expression read, for the message
+    of an `expect`, `retry.until` or `verify` that does not hold."""
+    try:
+        paths = referenced_names(source, expression=True)
+    except TemplateSyntaxError:  # a bad expression already failed with its own message
+        return ""
+    seen: list[str] = []
+    for path in paths:
+        name = ".".join(path)
+        if name in seen or any(s.startswith(name + " =") for s in seen):
+            continue
+        found, value = _lookup(context, path)
+        if not found:
+            continue
+        text = repr(value) if isinstance(value, str) else json.dumps(
+            value, default=str, ensure_ascii=False)
+        if len(text) > MAX_SHOWN:
+            text = text[: MAX_SHOWN - 1] + "…"
+        seen.append(f"{name} = {mask(text)}")
+    return ", ".join(seen)
+
+
+def _lookup(context: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+    if not path or path[0] not in context:
+        return False, None
+    value: Any = context[path[0]]
+    for part in path[1:]:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return False, None
+    return True, value
+
+
+def has_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)

@@ -1,0 +1,181 @@
+"""Sandboxed Jinja2 templates and expressions, with escaping chosen by where a value lands.
+
+One environment, compiled templates cached by source. Every `{{ }}` output goes through
+`_finalize`, which hands the value to the active destination:
+
+- `sql`: the value becomes a bound parameter (`| ident` an identifier), never query text;
+- `shell`: the value is shell-quoted (`| raw` opts out);
+- `url`: the value is percent-encoded as one path/query part (a value that starts the URL is
+  taken as its base);
+- `words`: a redis command is split into words *before* templating, so a value is one argument;
+- `text`: plain rendering (titles, instructions, connection strings).
+"""
+
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import TemplateSyntaxError, Undefined, UndefinedError
+from jinja2.exceptions import SecurityError, TemplateError
+
+from vvrun.errors import Location, RunbookError
+from vvrun.language.templates.environment import (
+    ACTIVE,
+    EXPR_IN_TEXT,
+    SENTINEL,
+    OutputSink,
+    TemplateRenderError,
+    compile_expression,
+    compile_template,
+)
+from vvrun.language.templates.names import explain, has_template
+from vvrun.language.templates.unknown import DependsOn, Unknown
+from vvrun.language.templates.values import Ident, Param, Raw, SqlText
+
+
+class Templater:
+    """Renders a step's templates against one context; the only way values reach actions."""
+
+    def __init__(self, context: Mapping[str, Any], *, where: Location | None = None):
+        self.context = dict(context)
+        self.where = where
+
+    def child(self, **extra: Any) -> Templater:
+        """The same context plus names (`result`, `item`, `loop`)."""
+        return Templater({**self.context, **extra}, where=self.where)
+
+    def only(self, **context: Any) -> Templater:
+        """A templater over just these names (to explain an expression about `result`)."""
+        return Templater(context, where=self.where)
+
+    def explain(self, source: str) -> str:
+        """The values the expression `source` read, for the message of a check that failed."""
+        return explain(source, self.context)
+
+    # -- rendering -------------------------------------------------------------------------
+
+    def _render(self, source: str, mode: str) -> tuple[str, list[Any]]:
+        sink = OutputSink(mode)
+        token = ACTIVE.set(sink)
+        try:
+            text = compile_template(source).render(self.context)
+        except TemplateSyntaxError as exc:
+            raise RunbookError(f"template does not parse: {exc.message}", where=self.where) from exc
+        except (UndefinedError, SecurityError, TemplateError, ArithmeticError, TypeError) as exc:
+            raise TemplateRenderError(
+                f"template {source.strip()!r} failed: {exc}", where=self.where
+            ) from exc
+        finally:
+            ACTIVE.reset(token)
+        return text, sink.values
+
+    def text(self, source: Any) -> Any:
+        """Plain rendering. Non-strings pass through unchanged."""
+        if not has_template(source):
+            return source
+        return self._render(source, "text")[0]
+
+    def value(self, source: Any) -> Any:
+        """Render every string inside a nested structure (http json, headers, params)."""
+        if isinstance(source, str):
+            return self.text(source)
+        if isinstance(source, Mapping):
+            return {k: self.value(v) for k, v in source.items()}
+        if isinstance(source, list | tuple):
+            return [self.value(v) for v in source]
+        return source
+
+    def sql(self, source: str) -> SqlText:
+        text, values = self._render(source, "sql")
+        parts: list[str | Param | Ident] = []
+        pos = 0
+        for m in SENTINEL.finditer(text):
+            if m.start() > pos:
+                parts.append(text[pos : m.start()])
+            v = values[int(m.group(1))]
+            parts.append(v if isinstance(v, Ident) else Param(v))
+            pos = m.end()
+        if pos < len(text):
+            parts.append(text[pos:])
+        return SqlText(tuple(parts))
+
+    def shell(self, source: str) -> str:
+        text, values = self._render(source, "shell")
+
+        def quote_one(m: re.Match[str]) -> str:
+            v = values[int(m.group(1))]
+            if isinstance(v, Raw):
+                return str(v)
+            if isinstance(v, Unknown):
+                return str(v)
+            if isinstance(v, list | tuple):
+                return " ".join(shlex.quote(str(x)) for x in v)
+            return shlex.quote(str(v))
+
+        return SENTINEL.sub(quote_one, text)
+
+    def url(self, source: str) -> str:
+        text, values = self._render(source, "url")
+
+        def encode(m: re.Match[str]) -> str:
+            v = values[int(m.group(1))]
+            if m.start() == 0 or isinstance(v, Unknown):
+                return str(v)  # a value that starts the URL is its base (scheme and host)
+            s = str(v)
+            if s in (".", ".."):
+                return s.replace(".", "%2E")  # no dot segments: they would climb the path
+            return quote(s, safe="")
+
+        return SENTINEL.sub(encode, text)
+
+    def words(self, source: str) -> list[str]:
+        """Split a redis command line into words, then render each word on its own."""
+        holes: list[str] = []
+
+        def hide(m: re.Match[str]) -> str:
+            holes.append(m.group(0))
+            return f"\x00vv{len(holes) - 1}\x00"
+
+        hidden = EXPR_IN_TEXT.sub(hide, source)
+        try:
+            words = shlex.split(hidden)
+        except ValueError as exc:
+            raise RunbookError(
+                f"redis command does not split into words: {exc}", where=self.where
+            ) from exc
+        out = []
+        for word in words:
+            restored = SENTINEL.sub(lambda m: holes[int(m.group(1))], word)
+            out.append(str(self.text(restored)))
+        return out
+
+    # -- expressions -----------------------------------------------------------------------
+
+    def expr(self, source: str) -> Any:
+        """Evaluate a bare expression (`when`, `expect`, `outputs`, `retry.until`)."""
+        try:
+            fn = compile_expression(source)
+        except TemplateSyntaxError as exc:
+            raise RunbookError(
+                f"expression {source!r} does not parse: {exc.message}", where=self.where
+            ) from exc
+        try:
+            value = fn(**self.context)
+        except DependsOn:
+            raise
+        except (UndefinedError, SecurityError, TemplateError, ArithmeticError, TypeError) as exc:
+            raise TemplateRenderError(
+                f"expression {source!r} failed: {exc}", where=self.where
+            ) from exc
+        if isinstance(value, Undefined):
+            # A bare name the sandbox hides (`range.__self__`) or that does not exist evaluates
+            # to an Undefined without touching it; an expression must say so, not yield it.
+            raise TemplateRenderError(
+                f"expression {source!r} failed: {value._undefined_message}", where=self.where
+            )
+        return value
