@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +105,7 @@ def _psql(words: list[str], compound: bool, ctx: Context) -> Draft | None:
     if query is None:
         return Draft("manual", {"instructions": f"Open an interactive session:\n\n    {' '.join(words)}"},
                      reviews=["psql without -c is an interactive session; it became a manual step"])
-    query = ctx.templated(query.strip())
+    query = ctx.templated(textwrap.dedent(query.strip("\n")).strip())
     body: Any = {"query": query, "connection": conn} if conn != "db" else query
     return Draft("sql", body, danger=bool(sql_danger(query)))
 

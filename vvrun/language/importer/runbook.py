@@ -41,7 +41,10 @@ def to_data(proc: Procedure, name: str) -> tuple[dict[str, Any], Reviews]:
     ids: set[str] = set()
     for i, step in enumerate(proc.steps):
         draft = step.draft
-        base = slug(step.title.split(" — ")[-1], "_")[:40].strip("_") or draft.kind
+        base = slug(step.title.split(" — ")[-1], "_")
+        if len(base) > 40:
+            base = base[:41].rsplit("_", 1)[0]
+        base = base or draft.kind
         if not base[0].isalpha():
             base = f"{draft.kind}_{base}"
         sid = _unique(base, ids)
