@@ -69,7 +69,7 @@ def import_md(file: str, out: str, force: bool) -> None:
         _write(target, result.text)
         total += result.reviews
         s = "" if result.steps == 1 else "s"
-        sys.stdout.write(f"{str(target):<{width}}  {result.steps:>3} step{s}  "
+        sys.stdout.write(f"{target!s:<{width}}  {result.steps:>3} step{s}  "
                          f"{result.reviews:>3} to review\n")
     sys.stdout.write(f"{len(results)} runbook{'' if len(results) == 1 else 's'} written, "
                      f"{total} review note{'' if total == 1 else 's'}: read each `# review:` "

@@ -10,7 +10,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from vvrun.language.importer.context import Context
+from vvrun.language.importer.context import Context, ref
 from vvrun.language.importer.danger import redis_danger, shell_danger, sql_danger
 
 _OPERATORS = re.compile(r"^[|&;<>()]+$")
@@ -27,6 +27,8 @@ class Draft:
     danger: bool = False
     reviews: list[str] = field(default_factory=list)
     title: str = ""
+    source: str = ""  # the command as written, to name a step that has no title
+    connection: str = ""  # named when the procedure ends up with several of its kind
 
 
 def _words(command: str) -> tuple[list[str], bool] | None:
@@ -44,13 +46,14 @@ def _words(command: str) -> tuple[list[str], bool] | None:
 def translate(command: str, ctx: Context) -> Draft:
     command, secrets = ctx.redact(command)
     draft = _translate(command, ctx)
+    draft.source = command
     if secrets:
         draft.reviews.append("a literal password was written here; it now comes from an input")
     return draft
 
 
 def _translate(command: str, ctx: Context) -> Draft:
-    parsed = _words(command)
+    parsed = _words(re.sub(r"\\\n\s*", " ", command))
     if parsed and parsed[0]:
         words, compound = parsed
         head = words[0]
@@ -95,25 +98,25 @@ def _psql(words: list[str], compound: bool, ctx: Context) -> Draft | None:
         user = parts.get("-U", "")
         host = parts.get("-h", "localhost") + (f":{parts['-p']}" if "-p" in parts else "")
         url = f"postgresql://{user + '@' if user else ''}{host}/{parts.get('-d', '')}"
-        review = "built from psql's -h/-U/-d options; the password comes from ~/.pgpass or PGPASSWORD"
+        review = ("built from psql's -h/-U/-d options; the password comes from ~/.pgpass or "
+                  "PGPASSWORD")
     else:
-        url = ctx.url_template(target) if target else "{{ inputs.database_url }}"
-        if target is None:
-            ctx.env_input("DATABASE_URL")
-        review = "" if target and target.startswith("$") else "the database to connect to is a guess"
+        url = ctx.url_template(target) if target else ref(ctx.env_input("DATABASE_URL"))
+        review = "" if target and target.startswith("$") else "the database is a guess"
     conn = ctx.connection("postgres", url, review)
     if query is None:
-        return Draft("manual", {"instructions": f"Open an interactive session:\n\n    {' '.join(words)}"},
-                     reviews=["psql without -c is an interactive session; it became a manual step"])
+        return Draft("manual", {"instructions": "Open an interactive session:\n\n    "
+                                                + " ".join(words)},
+                     reviews=["psql without -c is an interactive session: a manual step"])
     query = ctx.templated(textwrap.dedent(query.strip("\n")).strip())
-    body: Any = {"query": query, "connection": conn} if conn != "db" else query
-    return Draft("sql", body, danger=bool(sql_danger(query)))
+    return Draft("sql", query, danger=bool(sql_danger(query)), connection=conn)
 
 
 def _redis_cli(words: list[str], command: str, ctx: Context) -> Draft | None:
     url = None
     rest: list[str] = []
     pipe: list[str] = []
+    opts: dict[str, str] = {}
     i = 1
     while i < len(words):
         w = words[i]
@@ -121,10 +124,9 @@ def _redis_cli(words: list[str], command: str, ctx: Context) -> Draft | None:
             pipe = words[i:]
             break
         if w in ("-u", "-h", "-p", "-n", "-a") and i + 1 < len(words) and not rest:
-            if w == "-u":
-                url = ctx.url_template(words[i + 1])
-            elif w == "-a":
+            if w == "-a":
                 return None  # a password on the command line: leave it to shell, redacted
+            opts[w] = words[i + 1]
             i += 2
             continue
         if w in _REDIS_MODES and not rest:
@@ -138,18 +140,26 @@ def _redis_cli(words: list[str], command: str, ctx: Context) -> Draft | None:
     if pipe and pipe[0] != "|":
         return None
     if not rest or rest[0].upper() in _STREAMING_REDIS:
-        what = "an interactive session" if not rest else f"{rest[0].upper()} streams until interrupted"
+        what = (f"{rest[0].upper()} streams until interrupted" if rest
+                else "an interactive session")
         return Draft("manual", {"instructions": f"Run in a terminal:\n\n    {command}"},
                      reviews=[f"redis-cli: {what}; it became a manual step"])
-    if url is None:
-        url = "{{ inputs.redis_url }}"
-        ctx.env_input("REDIS_URL")
-        conn_review = "the document names no server; REDIS_URL is a guess"
+    conn_review = assumed = ""
+    if "-u" in opts:
+        url = ctx.url_template(opts["-u"])
+    elif "-h" in opts or "-p" in opts:
+        host, port = opts.get("-h", "localhost"), opts.get("-p", "6379")
+        url = f"redis://{host}:{port}/{opts.get('-n', '0')}"
+        conn_review = "built from redis-cli's -h/-p/-n options"
+    elif ctx.last("redis"):
+        url = ctx.connections[ctx.last("redis")][1]  # type: ignore[index]
+        assumed = f"no server named here; assumed {ctx.last('redis')}, as the steps before"
     else:
-        conn_review = ""
+        url = ref(ctx.env_input("REDIS_URL"))
+        conn_review = "the document names no server; REDIS_URL is a guess"
     conn = ctx.connection("redis", url, conn_review)
     rest = [ctx.templated(w) for w in rest]
-    reviews = []
+    reviews = [assumed] if assumed else []
     if pipe:
         reviews.append(f"the document filtered the reply with `{' '.join(pipe[1:])}`; "
                        "read the reply for that (or add an `expect:`)")
@@ -160,13 +170,22 @@ def _redis_cli(words: list[str], command: str, ctx: Context) -> Draft | None:
                        "uses SCAN + UNLINK")
         body: Any = {"delete_pattern": rest[1]}
     elif name == "KEYS" and len(rest) == 2:
-        reviews.append("KEYS blocks the server while it walks every key; this is a SCAN instead")
-        body = {"scan": {"match": rest[1]}}
+        draft = shell(f"redis-cli -u {_var_for(url, ctx)} --scan --pattern {shlex.quote(rest[1])}",
+                      ctx)
+        draft.reviews.append("KEYS blocks the server while it walks every key; "
+                             "redis-cli --scan walks them with SCAN instead")
+        return draft
     else:
         body = shlex.join([name, *rest[1:]])
-    if conn != "cache":
-        body = {"command": body, "connection": conn} if isinstance(body, str) else body
-    return Draft("redis", body, danger=bool(redis_danger(rest)), reviews=reviews)
+    return Draft("redis", body, danger=bool(redis_danger(rest)), reviews=reviews, connection=conn)
+
+
+def _var_for(url: str, ctx: Context) -> str:
+    """A shell word for a connection URL: `"$CACHE_URL"` for an input from the environment."""
+    m = re.fullmatch(r"\{\{ inputs\.(\w+) \}\}", url)
+    if m and ctx.inputs[m.group(1)].env:
+        return f'"${ctx.inputs[m.group(1)].env}"'
+    return shlex.quote(url)
 
 
 def _curl(words: list[str], ctx: Context) -> Draft | None:

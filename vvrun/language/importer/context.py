@@ -9,12 +9,18 @@ from dataclasses import dataclass, field
 _SECRETISH = re.compile(r"URL|DSN|TOKEN|SECRET|KEY|PASS|PWD|AUTH|CREDENTIAL", re.I)
 _ENV_REF = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)\}?")
 # A password inside a URL: scheme://user:PASSWORD@host
-_URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]*)://([^\s:/@'\"]+):([^\s@'\"]+)@([^\s'\"]+)", re.I)
+_URL_PASSWORD = re.compile(
+    r"\b([a-z][a-z0-9+.-]*)://([^\s:/@'\"`]+):([^\s@'\"`]+)@([^\s'\"`)>\]]+)", re.I)
 # `[deployment-url]`, `<deployment-id>`: a value the reader is meant to fill in
 _PLACEHOLDER = re.compile(r"\[([a-z][a-z0-9_-]{2,40})\]|<([a-z][a-z0-9_-]{2,40})>")
 _SHELL_VARS = frozenset({"HOME", "PATH", "PWD", "USER", "SHELL", "IFS", "RANDOM", "TMPDIR"})
 _SCHEME_INPUT = {"postgres": "database_url", "postgresql": "database_url", "redis": "redis_url",
                  "rediss": "redis_url", "mysql": "database_url"}
+
+
+def ref(name: str) -> str:
+    """The template that reads input `name`."""
+    return "{{ inputs." + name + " }}"
 
 
 @dataclass
@@ -31,7 +37,8 @@ class Context:
     """Inputs and connections one procedure collects while its steps are translated."""
 
     inputs: dict[str, Input] = field(default_factory=dict)
-    connections: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # name→(kind,url,review)
+    # name → (kind, url template, review note)
+    connections: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def env_input(self, var: str) -> str:
         """The input that takes environment variable `var`; declared on first use."""
@@ -76,28 +83,33 @@ class Context:
         self.connections[name] = (kind, url_template, review)
         return name
 
+    def last(self, kind: str) -> str | None:
+        """The connection of `kind` declared last, to reuse for a command that names none."""
+        names = [n for n, (k, _, _) in self.connections.items() if k == kind]
+        return names[-1] if names else None
+
     def url_template(self, word: str) -> str:
         """`$DATABASE_URL` → `{{ inputs.database_url }}`; a literal URL stays as written."""
         m = _ENV_REF.fullmatch(word)
         if m:
-            return "{{ inputs.%s }}" % self.env_input(m.group(1))
+            return ref(self.env_input(m.group(1)))
         return word
 
     def templated(self, text: str) -> str:
         """`$VAR` and `[placeholder]` in text bound for an http/redis/sql step → templates."""
         text = _PLACEHOLDER.sub(
-            lambda m: "{{ inputs.%s }}" % self.placeholder_input(m.group(1) or m.group(2)), text)
-        return _ENV_REF.sub(lambda m: "{{ inputs.%s }}" % self.env_input(m.group(1)), text)
+            lambda m: ref(self.placeholder_input(m.group(1) or m.group(2))), text)
+        return _ENV_REF.sub(lambda m: ref(self.env_input(m.group(1))), text)
 
     def shell_env(self, command: str) -> tuple[str, dict[str, str]]:
         """A shell command with placeholders as templates, and the `env:` its `$VARS` need."""
         command = _PLACEHOLDER.sub(
-            lambda m: "{{ inputs.%s }}" % self.placeholder_input(m.group(1) or m.group(2)),
+            lambda m: ref(self.placeholder_input(m.group(1) or m.group(2))),
             command)
         env = {}
         for var in _ENV_REF.findall(command):
             if var not in _SHELL_VARS:
-                env[var] = "{{ inputs.%s }}" % self.env_input(var)
+                env[var] = ref(self.env_input(var))
         return command, env
 
     def redact(self, text: str) -> tuple[str, int]:

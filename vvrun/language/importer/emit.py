@@ -60,7 +60,8 @@ def _node(value: Any, indent: int, path: tuple[Any, ...], reviews: Reviews) -> l
                 out.append(f"{pad}{k}:")
                 out += _node(v, indent + 2, (*path, key), reviews)
             else:
-                out.append(f"{pad}{k}: {_empty(v) if isinstance(v, (dict, list)) else scalar(v, indent)}")
+                text = _empty(v) if isinstance(v, (dict, list)) else scalar(v, indent)
+                out.append(f"{pad}{k}: {text}")
         return out
     for i, v in enumerate(value):
         out += _comments(reviews.get((*path, i), []), indent)

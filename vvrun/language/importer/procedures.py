@@ -15,7 +15,7 @@ from typing import Any
 
 from vvrun.language.importer import fence
 from vvrun.language.importer.commands import Draft, translate
-from vvrun.language.importer.context import Context
+from vvrun.language.importer.context import Context, ref
 from vvrun.language.importer.danger import sql_danger
 from vvrun.language.importer.markdown import Block, Section
 
@@ -135,12 +135,15 @@ def _steps_block(proc: Procedure, block: Block, label: str) -> None:
         return
     if block.lang in SQL_LANGS:
         ctx = proc.ctx
-        conn = ctx.connection("postgres", "{{ inputs.%s }}" % ctx.env_input("DATABASE_URL"),
-                              "the document names no database for this SQL; DATABASE_URL is a guess")
+        reused = ctx.last("postgres")
+        conn = reused or ctx.connection(
+            "postgres", ref(ctx.env_input("DATABASE_URL")),
+            "the document names no database for this SQL; DATABASE_URL is a guess")
         for title, query in _sql_statements(ctx.redact(block.content)[0]):
             q = ctx.templated(query)
-            body: Any = q if conn == "db" else {"query": q, "connection": conn}
-            _add(proc, Draft("sql", body, danger=bool(sql_danger(q))),
+            notes = [f"no database named here; assumed {conn}, as the steps before"] if reused \
+                else []
+            _add(proc, Draft("sql", q, danger=bool(sql_danger(q)), connection=conn, reviews=notes),
                  " — ".join(x for x in (label, title) if x), line=block.line)
         return
     if block.lang in REDIS_LANGS:
@@ -167,26 +170,16 @@ def _chunks(proc: Procedure, chunks: list[fence.Chunk], label: str, line: int) -
                 choose = _choice_step(proc, options, label, line)
             when = f"steps.{choose}.result.fields.option == '{chunk.option}'"
         before = len(proc.steps)
+        at = line + chunk.line + 1
         shell_run: list[str] = []
-
-        def flush() -> None:
-            if shell_run:
-                draft = translate("\n".join(shell_run), proc.ctx) if len(shell_run) > 1 \
-                    else translate(shell_run[0], proc.ctx)
-                if len(shell_run) > 1:
-                    draft.reviews.append(f"{len(shell_run)} commands run as one step; "
-                                         "the first that fails stops it")
-                _add(proc, draft, title, when=when, line=line + chunk.line + 1)
-                shell_run.clear()
-
         for command in chunk.commands:
             draft = translate(command, proc.ctx)
             if draft.kind == "shell":
                 shell_run.append(command)
                 continue
-            flush()
-            _add(proc, draft, title, when=when, line=line + chunk.line + 1)
-        flush()
+            _flush(proc, shell_run, title, when, at)
+            _add(proc, draft, title, when=when, line=at)
+        _flush(proc, shell_run, title, when, at)
         notes = "\n".join(f"- {n}" for n in chunk.notes)
         if len(proc.steps) > before:
             proc.steps[before].description = notes
@@ -206,6 +199,18 @@ def _chunks(proc: Procedure, chunks: list[fence.Chunk], label: str, line: int) -
                 body["checklist"] = items
             _add(proc, Draft("manual", body), title or "Read", when=when,
                  line=line + chunk.line + 1)
+
+
+def _flush(proc: Procedure, run: list[str], title: str, when: str, line: int) -> None:
+    """Consecutive plain shell commands of one chunk as one shell step (bash -e stops it at
+    the first that fails)."""
+    if not run:
+        return
+    draft = translate("\n".join(run), proc.ctx)
+    if len(run) > 1:
+        draft.reviews.append(f"{len(run)} commands run as one step; the first that fails stops it")
+    _add(proc, draft, title, when=when, line=line)
+    run.clear()
 
 
 def _choice_step(proc: Procedure, options: list[fence.Chunk], label: str, line: int) -> str:
@@ -236,7 +241,10 @@ def _sql_statements(content: str) -> Iterator[tuple[str, str]]:
 
 
 def _first_line(text: str) -> str:
-    return re.sub(r"[*_`]", "", text.split("\n", 1)[0]).strip().rstrip(":")
+    line = text.split("\n", 1)[0]
+    if _inline_command(line):
+        line = re.sub(r"`[^`]*`", "", line)
+    return re.sub(r"[*_`]", "", line).strip().rstrip(":").strip()
 
 
 def _inline_command(text: str) -> str:

@@ -23,7 +23,7 @@ def slug(title: str, sep: str = "-") -> str:
 
 def _escape(text: str) -> str:
     """Text from the document printed literally, never read as a template."""
-    return _JINJA.sub(lambda m: "{{ '%s' }}" % m.group(0), text)
+    return _JINJA.sub(lambda m: "{{ '" + m.group(0) + "' }}", text)
 
 
 def _unique(base: str, taken: set[str]) -> str:
@@ -39,9 +39,9 @@ def to_data(proc: Procedure, name: str) -> tuple[dict[str, Any], Reviews]:
     ctx = proc.ctx
     steps: list[dict[str, Any]] = []
     ids: set[str] = set()
-    for i, step in enumerate(proc.steps):
+    for step in proc.steps:
         draft = step.draft
-        base = slug(step.title.split(" — ")[-1], "_")
+        base = slug(step.title.split(" — ")[-1] or " ".join(draft.source.split()[:3]), "_")
         if len(base) > 40:
             base = base[:41].rsplit("_", 1)[0]
         base = base or draft.kind
@@ -60,7 +60,7 @@ def to_data(proc: Procedure, name: str) -> tuple[dict[str, Any], Reviews]:
         body = draft.body
         if draft.kind in ("manual", "shell"):
             body = _escape_body(body, ctx)
-        out[draft.kind] = body
+        out[draft.kind] = _with_connection(draft.kind, body, draft.connection, ctx)
         notes = list(draft.reviews)
         if draft.danger:
             notes.append("marked danger: it changes or deletes things; confirm before it runs")
@@ -97,6 +97,16 @@ def to_data(proc: Procedure, name: str) -> tuple[dict[str, Any], Reviews]:
                 reviews[("connections", cname)] = [review]
     data["steps"] = steps
     return data, reviews
+
+
+def _with_connection(kind: str, body: Any, conn: str, ctx: Any) -> Any:
+    """The body naming its connection when the procedure has several of that kind."""
+    kinds = {"sql": "postgres", "redis": "redis"}
+    if not conn or sum(k == kinds.get(kind) for k, _, _ in ctx.connections.values()) < 2:
+        return body
+    if isinstance(body, str):
+        return {"query" if kind == "sql" else "command": body, "connection": conn}
+    return {**body, "connection": conn}
 
 
 def _escape_body(body: Any, ctx: Any) -> Any:
