@@ -10,7 +10,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from vvrun.language.importer.context import Context, ref
+from vvrun.language.importer.context import Context, escape, ref
 from vvrun.language.importer.danger import redis_danger, shell_danger, sql_danger
 
 _OPERATORS = re.compile(r"^[|&;<>()]+$")
@@ -45,7 +45,7 @@ def _words(command: str) -> tuple[list[str], bool] | None:
 
 def translate(command: str, ctx: Context) -> Draft:
     command, secrets = ctx.redact(command)
-    draft = _translate(command, ctx)
+    draft = _translate(escape(command), ctx)
     draft.source = command
     if secrets:
         draft.reviews.append("a literal password was written here; it now comes from an input")

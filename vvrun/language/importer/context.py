@@ -18,6 +18,15 @@ _SCHEME_INPUT = {"postgres": "database_url", "postgresql": "database_url", "redi
                  "rediss": "redis_url", "mysql": "database_url"}
 
 
+_JINJA = re.compile(r"\{% raw %\}.*?\{% endraw %\}|(\{\{|\{%|\{#)", re.S)
+
+
+def escape(text: str) -> str:
+    """Document text printed literally, never read as a template (idempotent)."""
+    return _JINJA.sub(
+        lambda m: "{% raw %}" + m.group(1) + "{% endraw %}" if m.group(1) else m.group(0), text)
+
+
 def ref(name: str) -> str:
     """The template that reads input `name`."""
     return "{{ inputs." + name + " }}"

@@ -7,11 +7,9 @@ import re
 import unicodedata
 from typing import Any
 
+from vvrun.language.importer.context import escape as _escape
 from vvrun.language.importer.emit import Reviews, dump
 from vvrun.language.importer.procedures import Procedure
-
-_JINJA = re.compile(r"\{\{|\{%|\{#")
-
 
 def slug(title: str, sep: str = "-") -> str:
     """`Preparation (1 week before)` → `preparation`; emoji and punctuation dropped."""
@@ -19,11 +17,6 @@ def slug(title: str, sep: str = "-") -> str:
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     words = re.findall(r"[a-z0-9]+", text.lower())
     return sep.join(words)[:60].strip(sep)
-
-
-def _escape(text: str) -> str:
-    """Text from the document printed literally, never read as a template."""
-    return _JINJA.sub(lambda m: "{{ '" + m.group(0) + "' }}", text)
 
 
 def _unique(base: str, taken: set[str]) -> str:
@@ -58,7 +51,7 @@ def to_data(proc: Procedure, name: str) -> tuple[dict[str, Any], Reviews]:
         if draft.danger:
             out["danger"] = True
         body = draft.body
-        if draft.kind in ("manual", "shell"):
+        if draft.kind == "manual":
             body = _escape_body(body, ctx)
         out[draft.kind] = _with_connection(draft.kind, body, draft.connection, ctx)
         notes = list(draft.reviews)
@@ -110,14 +103,11 @@ def _with_connection(kind: str, body: Any, conn: str, ctx: Any) -> Any:
 
 
 def _escape_body(body: Any, ctx: Any) -> Any:
+    """Manual text as the document wrote it, passwords removed, templates made literal."""
     if isinstance(body, str):
-        return _escape(ctx.redact(body)[0]) if "{{ inputs." not in body else body
-    if isinstance(body, dict):
-        out = dict(body)
-        for key in ("instructions", "run"):
-            if key in out and "{{ inputs." not in out[key]:
-                out[key] = _escape(ctx.redact(out[key])[0])
-        return out
+        return _escape(ctx.redact(body)[0])
+    if isinstance(body, dict) and "instructions" in body:
+        return {**body, "instructions": _escape(ctx.redact(body["instructions"])[0])}
     return body
 
 
