@@ -11,6 +11,7 @@ from vvrun.language.importer.context import escape as _escape
 from vvrun.language.importer.emit import Reviews, dump
 from vvrun.language.importer.procedures import Procedure
 
+
 def slug(title: str, sep: str = "-") -> str:
     """`Preparation (1 week before)` → `preparation`; emoji and punctuation dropped."""
     text = re.sub(r"\([^)]*\)", " ", title)
