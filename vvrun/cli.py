@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "docs": ("vvrun.commands.docs", "docs", "Render runbooks as Markdown documents."),
     "schema": ("vvrun.commands.validate", "schema", "Print the runbook JSON Schema."),
     "sandbox": ("vvrun.commands.sandbox", "sandbox", "A disposable PostgreSQL and Redis."),
+    "serve": ("vvrun.commands.serve", "serve", "Serve the web console and scheduler."),
 }
 
 
