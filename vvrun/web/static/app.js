@@ -31,7 +31,9 @@
     fetch("/runs/" + run + "/waiting").then((r) => r.text()).then((html) => {
       const doc = new DOMParser().parseFromString(html, "text/html");
       const panel = doc.querySelector("section.waiting");
-      document.getElementById("waiting").innerHTML = panel ? panel.outerHTML : "";
+      const box = document.getElementById("waiting");
+      const fresh = panel ? panel.outerHTML : "";
+      if (box.innerHTML.trim() !== fresh.trim()) box.innerHTML = fresh;
     });
   });
   source.addEventListener("end", () => source.close());
