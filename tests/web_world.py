@@ -27,7 +27,9 @@ inputs:
   api_token: {type: string, secret: true, default: "", description: Never shown}
 steps:
   - id: wait
-    shell: "for i in $(seq 600); do [ -e {{ env.GATE }} ] && break; sleep 0.05; done; test -e {{ env.GATE }}"
+    shell: >-
+      for i in $(seq 600); do [ -e {{ env.GATE }} ] && break; sleep 0.05; done;
+      test -e {{ env.GATE }}
   - id: greet
     shell: "echo {{ inputs.greeting }} from the worker"
 """,

@@ -28,6 +28,8 @@
     el.className = "status s-" + data.status;
     document.getElementById("run-error").textContent = data.error || "";
     timeline.dataset.status = data.status;
+    const cancel = document.getElementById("cancel");
+    if (cancel && data.status !== "running") cancel.closest("form").remove();
     fetch("/runs/" + run + "/waiting").then((r) => r.text()).then((html) => {
       const doc = new DOMParser().parseFromString(html, "text/html");
       const panel = doc.querySelector("section.waiting");
