@@ -64,8 +64,12 @@ class Claims:
         import psycopg
 
         with psycopg.connect(self._url, autocommit=True) as con:
-            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
-            con.execute(_SQL.format(t=self._table))
+            with con.transaction():
+                # IF NOT EXISTS still races in PostgreSQL (a unique violation in the catalog)
+                # when two servers start at once: serialize the DDL
+                con.execute("SELECT pg_advisory_xact_lock(hashtext('vvrun.schedule_claims'))")
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+                con.execute(_SQL.format(t=self._table))
             cur = con.execute(_INSERT.format(t=self._table, p="%s"),
                               (schedule, slot, by, time.time()))
             return cur.rowcount == 1
