@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": ("vvrun.commands.validate", "schema", "Print the runbook JSON Schema."),
     "sandbox": ("vvrun.commands.sandbox", "sandbox", "A disposable PostgreSQL and Redis."),
     "import": ("vvrun.commands.import_md", "import_md", "Markdown runbook → YAML runbooks."),
+    "serve": ("vvrun.commands.serve", "serve", "Serve the web console and scheduler."),
 }
 
 
