@@ -37,7 +37,7 @@ def serve(ctx: click.Context, runbooks_dir: str, state: str | None, bind: str,
           auth_header: str | None, token_file: str | None, work_dir: str | None,
           no_scheduler: bool, tick: float) -> None:
     """Serve the web console: runbooks, live runs, approvals, schedules."""
-    from vvrun.cli import get_app
+    from vvrun.commands.app import get_app
     from vvrun.state import default_sqlite_path
 
     app = get_app(ctx)
