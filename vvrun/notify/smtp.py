@@ -101,8 +101,10 @@ class SmtpNotifier:
         except smtplib.SMTPAuthenticationError as exc:
             return failure(self, message, f"{where}: login refused ({exc.smtp_code})")
         except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _text in exc.recipients.values()]
             return failure(self, message, f"{where}: recipients refused: "
-                           f"{', '.join(exc.recipients)}")
+                           f"{', '.join(exc.recipients)} ({', '.join(map(str, codes))})",
+                           retryable=all(400 <= c < 500 for c in codes))
         except smtplib.SMTPResponseException as exc:
             text = exc.smtp_error.decode(errors="replace") if isinstance(
                 exc.smtp_error, bytes) else str(exc.smtp_error)

@@ -1,0 +1,128 @@
+"""Previews (what plans show: every message rendered, nothing sent), configuration errors,
+and the schema fragments the runbook schema takes in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.notify_services import message
+from vvrun.loader import load_bytes
+from vvrun.minischema import Validator
+from vvrun.notify import build
+from vvrun.notify.base import NotifierConfigError
+from vvrun.notify.render import preview
+from vvrun.notify.schema import NOTIFIERS, NOTIFY_STEP, RUN_NOTIFY
+
+KEY = "R0VTNGKEY0123456789abcdef012345x"
+SPEC_EXAMPLE = """
+notifiers:
+  incidents: {slack: "{{ secrets.slack_webhook }}"}
+  oncall:    {pagerduty: "{{ secrets.pd_routing_key }}", severity: critical}
+  status:    {statuspage: {page_id: abc123, api_key: "{{ secrets.statuspage_key }}",
+                           component: api}}
+  email:     {smtp: "smtp://mail.internal:587", from: ops@vocavision.com, to: [eng@vocavision.com]}
+  hook:      {webhook: https://hooks.example.com/vvrun}
+notify:
+  - {on: [started, paused, approval_needed, failed, completed_with_failures, succeeded],
+     to: incidents}
+  - {on: [failed], to: oncall}
+"""
+
+
+def test_a_preview_renders_the_request_masks_secrets_and_sends_nothing(http_server):
+    config = {"pagerduty": KEY, "severity": "critical", "url": http_server.url}
+    text = preview(config, message("failed"), name="oncall")
+    assert text.startswith(f"→ oncall (pagerduty)\nPOST {http_server.url}/v2/enqueue\n")
+    assert '"routing_key": "***"' in text and KEY not in text
+    assert '"summary": "db-emergency: failed: Terminated 3 stuck queries"' in text
+    assert http_server.requests == []
+
+
+@pytest.mark.parametrize(("config", "secret"), [
+    ({"slack": "https://hooks.slack.com/services/T0/B0/s3cr3tT0k3n"}, "s3cr3tT0k3n"),
+    ({"statuspage": {"page_id": "p1", "api_key": "sp-key-123456"}}, "sp-key-123456"),
+    ({"webhook": "https://h.example.com/in/tok-98765", "secret": "hmac-k3y"}, "tok-98765"),
+    ({"webhook": "https://h.example.com/in", "secret": "hmac-k3y"}, "hmac-k3y"),
+    ({"smtp": "smtp://ops:mail-pw-42@mail.internal:587", "from": "ops@example.com",
+      "to": "eng@example.com"}, "mail-pw-42"),
+])
+def test_previews_and_reprs_never_show_secrets(config, secret):
+    text = preview(config, message(), name="n")
+    assert secret not in text and secret not in repr(build("n", config))
+
+
+def test_previews_load_no_driver():
+    code = textwrap.dedent("""
+        import sys
+        from vvrun.notify.base import Message
+        from vvrun.notify.render import preview
+        m = Message("failed", "db", "run-1", "text")
+        for config in ({"slack": "https://hooks.slack.com/services/x"}, {"pagerduty": "k"},
+                       {"statuspage": {"page_id": "p", "api_key": "k"}},
+                       {"smtp": "smtp://m:25", "from": "a@b", "to": "c@d"},
+                       {"webhook": "https://h/x"}):
+            preview(config, m)
+        print(sorted(n for n in ("httpx", "smtplib", "ssl") if n in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({"url": "http://x"}, "notifier 'n' has no kind\n  hint: give exactly one of: slack, "
+     "pagerduty, statuspage, smtp, webhook"),
+    ({"slack": "a", "webhook": "b"}, "notifier 'n' has several kinds (slack, webhook)"),
+    ({"pagerduty": KEY, "severity": "fatal"}, "notifier 'n': severity 'fatal' is not one of "
+     "critical, error, warning, info"),
+    ({"statuspage": {"page_id": "p"}}, "notifier 'n': statuspage needs page_id and api_key"),
+    ({"smtp": "mail.internal:587", "from": "a@b", "to": "c@d"},
+     "notifier 'n': smtp wants smtp://host:port or smtps://host:port"),
+    ({"smtp": "smtp://m:25", "to": "c@d"}, "notifier 'n': smtp needs from and to"),
+])
+def test_a_bad_configuration_is_one_clear_error(config, expected):
+    with pytest.raises(NotifierConfigError) as caught:
+        build("n", config)
+    assert caught.value.format().startswith(expected)
+    assert caught.value.exit_code == 2
+
+
+def _valid(schema, instance) -> bool:
+    import jsonschema
+
+    ours = Validator(schema).is_valid(instance)  # check=True: only keywords it knows
+    assert ours == jsonschema.Draft202012Validator(schema).is_valid(instance)
+    return ours
+
+
+def test_the_specs_yaml_fits_the_fragments():
+    loaded = load_bytes(SPEC_EXAMPLE.encode(), "spec.yaml")  # vvrun's YAML: `on:` is "on"
+    assert loaded.problems == []
+    doc = loaded.data
+    assert _valid(NOTIFIERS, doc["notifiers"])
+    assert _valid(RUN_NOTIFY, doc["notify"])
+    for name, config in doc["notifiers"].items():
+        build(name, config)  # and each one builds
+
+
+@pytest.mark.parametrize(("schema", "instance", "ok"), [
+    (NOTIFY_STEP, {"to": "incidents", "message": "hi"}, True),
+    (NOTIFY_STEP, {"to": ["incidents", "oncall"], "message": "hi", "required": True,
+                   "action": "resolve", "severity": "info"}, True),
+    (NOTIFY_STEP, {"to": "incidents"}, False),
+    (NOTIFY_STEP, {"to": "incidents", "message": "hi", "action": "close"}, False),
+    (NOTIFY_STEP, {"to": "incidents", "message": "hi", "mesage": "typo"}, False),
+    (RUN_NOTIFY, [{"on": "failed", "to": "oncall", "required": True}], True),
+    (RUN_NOTIFY, [{"on": ["exploded"], "to": "oncall"}], False),
+    (NOTIFIERS, {"x": {"slack": "u", "pagerduty": "k"}}, False),
+    (NOTIFIERS, {"x": {"slack": "u", "severity": "critical"}}, False),
+    (NOTIFIERS, {"x": {"pagerduty": "k", "url": "https://events.eu.pagerduty.com"}}, True),
+    (NOTIFIERS, {"x": {"smtp": "smtp://m:25", "from": "a@b"}}, False),
+    (NOTIFIERS, {"Bad Name": {"webhook": "https://h"}}, False),
+])
+def test_the_fragments_accept_and_refuse(schema, instance, ok):
+    assert _valid(schema, instance) is ok
