@@ -126,3 +126,31 @@ def test_the_specs_yaml_fits_the_fragments():
 ])
 def test_the_fragments_accept_and_refuse(schema, instance, ok):
     assert _valid(schema, instance) is ok
+
+
+def test_rules_route_events_and_success_resolves_incident_notifiers():
+    from vvrun.notify import build_all
+    from vvrun.notify.events import parse_rules, targets
+
+    notifiers = build_all({"incidents": {"slack": "https://hooks.slack.com/services/x"},
+                           "oncall": {"pagerduty": KEY},
+                           "status": {"statuspage": {"page_id": "p", "api_key": "k"}}})
+    rules = parse_rules([{"on": ["started", "failed"], "to": "incidents"},
+                         {"on": "failed", "to": ["oncall", "status"], "required": True}])
+    assert [n for n, _ in targets(rules, "started", notifiers)] == ["incidents"]
+    failed = targets(rules, "failed", notifiers)
+    assert [(n, r.required) for n, r in failed] == [("incidents", False), ("oncall", True),
+                                                    ("status", True)]
+    assert targets(rules, "succeeded", notifiers) == [("oncall", None), ("status", None)]
+
+
+def test_a_step_message_carries_the_steps_incident_hints():
+    from vvrun.notify.events import event_message, parse_step, step_message
+
+    spec = parse_step({"to": "oncall", "message": "{{ x }}", "action": "acknowledge",
+                       "severity": "warning"})
+    msg = step_message(spec, text="On it", title=None, runbook="db", run_id="r1", step="ack")
+    assert (msg.kind, msg.incident_action(), msg.severity) == ("step", "acknowledge", "warning")
+    assert msg.headline() == "db: step ack"
+    done = event_message("succeeded", runbook="db", run_id="r1")
+    assert (done.text, done.incident_action()) == ("Run r1 succeeded.", "resolve")
