@@ -137,3 +137,25 @@ def test_the_engines_mask_applies_to_errors(http_server):
     dispatcher.submit("hook", message())
     dispatcher.close(30)
     assert seen[0].error.endswith("db password *** leaked")
+
+
+@pytest.mark.parametrize("url", ["ftp://files.example.com/hook", "http://[::1/hook",
+                                 "⟨secrets.hook_url⟩"])
+def test_a_url_that_is_not_http_is_a_final_failure(url):
+    [delivery] = deliver(build("hook", {"webhook": url}), message())
+    assert not delivery.ok and delivery.attempts == 1
+    assert delivery.error.endswith("the URL is not a valid http(s) URL")
+
+
+def test_every_httpx_error_is_translated():
+    """httpx's whole exception tree lands in one of `deliver`'s handlers."""
+    import httpx
+
+    handled = (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.TransportError,
+               httpx.TimeoutException, httpx.HTTPError)
+    public = [getattr(httpx, n) for n in httpx.__all__]
+    errors = [e for e in public if isinstance(e, type) and issubclass(e, Exception)]
+    # HTTPStatusError is raised only by raise_for_status(), which deliver never calls;
+    # StreamError and CookieConflict come from APIs it does not use
+    unused = (httpx.HTTPStatusError, httpx.StreamError, httpx.CookieConflict)
+    assert [e for e in errors if not issubclass(e, handled + unused)] == []

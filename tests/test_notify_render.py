@@ -154,3 +154,33 @@ def test_a_step_message_carries_the_steps_incident_hints():
     assert msg.headline() == "db: step ack"
     done = event_message("succeeded", runbook="db", run_id="r1")
     assert (done.text, done.incident_action()) == ("Run r1 succeeded.", "resolve")
+
+
+def test_the_yaml_examples_in_docs_fit_the_fragments():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "notifiers.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    checked = 0
+    for block in blocks:
+        if block.startswith("  - "):  # a list of steps: the loader wants a mapping on top
+            block = "steps:\n" + block
+        loaded = load_bytes(block.encode(), "docs/notifiers.md")
+        assert loaded.problems == [], block
+        data = loaded.data
+        items = data if isinstance(data, list) else [data]
+        for item in items:
+            for name, config in (item.get("notifiers") or {}).items():
+                assert _valid(NOTIFIERS, {name: config}), config
+                build(name, config)
+                checked += 1
+            if "notify" in item:
+                schema = NOTIFY_STEP if "id" in item else RUN_NOTIFY
+                assert _valid(schema, item["notify"]), item["notify"]
+                checked += 1
+            for step in item.get("steps") or ():
+                if "notify" in step:
+                    assert _valid(NOTIFY_STEP, step["notify"])
+                    checked += 1
+    assert checked >= 12

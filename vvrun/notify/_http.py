@@ -54,10 +54,19 @@ def join(base: str, path: str) -> str:
 
 
 def host(url: str) -> str:
+    return split(url)[0] or "<no host>"
+
+
+def split(url: str) -> tuple[str, str]:
+    """(host[:port], path?query) of a URL; a malformed one is all path (so all masked)."""
     try:
-        return urlsplit(url).netloc.rsplit("@", 1)[-1] or "<no host>"
+        parts = urlsplit(url)
+        if not parts.netloc:
+            return "", url
+        return (parts.netloc.rsplit("@", 1)[-1],
+                parts.path + (f"?{parts.query}" if parts.query else ""))
     except ValueError:
-        return "<bad url>"
+        return "", url
 
 
 class Client:
@@ -92,11 +101,13 @@ def deliver(notifier: Notifier, client: Client, message: Message, req: HttpReque
     except httpx.TimeoutException:
         return failure(notifier, message, f"{where}: no answer within {timeout:g}s",
                        retryable=True)
-    except httpx.UnsupportedProtocol:
-        return failure(notifier, message, f"{where}: the URL is not http(s)")
-    except (httpx.TransportError, OSError) as exc:
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+        return failure(notifier, message, f"{where}: the URL is not a valid http(s) URL")
+    except (httpx.TransportError, OSError) as exc:  # refused, reset, DNS, TLS, proxy
         return failure(notifier, message, f"{where}: {type(exc).__name__}: {exc}",
                        retryable=True)
+    except httpx.HTTPError as exc:  # the rest of httpx's tree: decoding, redirects
+        return failure(notifier, message, f"{where}: {type(exc).__name__}: {exc}")
     if 200 <= resp.status_code < 300:
         return success(notifier, message, status=resp.status_code, ref=ref(resp))
     retryable = resp.status_code >= 500 or resp.status_code in _RETRY_STATUSES

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from vvrun.notify import _http
 from vvrun.notify.base import Delivery, Message
@@ -64,9 +63,7 @@ class SlackNotifier:
         and keeps its path, which is the webhook's secret."""
         if not self.url:
             return self.webhook
-        parts = urlsplit(self.webhook)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        return _http.join(self.url, path)
+        return _http.join(self.url, _http.split(self.webhook)[1])
 
     def render(self, message: Message) -> _http.HttpRequest:
         return _http.HttpRequest("POST", self.endpoint(), _http.json_headers(), payload(message))
@@ -76,7 +73,7 @@ class SlackNotifier:
 
     def secrets(self) -> tuple[str, ...]:
         # the path is the secret; masking it alone keeps the host readable in errors
-        path = urlsplit(self.webhook).path
+        path = _http.split(self.webhook)[1]
         return (path if len(path) > 1 else self.webhook,)
 
     def close(self) -> None:

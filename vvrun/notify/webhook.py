@@ -10,7 +10,6 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from vvrun.notify import _http
 from vvrun.notify.base import Delivery, Message
@@ -48,8 +47,7 @@ class WebhookNotifier:
 
     def secrets(self) -> tuple[str, ...]:
         # a webhook URL often carries its token in the path or query: mask all but the host
-        parts = urlsplit(self.url or self.target)
-        tail = parts.path + (f"?{parts.query}" if parts.query else "")
+        tail = _http.split(self.url or self.target)[1]
         values = [self.secret or "", tail if len(tail) > 1 else ""]
         values += [v for k, v in self.headers if k.lower() in ("authorization", "x-api-key")]
         return tuple(v for v in values if v)
