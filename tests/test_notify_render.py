@@ -80,7 +80,7 @@ def test_previews_load_no_driver():
     ({"pagerduty": KEY, "severity": "fatal"}, "notifier 'n': severity 'fatal' is not one of "
      "critical, error, warning, info"),
     ({"statuspage": {"page_id": "p"}}, "notifier 'n': statuspage needs page_id and api_key"),
-    ({"smtp": "mail.internal:587", "from": "a@b", "to": "c@d"},
+    ({"smtp": "http://mail.internal:587", "from": "a@b", "to": "c@d"},
      "notifier 'n': smtp wants smtp://host:port or smtps://host:port"),
     ({"smtp": "smtp://m:25", "to": "c@d"}, "notifier 'n': smtp needs from and to"),
 ])
@@ -122,6 +122,8 @@ def test_the_specs_yaml_fits_the_fragments():
     (NOTIFIERS, {"x": {"slack": "u", "severity": "critical"}}, False),
     (NOTIFIERS, {"x": {"pagerduty": "k", "url": "https://events.eu.pagerduty.com"}}, True),
     (NOTIFIERS, {"x": {"smtp": "smtp://m:25", "from": "a@b"}}, False),
+    (NOTIFIERS, {"x": {"smtp": "mail:25", "from": "a@b", "to": "c@d"}}, False),
+    (NOTIFIERS, {"x": {"smtp": "{{ secrets.smtp }}", "from": "a@b", "to": "c@d"}}, True),
     (NOTIFIERS, {"Bad Name": {"webhook": "https://h"}}, False),
 ])
 def test_the_fragments_accept_and_refuse(schema, instance, ok):

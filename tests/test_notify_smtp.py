@@ -150,3 +150,14 @@ def test_a_refused_recipient_is_final_and_a_busy_one_is_retried(mailbox):
     [busy] = deliver(build("email", {**base, "to": "busy@example.com"}), message())
     assert not busy.ok and busy.attempts == 3
     assert box.envelopes == []
+
+
+def test_a_server_that_is_not_a_url_previews_but_fails_at_send_without_showing_it():
+    from vvrun.notify.render import preview
+
+    config = {"smtp": "⟨secrets.smtp_url⟩", "from": "ops@example.com", "to": "eng@example.com"}
+    assert preview(config, message(), name="email").startswith("→ email (smtp)\nSubject: ")
+    [delivery] = deliver(build("email", config), message())
+    assert not delivery.ok and delivery.attempts == 1
+    assert delivery.error == ("smtp notifier 'email': the server is not an smtp://host:port "
+                              "or smtps://host:port URL")

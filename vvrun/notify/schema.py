@@ -53,8 +53,9 @@ _STATUSPAGE = _kind("statuspage", {
                              "description": "Their status while the incident is open."},
     }}, "Atlassian Statuspage incident and component status.")
 _SMTP = _kind(
-    "smtp", {"type": "string", "pattern": "^smtps?://",
-             "description": "smtp://host:port (STARTTLS on 587) or smtps://host:port."},
+    "smtp", {"type": "string", "pattern": "^(smtps?://|\\{\\{)",
+             "description": "smtp://host:port (STARTTLS on 587) or smtps://host:port, "
+             "or a template giving one (a URL with a password is a secret)."},
     "E-mail over SMTP, plain text and HTML.",
     {"from": {**_TEXT, "description": "The sender address."},
      "to": {"description": "Recipient address(es).",

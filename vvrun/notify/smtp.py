@@ -87,6 +87,9 @@ class SmtpNotifier:
         import ssl
 
         mail = self.render(message).message
+        if not self.host:
+            return failure(self, message, f"smtp notifier '{self.name}': the server is not "
+                           "an smtp://host:port or smtps://host:port URL")
         where = f"smtp notifier '{self.name}' ({self.host}:{self.port})"
         context = ssl.create_default_context(cafile=self.ca_file)
         try:
@@ -131,8 +134,13 @@ class SmtpNotifier:
 
 def from_config(name: str, config: Mapping[str, Any]) -> SmtpNotifier:
     target = str(config.get("url") or config[KIND])
-    parts = urlsplit(target)
-    if parts.scheme not in _SCHEMES or not parts.hostname:
+    try:
+        parts = urlsplit(target)
+        port = parts.port or _SCHEMES.get(parts.scheme, 25)
+    except ValueError:
+        parts, port = urlsplit(""), 25
+    usable = parts.scheme in _SCHEMES and bool(parts.hostname)
+    if not usable and "://" in target:
         raise NotifierConfigError(f"notifier '{name}': smtp wants smtp://host:port or "
                                   "smtps://host:port", hint="smtp: smtp://mail.internal:587")
     to = config.get("to")
@@ -140,9 +148,11 @@ def from_config(name: str, config: Mapping[str, Any]) -> SmtpNotifier:
     if not config.get("from") or not to:
         raise NotifierConfigError(f"notifier '{name}': smtp needs from and to",
                                   hint="from: ops@example.com, to: [eng@example.com]")
-    port = parts.port or _SCHEMES[parts.scheme]
+    # a value with no scheme is a plan's unknown (a secret not fetched): previews work, and a
+    # run that really got such a value fails at send, naming no secret
     return SmtpNotifier(
-        name, parts.hostname, port, str(config["from"]), tuple(str(t) for t in to),
+        name, (parts.hostname or "") if usable else "", port, str(config["from"]),
+        tuple(str(t) for t in to),
         tls=parts.scheme == "smtps", starttls=bool(config.get("starttls", port == 587)),
         username=config.get("username") or (unquote(parts.username) if parts.username else None),
         password=config.get("password") or (unquote(parts.password) if parts.password else None),
