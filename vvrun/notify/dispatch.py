@@ -101,6 +101,8 @@ class Dispatcher:
             known = ", ".join(sorted(self._notifiers)) or "none"
             raise NotifierConfigError(f"no notifier named '{to}' (declared: {known})",
                                       hint="declare it under `notifiers:`")
+        if self._closing.is_set():  # its worker is gone: the message would never be final
+            raise RuntimeError("Dispatcher.submit() after close()")
         ticket = Ticket(to, message, required)
         with self._lock:
             self._pending += 1
