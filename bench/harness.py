@@ -29,6 +29,7 @@ CASES: dict[str, tuple[str, str]] = {
     "delete": ("case_delete", "pattern_delete"),
     "bigresult": ("case_bigresult", "big_result"),
     "plan": ("case_cli", "plan_all"),
+    "notify": ("case_notify", "notify_submit"),
 }
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
