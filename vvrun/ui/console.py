@@ -176,9 +176,12 @@ class TerminalSink:
             tail.append((f" (attempt {d['attempt']})", "yellow"))
         if d.get("danger"):
             tail.append(("  ⚠ DANGER", "bold red"))
-        if d.get("title"):  # the title gives way first: the header is one line at any width
+        title = " ".join(str(d.get("title") or "").split())
+        if title and title != " ".join(str(d.get("summary") or "").split()):
+            # a title that is only the action's first line is left to the action below; a
+            # real one gives way first, so that the header is one line at any width
             room = self.width - sum(len(t) for t, _ in parts + tail) - 3
-            parts.append((" — " + clip(" ".join(str(d["title"]).split()), max(room, 8)), ""))
+            parts.append((" — " + clip(title, max(room, 8)), ""))
         header = Text()
         for text, style in parts + tail:
             header.append(text, style=style)

@@ -14,6 +14,7 @@ from vvrun.ui.tables import fit
 from vvrun.ui.values import excerpt, redis_reply, short
 
 MAX_ROWS = 20  # rows of a result table shown; the rest are counted
+LOST = "?"  # a value a mapping row could not keep (a second column of the same name)
 
 
 class Line(NamedTuple):
@@ -58,8 +59,7 @@ def sql_lines(r: Mapping[str, Any], width: int) -> list[Line]:
         # positional values keep duplicate column names (`count, count`); dict rows cannot
         values = r.get("values")
         if not isinstance(values, list):
-            values = [[row.get(c) for c in columns] if isinstance(row, Mapping) else list(row)
-                      for row in rows]
+            values = [_positional(columns, row) for row in rows]
         out += [Line(t, "", 2) for t in fit(columns, values[:MAX_ROWS], width - 2,
                                             tuple(r.get("types") or ()))]
     count = r.get("rowcount")
@@ -75,6 +75,14 @@ def sql_lines(r: Mapping[str, Any], width: int) -> list[Line]:
     if facts:
         out.append(Line(" ".join(facts)))
     return out
+
+
+def _positional(columns: list[str], row: Any) -> list[Any]:
+    """A row's values by position. A mapping row holds only the last of two columns of one
+    name: the earlier one shows `?` rather than repeating the other's value."""
+    if not isinstance(row, Mapping):
+        return list(row)
+    return [LOST if c in columns[i + 1:] else row.get(c) for i, c in enumerate(columns)]
 
 
 def http_lines(r: Mapping[str, Any]) -> list[Line]:
