@@ -245,3 +245,24 @@ def test_one_status_line_while_polling_plain_lines_in_a_pipe(
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert "\x1b" not in out
+
+
+TEMPLATE_ERROR = """
+    version: 1
+    name: tplerr
+    title: A template that fails at run time
+    steps:
+      - id: a
+        shell: echo hi
+      - id: b
+        shell: echo {{ steps.a.result.stdout.nope.deeper }}
+"""
+
+
+def test_a_template_error_is_on_the_screen_once(tmp_path: Path,
+                                                screen: Callable[..., Screen]) -> None:
+    s = screen(write_runbook(tmp_path, TEMPLATE_ERROR), 80)
+    text = s.wait_for("(exit 1)")
+    assert s.exit_code() == 1
+    assert text.count("has no attribute 'nope'") == 1, text
+    assert "Traceback" not in text

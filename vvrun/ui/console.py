@@ -66,6 +66,7 @@ class TerminalSink:
         self._watch: WatchView | None = None
         self._steps: dict[str, tuple[str, str]] = {}  # step id → (type, summary)
         self._announced: set[str] = set()  # lines the current step's header showed
+        self._errors: set[str] = set()  # step errors already on screen
         self._started_ts: float | None = None
         self._last_progress: dict[str, float] = {}
         self.showed_error = False  # the run's error is on screen: the edge need not repeat it
@@ -149,7 +150,8 @@ class TerminalSink:
         self._lines(summary_lines(d, total, self.width))
         status = str(d.get("status", ""))
         if d.get("error"):
-            self._print(str(d["error"]), STYLES.get(status, ""), indent=2)
+            if str(d["error"]).strip() not in self._errors:  # a step's error is shown already
+                self._print(str(d["error"]), STYLES.get(status, ""), indent=2)
             # at a terminal the person has just read it; a log or a pipe still wants stderr's
             self.showed_error = self.interactive
         if status in ("paused", "interrupted", "failed"):
@@ -303,6 +305,12 @@ class TerminalSink:
         self.pause()
         step_id = str(d.get("step_id", ""))
         status = str(d.get("status", ""))
+        if step_id not in self._steps:  # it failed before it could start (its template)
+            from rich.text import Text
+
+            self._steps[step_id] = ("", "")
+            self.console.print()
+            self.console.print(Text(step_id, style="bold"), soft_wrap=True)
         result = d.get("result") or {}
         if isinstance(result, Mapping) and result:
             type_, summary = self._steps.get(step_id, ("", ""))
@@ -314,4 +322,5 @@ class TerminalSink:
             line += f" in {format_duration(d['duration'])}"
         self._print(line, STYLES.get(status, ""), indent=2)
         if d.get("error"):
+            self._errors.add(str(d["error"]).strip())
             self._print(str(d["error"]), STYLES.get(status, "red"), indent=4)
