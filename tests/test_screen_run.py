@@ -190,7 +190,7 @@ DANGER = """
     steps:
       - id: drop_sessions
         danger: true
-        sql: SELECT {{ inputs.who }}::text AS victim_of_the_day
+        sql: SELECT {{ inputs.who }}::text AS victim_of_the_day, pg_sleep(1.5)::text AS slept
 """
 
 
@@ -202,7 +202,10 @@ def test_the_danger_prompt_shows_the_action_once(tmp_path: Path,
     assert text.count("$1 = 'alice'") == 1
     assert "⚠ DANGER" in text
     s.send("y", "Enter")
+    # the long step that follows has its status line back (spinner, elapsed time)
+    s.wait_for(lambda t: "running drop_sessions" in t.split("[y/N]")[1])
     text = s.wait_for("(exit 0)")
+    assert "running drop_sessions" not in text  # gone once the step ended
     assert s.exit_code() == 0
     assert "victim_of_the_day" in text.split("[y/N]")[1]  # the result's column, after
 

@@ -226,6 +226,13 @@ class TerminalSink:
         for note in d.get("notes") or ():
             self._print(f"· {note}", "dim", indent=4)
 
+    def _on_confirmed(self, d: Mapping[str, Any], ts: float) -> None:
+        """The operator said yes to a danger step: its status line comes back while it runs."""
+        step_id = str(d.get("step_id", ""))
+        type_ = self._steps.get(step_id, ("", ""))[0]
+        if self.live_enabled and self._live is None and type_ in _LIVE_TYPES:
+            self._live = StatusLine(self.console, f"running {step_id}")
+
     def _on_step_output(self, d: Mapping[str, Any], ts: float) -> None:
         stream = d.get("stream", "stdout")
         text = str(d.get("text", ""))
