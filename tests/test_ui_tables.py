@@ -84,7 +84,9 @@ def test_redis_replies_as_redis_cli_shows_them() -> None:
     assert redis_reply("LRANGE l 0 -1", ["a", "b"]) == '1) "a"\n2) "b"'
     assert redis_reply("HGETALL h", {"f": "1"}) == '1) "f"\n2) "1"'
     info = redis_reply("INFO server", {"redis_version": "7.2.4", "db0": {"keys": 1}})
-    assert info == "redis_version:7.2.4\ndb0:keys=1"
+    assert info == "# Server\nredis_version:7.2.4\ndb0:keys=1"
+    assert redis_reply("INFO keyspace", {}) == "# Keyspace"
+    assert redis_reply("INFO", {"a": 1}) == "a:1"
 
 
 def test_a_connection_url_shows_all_but_its_password() -> None:

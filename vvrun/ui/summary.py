@@ -39,7 +39,7 @@ def summary_lines(d: Mapping[str, Any], total: float | None, width: int) -> list
         out += [Line(lines[0], "bold"), Line(lines[1], "dim")]
         for row, text in zip(steps, lines[2:], strict=True):
             out.append(Line(text, STYLES.get(str(row.get("status", "")), "")))
-        out.append(Line(""))
+        out.append(Line("", "", 0))
     status = str(d.get("status", ""))
     line = f"{ICONS.get(status, '')} run {d.get('run_id', '')} {status.replace('_', ' ')}"
     if total is not None:

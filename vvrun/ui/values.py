@@ -106,9 +106,15 @@ def redis_reply(command: str, value: Any) -> str:
     """A reply as redis-cli prints it: `PONG`, `OK`, `(integer) 3`, `"text"`, `(nil)`, numbered
     lists, INFO as `key:value` lines. `command` is the step's command line (its first word
     decides what redis-py turned a status reply into)."""
-    verb = command.split(maxsplit=1)[0].upper() if command.strip() else ""
+    words = command.split()
+    verb = words[0].upper() if words else ""
     if verb == "INFO" or (isinstance(value, Mapping) and verb in ("", "INFO")):
-        return _info(value) if isinstance(value, Mapping) else str(value)
+        if not isinstance(value, Mapping):
+            return str(value)
+        # one named section gets redis-cli's `# Keyspace` heading (redis-py drops them all)
+        named = len(words) == 2 and words[1].lower() not in ("all", "default", "everything")
+        head = [f"# {words[1].capitalize()}"] if named else []
+        return "\n".join([*head, _info(value)]).rstrip("\n")
     if value is True:
         return "PONG" if verb == "PING" else "OK"  # redis-py turns status replies into True
     return "\n".join(_reply_lines(value, 0))
