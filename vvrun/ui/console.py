@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 from vvrun.events import Event
+from vvrun.ui.header import Action, action, header
 from vvrun.ui.live import StatusLine, WatchView
 from vvrun.ui.results import MAX_ROWS, Line, result_lines, watch_result
 from vvrun.ui.summary import ICONS, STYLES, summary_lines
@@ -110,10 +111,6 @@ class TerminalSink:
         for line in lines:
             self._print(line.text, line.style, line.indent)
 
-    def _announce(self, text: str, style: str = "", indent: int = 0) -> None:
-        self._announced.update(ln.strip() for ln in text.splitlines() if ln.strip())
-        self._print(text, style, indent)
-
     def _block(self, renderable: Any, indent: int = 2) -> None:
         from rich.padding import Padding
 
@@ -166,48 +163,26 @@ class TerminalSink:
         step_id = str(d.get("step_id", ""))
         type_ = str(d.get("type", ""))
         self._steps[step_id] = (type_, str(d.get("summary") or ""))
-        self._announced = set()
-        parts = [(f"[{d['index']}/{d.get('total', '?')}] ", "dim")] \
-            if d.get("index") is not None else []
-        parts += [(f"{type_} ", "cyan"), (step_id, "bold")]
-        tail = []
-        item = d.get("item")
-        if isinstance(item, Mapping):
-            tail.append((f" (item {item.get('index')}/{item.get('total')})", "dim"))
-        if (d.get("attempt") or 1) > 1:
-            tail.append((f" (attempt {d['attempt']})", "yellow"))
-        if d.get("danger"):
-            tail.append(("  ⚠ DANGER", "bold red"))
-        title = " ".join(str(d.get("title") or "").split())
-        if title and title != " ".join(str(d.get("summary") or "").split()):
-            # a title that is only the action's first line is left to the action below; a
-            # real one gives way first, so that the header is one line at any width
-            room = self.width - sum(len(t) for t, _ in parts + tail) - 3
-            parts.append((" — " + clip(title, max(room, 8)), ""))
-        header = Text()
-        for text, style in parts + tail:
-            header.append(text, style=style)
+        line = Text()
+        for text, style in header(d, self.width):
+            line.append(text, style=style)
         self.console.print()
-        self.console.print(header, soft_wrap=True)
+        self.console.print(line, soft_wrap=True)
         if d.get("description"):
             from rich.markdown import Markdown
 
             self._block(Markdown(str(d["description"])))
-        if d.get("target"):
-            self._announce(f"on {d['target']}", "dim", indent=2)
-        self._show_action(d)
+        shown = action(d)
+        self._announced = shown.lines() | {str(d.get("summary") or "").strip()}
+        if shown.target:
+            self._print(shown.target, "dim", indent=2)
+        self._show_action(shown)
         if self.live_enabled and type_ in _LIVE_TYPES:
             self._live = StatusLine(self.console, f"running {step_id}")
 
-    def _show_action(self, d: Mapping[str, Any]) -> None:
-        body = str(d.get("body") or "").rstrip()
-        language = str(d.get("language") or "text")
-        if not body:
-            body = str(d.get("summary") or "")
-            language = "text" if language == "markdown" else language
-        self._announced.add(str(d.get("summary") or "").strip())
+    def _show_action(self, shown: Action) -> None:
+        body, language = shown.body, shown.language
         if body:
-            self._announced.update(ln.strip() for ln in body.splitlines() if ln.strip())
             if language == "markdown":
                 from rich.markdown import Markdown
 
@@ -219,12 +194,8 @@ class TerminalSink:
                                    background_color="default", word_wrap=True), 4)
             else:
                 self._print(("$ " if language == "bash" else "") + body, indent=4)
-        params = d.get("params") or ()
-        if params:
-            self._announce("parameters: " + ", ".join(
-                f"${i} = {v!r}" for i, v in enumerate(params, 1)), "dim", indent=4)
-        for note in d.get("notes") or ():
-            self._print(f"· {note}", "dim", indent=4)
+        for line in (*shown.details, *shown.notes):
+            self._print(line, "dim", indent=4)
 
     def _on_confirmed(self, d: Mapping[str, Any], ts: float) -> None:
         """The operator said yes to a danger step: its status line comes back while it runs."""
