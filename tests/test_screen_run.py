@@ -156,17 +156,18 @@ TARGET = """
 """
 
 
+@pytest.mark.parametrize("width", [80, 200])
 def test_the_target_line_names_the_database_and_masks_only_a_password(
-        tmp_path: Path, screen: Callable[..., Screen]) -> None:
+        tmp_path: Path, screen: Callable[..., Screen], width: int) -> None:
     rb = write_runbook(tmp_path, TARGET)
-    s = screen(rb, 80)
+    s = screen(rb, width)
     text = s.wait_for("(exit 0)")
     assert _target(text) == PG_URL
     assert "***" not in text.split("inputs:")[1].split("\n", 1)[1]  # only the input is hidden
     # with a password in the URL: everything but the password is shown
     with_pw = PG_URL.replace("@", ":not-the-password@", 1) if "@" in PG_URL \
         else PG_URL.replace("://", "://postgres:not-the-password@", 1)
-    other = screen(rb, 80, DATABASE_URL=with_pw)
+    other = screen(rb, width, DATABASE_URL=with_pw)
     text = other.wait_for("(exit ")
     assert _target(text) == with_pw.replace("not-the-password", "***")
     assert "not-the-password" not in text
@@ -194,9 +195,10 @@ DANGER = """
 """
 
 
-def test_the_danger_prompt_shows_the_action_once(tmp_path: Path,
-                                                 screen: Callable[..., Screen]) -> None:
-    s = screen(write_runbook(tmp_path, DANGER), 80)
+@pytest.mark.parametrize("width", [80, 200])
+def test_the_danger_prompt_shows_the_action_once(tmp_path: Path, screen: Callable[..., Screen],
+                                                 width: int) -> None:
+    s = screen(write_runbook(tmp_path, DANGER), width)
     text = s.wait_for("[y/N]")
     assert text.count("victim_of_the_day") == 1
     assert text.count("$1 = 'alice'") == 1
@@ -221,11 +223,12 @@ SLOW = """
 """
 
 
+@pytest.mark.parametrize("width", [80, 200])
 def test_one_status_line_while_polling_plain_lines_in_a_pipe(
-        tmp_path: Path, screen: Callable[..., Screen]) -> None:
+        tmp_path: Path, screen: Callable[..., Screen], width: int) -> None:
     flag = tmp_path / "ready"
     rb = write_runbook(tmp_path, SLOW.replace("{flag}", str(flag)))
-    s = screen(rb, 80)
+    s = screen(rb, width)
     text = s.wait_for(lambda t: "attempt 5" in t)
     assert "↻" not in text  # no line per attempt at a terminal
     status = [line for line in text.splitlines() if "attempt" in line]
