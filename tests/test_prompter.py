@@ -199,3 +199,23 @@ def test_ack_prompter_falls_back_to_a_terminal() -> None:
     p = AckPrompter({}, fallback=terminal)
     assert p.ask("ticket") == "INC-9"
     assert p.confirm("Check again?") is True
+
+
+def test_the_action_the_step_header_showed_is_not_repeated_at_the_prompt() -> None:
+    from tests.test_ui_console import started
+    from vvrun.ui.console import TerminalSink
+
+    screen = io.StringIO()
+    sink = TerminalSink(screen, color=False, interactive=False)
+    sink.emit(started(1, "kill", "sql", summary="SELECT pg_terminate_backend($1)",
+                      body="SELECT pg_terminate_backend($1)", language="sql", params=(42,),
+                      target="postgresql://ops@db:5432/app", danger=True))
+    p = TerminalPrompter(screen, stdin=io.StringIO("y\ny\n"), before_prompt=sink.pause)
+    shown = ("SELECT pg_terminate_backend($1)\nparameters: $1 = 42\n"
+             "on postgresql://ops@db:5432/app")
+    assert p.confirm("Run dangerous step 'kill'?", detail=shown) is True
+    assert screen.getvalue().count("pg_terminate_backend") == 1
+    assert screen.getvalue().count("$1 = 42") == 1
+    # a detail the header did not show (a failed verification, say) is printed
+    assert p.confirm("Again?", detail="verification failed: 3 rows left") is True
+    assert "verification failed: 3 rows left" in screen.getvalue()

@@ -24,11 +24,14 @@ class TerminalPrompter:
     `--output json` on stdout stays clean); `stdin` the stream answers come from (default:
     sys.stdin). `yes=True` answers every `confirm` with yes
     (and says so) but never a typed word. `before_prompt` is called before each question so a
-    live display (the console sink's spinner) can step aside.
+    live display (the console sink's spinner) can step aside. `shown(detail)` says whether a
+    question's detail (the action) is already on the screen, so it is not printed twice; by
+    default it is asked of the object `before_prompt` belongs to (the console sink).
     """
 
     def __init__(self, console: Any = None, *, stdin: TextIO | None = None, yes: bool = False,
-                 before_prompt: Callable[[], None] | None = None):
+                 before_prompt: Callable[[], None] | None = None,
+                 shown: Callable[[str], bool] | None = None):
         import sys
 
         from rich.console import Console
@@ -39,6 +42,8 @@ class TerminalPrompter:
         self.stdin = stdin if stdin is not None else sys.stdin
         self.yes = yes
         self.before_prompt = before_prompt
+        sink = getattr(before_prompt, "__self__", None)
+        self.shown = shown or getattr(sink, "already_shown", None) or (lambda detail: False)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -93,9 +98,12 @@ class TerminalPrompter:
 
     # -- the Prompter interface ------------------------------------------------------------
 
-    def confirm(self, question: str, *, default: bool = False, detail: str = "") -> bool:
-        if detail:
+    def _detail(self, detail: str) -> None:
+        if detail and not self.shown(detail):
             self._say(detail)
+
+    def confirm(self, question: str, *, default: bool = False, detail: str = "") -> bool:
+        self._detail(detail)
         if self.yes:
             self._say(f"{question} yes (--yes)")
             return True
@@ -111,8 +119,7 @@ class TerminalPrompter:
             self._say("Please answer y or n.", "yellow")
 
     def type_word(self, question: str, word: str, *, detail: str = "") -> bool:
-        if detail:
-            self._say(detail)
+        self._detail(detail)
         self._say(question)
         for _ in range(TYPE_WORD_TRIES):
             answer = self._read(f"Type {word} to confirm (Enter to cancel): ").strip()

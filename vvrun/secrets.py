@@ -7,11 +7,15 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 MASK = "***"
 MIN_SECRET_LENGTH = 3  # shorter values would mask ordinary text everywhere
 _SECRET_ENV = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY$|^KEY$|PASSWD|CREDENTIAL)", re.I)
+#: URLs whose only secret part is the password: the operator must see which server and
+#: database a step changes (SPEC §5.3). A webhook URL (https) is secret whole.
+CONNECTION_SCHEMES = frozenset({"postgres", "postgresql", "redis", "rediss", "unix", "mysql",
+                                "mariadb", "mongodb", "mongodb+srv", "amqp", "amqps"})
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?=@)")
 
 
@@ -30,6 +34,23 @@ def _forms(secret: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
+def connection_url_passwords(value: str) -> list[str] | None:
+    """The passwords inside a database or Redis URL (`postgres://ops:PW@db/x`, `?password=PW`),
+    or None when `value` is not such a URL (then the whole value is the secret)."""
+    text = value.strip()
+    if "\n" in text or "://" not in text:
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in CONNECTION_SCHEMES or not (parts.netloc or parts.path):
+        return None
+    found = [unquote(parts.password)] if parts.password else []
+    found += [v for k, v in parse_qsl(parts.query) if k.lower() in ("password", "sslpassword")]
+    return found
+
+
 class Masker:
     """Replaces known secrets, and passwords inside URLs, with `***`."""
 
@@ -45,7 +66,14 @@ class Masker:
         s = str(secret)
         if len(s) < MIN_SECRET_LENGTH:
             return
-        self._forms |= _forms(s)
+        passwords = connection_url_passwords(s)
+        if passwords is not None and all(len(p) >= MIN_SECRET_LENGTH for p in passwords):
+            if not passwords:
+                return  # a connection URL without a password hides nothing
+            for password in passwords:
+                self._forms |= _forms(password)
+        else:
+            self._forms |= _forms(s)
         # longest first, so a secret containing another is masked whole
         alternatives = sorted(self._forms, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(f) for f in alternatives))

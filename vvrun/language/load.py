@@ -289,6 +289,35 @@ def _syntax_hint(message: str) -> str:
     return "check the YAML syntax around this position (quotes, indentation, colons)"
 
 
+#: errors whose problem mark is where PyYAML gave up (often the end of the file or the next
+#: line), while the context mark is where the mistake is: an unclosed quote, a key with no ':'
+_AT_CONTEXT = ("while scanning a quoted scalar", "while scanning a simple key",
+               "while scanning a double-quoted scalar", "while scanning a single-quoted scalar")
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> _Refused:
+    """A YAML syntax error at the line and column of the mistake, with that source line and a
+    caret under the column, and a hint (`tab` when a tab is the cause)."""
+    mark = exc.problem_mark or exc.context_mark
+    if exc.context_mark is not None and (exc.context or "") in _AT_CONTEXT:
+        mark = exc.context_mark
+    message = " ".join(p for p in (exc.context, exc.problem) if p)
+    hint = _syntax_hint(str(exc))
+    if mark is None:
+        return _Refused(f"YAML syntax: {message}", None, None, hint, "yaml-syntax")
+    lines = text.splitlines()
+    source = lines[mark.line] if mark.line < len(lines) else ""
+    if "\t" in source[: max(mark.column, len(source) - len(source.lstrip()))]:
+        hint = "this line is indented with a tab: YAML allows only spaces"
+    if source.strip():
+        number = str(mark.line + 1)
+        # tabs shown as one space each, so the caret stays under the column
+        message += (f"\n  {number} | {source.replace(chr(9), ' ')}"
+                    f"\n  {' ' * len(number)} | {' ' * mark.column}^")
+    return _Refused(f"YAML syntax: {message}", mark.line + 1, mark.column + 1, hint,
+                    "yaml-syntax")
+
+
 def _decode(raw: bytes) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -344,11 +373,7 @@ def _load_into(loaded: Loaded, raw: bytes) -> None:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = " ".join(p for p in (exc.context, exc.problem) if p)
-        raise _Refused(f"YAML syntax: {message}", mark.line + 1 if mark else None,
-                       mark.column + 1 if mark else None, _syntax_hint(str(exc)),
-                       "yaml-syntax") from None
+        raise _syntax_error(exc, text) from None
     except yaml.YAMLError as exc:
         raise _Refused(f"YAML: {exc}", 1, 1, _syntax_hint(str(exc)), "yaml-syntax") from None
     except RecursionError:  # the pure-Python composer on absurd nesting

@@ -1,5 +1,5 @@
-"""What the operator sees (SPEC §5.3): a header per step with the rendered action, live
-progress, the outcome and its duration, and a summary table at the end.
+"""What the operator sees (SPEC §5.3): a header per step with its target and rendered action,
+one live status line while it runs, the outcome and its duration, a summary at the end.
 
 rich is imported inside the sink, so `plan` and `validate` never load it. Every text from an
 event is printed as plain `Text`, never as rich markup: SQL like `ARRAY[1]` or a shell test
@@ -8,64 +8,26 @@ event is printed as plain `Text`, never as rich markup: SQL like `ARRAY[1]` or a
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 from vvrun.events import Event
+from vvrun.ui.header import Action, action, header
+from vvrun.ui.live import StatusLine, WatchView
+from vvrun.ui.results import MAX_ROWS, Line, result_lines, watch_result
+from vvrun.ui.summary import ICONS, STYLES, summary_lines
+from vvrun.ui.tables import clip
+from vvrun.ui.values import format_duration, short
 
-MAX_ROWS = 20  # rows of a result table shown; the rest are counted
-MAX_LINES = 20  # lines of a JSON or text excerpt
-MAX_CELL = 60  # characters of one table cell
+__all__ = ["MAX_ROWS", "PLAIN_WIDTH", "TerminalSink", "format_duration"]
+
 PLAIN_WIDTH = 100  # width when not at a terminal: logs wrap at this, not at $COLUMNS
 _LEXERS = {"sql": "postgresql", "bash": "bash", "http": "http", "text": "text"}
-_ICONS = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "paused": "⏸", "aborted": "■",
-          "interrupted": "⚡", "running": "…", "uncertain": "?"}
-_STYLES = {"succeeded": "green", "failed": "red", "skipped": "dim", "paused": "yellow",
-           "aborted": "red", "interrupted": "yellow", "uncertain": "yellow"}
 _TRAILING = re.compile(r"[ \t]+\n")
 _LIVE_TYPES = frozenset({"sql", "redis", "http", "shell"})  # confirm/manual prompt instead
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
-def _excerpt(value: Any, lines: int = MAX_LINES) -> str:
-    if isinstance(value, str):
-        text = value
-    else:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-        if len(text) > 100:  # one short line reads best; a big document needs its shape
-            text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    parts = text.splitlines()
-    if len(parts) > lines:
-        parts = [*parts[:lines], f"… {len(parts) - lines} more lines"]
-    return "\n".join(p if len(p) <= 200 else p[:199] + "…" for p in parts)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    text = value if isinstance(value, str) else json.dumps(value, default=str,
-                                                           ensure_ascii=False)
-    text = text.replace("\n", "⏎")
-    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
 class _TrimLines:
@@ -85,9 +47,9 @@ class _TrimLines:
 
 class TerminalSink:
     """Renders run events for a person. `color`: ANSI styles (False: plain text, for NO_COLOR
-    and files); `interactive`: a live status line with the elapsed time and progress bars
-    (only with colour, as it needs cursor control); `width`: fixed width (default: the
-    terminal's, or PLAIN_WIDTH when not interactive)."""
+    and files); `interactive`: a live status line and in-place `watch` redraws (only with
+    colour, as it needs cursor control); `width`: fixed width (default: the terminal's, or
+    PLAIN_WIDTH when not interactive)."""
 
     def __init__(self, file: TextIO, *, color: bool, interactive: bool,
                  width: int | None = None):
@@ -101,13 +63,18 @@ class TerminalSink:
         self.live_enabled = interactive and color
         self.interactive = interactive
         self._lock = threading.RLock()
-        self._live: Any = None
-        self._watch: Any = None
-        self._task: Any = None
-        self._types: dict[str, str] = {}
+        self._live: StatusLine | None = None
+        self._watch: WatchView | None = None
+        self._steps: dict[str, tuple[str, str]] = {}  # step id → (type, summary)
+        self._announced: set[str] = set()  # lines the current step's header showed
+        self._errors: set[str] = set()  # step errors already on screen
         self._started_ts: float | None = None
         self._last_progress: dict[str, float] = {}
         self.showed_error = False  # the run's error is on screen: the edge need not repeat it
+
+    @property
+    def width(self) -> int:
+        return int(self.console.width)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -123,16 +90,26 @@ class TerminalSink:
         with self._lock:
             if self._live is not None:
                 self._live.stop()
-                self._live = self._task = None
+                self._live = None
             if self._watch is not None:
                 self._watch.stop()  # the last redraw stays on the screen
                 self._watch = None
+
+    def already_shown(self, detail: str) -> bool:
+        """Whether every line of a prompt's `detail` is in the step's header just above: the
+        prompter then asks without repeating the action (issue 15: shown once)."""
+        lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]
+        return bool(lines) and all(ln in self._announced for ln in lines)
 
     def _print(self, text: str, style: str = "", indent: int = 0) -> None:
         from rich.text import Text
 
         for line in text.splitlines() or [""]:
             self.console.print(Text(" " * indent + line, style=style), soft_wrap=True)
+
+    def _lines(self, lines: Iterable[Line]) -> None:
+        for line in lines:
+            self._print(line.text, line.style, line.indent)
 
     def _block(self, renderable: Any, indent: int = 2) -> None:
         from rich.padding import Padding
@@ -148,7 +125,8 @@ class TerminalSink:
 
         self._started_ts = ts or None
         title = d.get("title") or d.get("runbook") or "runbook"
-        self.console.print(Rule(Text(f"{title} ({d.get('runbook', '')})", style="bold")))
+        self.console.print(Rule(Text(clip(f"{title} ({d.get('runbook', '')})", self.width - 6),
+                                     style="bold")))
         facts = [f"run {d.get('run_id', '?')}"]
         if d.get("operator"):
             facts.append(f"operator {d['operator']}")
@@ -159,41 +137,18 @@ class TerminalSink:
             self._block(Markdown(str(d["description"])), 0)
         inputs = d.get("inputs") or {}
         if inputs:
-            self._print("inputs: " + ", ".join(f"{k}={_cell(v)}" for k, v in inputs.items()),
+            self._print("inputs: " + ", ".join(f"{k}={short(v)}" for k, v in inputs.items()),
                         "dim")
 
     def _on_run_ended(self, d: Mapping[str, Any], ts: float) -> None:
-        from rich import box
-        from rich.table import Table
-        from rich.text import Text
-
         self.pause()
-        steps = d.get("steps") or []
         self.console.print()
-        if steps:
-            table = Table(box=box.SIMPLE_HEAD, title="Summary", title_justify="left",
-                          show_edge=False)
-            for name, justify in (("#", "right"), ("step", "left"), ("status", "left"),
-                                  ("duration", "right"), ("note", "left")):
-                table.add_column(name, justify=justify)  # type: ignore[arg-type]
-            for i, s in enumerate(steps, 1):
-                status = str(s.get("status", ""))
-                error = str(s.get("error") or "").strip().splitlines()
-                table.add_row(
-                    Text(str(i)), Text(str(s.get("step_id", ""))),
-                    Text(f"{_ICONS.get(status, ' ')} {status}", style=_STYLES.get(status, "")),
-                    Text(format_duration(s.get("duration"))),
-                    Text(_cell(error[0]) if error else ""))
-            self.console.print(table)
-        status = str(d.get("status", ""))
         total = (ts - self._started_ts) if ts and self._started_ts else None
-        line = f"{_ICONS.get(status, '')} run {d.get('run_id', '')} {status}"
-        if total is not None:
-            line += f" in {format_duration(total)}"
-        line += f" (exit {d.get('exit_code', 0)})"
-        self._print(line, "bold " + _STYLES.get(status, ""))
+        self._lines(summary_lines(d, total, self.width))
+        status = str(d.get("status", ""))
         if d.get("error"):
-            self._print(str(d["error"]), _STYLES.get(status, ""), indent=2)
+            if str(d["error"]).strip() not in self._errors:  # a step's error is shown already
+                self._print(str(d["error"]), STYLES.get(status, ""), indent=2)
             # at a terminal the person has just read it; a log or a pipe still wants stderr's
             self.showed_error = self.interactive
         if status in ("paused", "interrupted", "failed"):
@@ -207,39 +162,26 @@ class TerminalSink:
         self.pause()
         step_id = str(d.get("step_id", ""))
         type_ = str(d.get("type", ""))
-        self._types[step_id] = type_
-        header = Text()
-        if d.get("index") is not None:
-            header.append(f"[{d['index']}/{d.get('total', '?')}] ", style="dim")
-        header.append(f"{type_} ", style="cyan")
-        header.append(step_id, style="bold")
-        if d.get("title"):
-            header.append(f" — {d['title']}")
-        item = d.get("item")
-        if isinstance(item, Mapping):
-            header.append(f" (item {item.get('index')}/{item.get('total')})", style="dim")
-        if (d.get("attempt") or 1) > 1:
-            header.append(f" (attempt {d['attempt']})", style="yellow")
-        if d.get("danger"):
-            header.append("  ⚠ DANGER", style="bold red")
+        self._steps[step_id] = (type_, str(d.get("summary") or ""))
+        line = Text()
+        for text, style in header(d, self.width):
+            line.append(text, style=style)
         self.console.print()
-        self.console.print(header, soft_wrap=True)
+        self.console.print(line, soft_wrap=True)
         if d.get("description"):
             from rich.markdown import Markdown
 
             self._block(Markdown(str(d["description"])))
-        if d.get("target"):
-            self._print(f"on {d['target']}", "dim", indent=2)
-        self._show_action(d)
+        shown = action(d)
+        self._announced = shown.lines() | {str(d.get("summary") or "").strip()}
+        if shown.target:
+            self._print(shown.target, "dim", indent=2)
+        self._show_action(shown)
         if self.live_enabled and type_ in _LIVE_TYPES:
-            self._start_live(step_id)
+            self._live = StatusLine(self.console, f"running {step_id}")
 
-    def _show_action(self, d: Mapping[str, Any]) -> None:
-        body = str(d.get("body") or "").rstrip()
-        language = str(d.get("language") or "text")
-        if not body:
-            body = str(d.get("summary") or "")
-            language = "text" if language == "markdown" else language
+    def _show_action(self, shown: Action) -> None:
+        body, language = shown.body, shown.language
         if body:
             if language == "markdown":
                 from rich.markdown import Markdown
@@ -252,71 +194,54 @@ class TerminalSink:
                                    background_color="default", word_wrap=True), 4)
             else:
                 self._print(("$ " if language == "bash" else "") + body, indent=4)
-        params = d.get("params") or ()
-        if params:
-            self._print("params: " + ", ".join(f"${i} = {v!r}" for i, v in enumerate(params, 1)),
-                        "dim", indent=4)
-        for note in d.get("notes") or ():
-            self._print(f"· {note}", "dim", indent=4)
+        for line in (*shown.details, *shown.notes):
+            self._print(line, "dim", indent=4)
 
-    def _start_live(self, step_id: str) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._live = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                              MofNCompleteColumn(), TimeElapsedColumn(),
-                              console=self.console, transient=True)
-        self._task = self._live.add_task(f"running {step_id}", total=None)
-        self._live.start()
+    def _on_confirmed(self, d: Mapping[str, Any], ts: float) -> None:
+        """The operator said yes to a danger step: its status line comes back while it runs."""
+        step_id = str(d.get("step_id", ""))
+        type_ = self._steps.get(step_id, ("", ""))[0]
+        if self.live_enabled and self._live is None and type_ in _LIVE_TYPES:
+            self._live = StatusLine(self.console, f"running {step_id}")
 
     def _on_step_output(self, d: Mapping[str, Any], ts: float) -> None:
         stream = d.get("stream", "stdout")
         text = str(d.get("text", ""))
         if stream == "status":  # what a step is doing now: the live line, or one dim line
             if self._live is not None:
-                self._live.update(self._task, description=text)
+                self._live.say(text)
             else:
                 self._print(f"  … {text}", "dim")
         elif stream == "watch":  # a watched step's latest result: redrawn in place
-            self._show_watch(text, ts)
+            self._show_watch(d, ts)
         elif stream == "stderr":
             self._print("  ! " + text, "red")
         else:
             self._print("  │ " + text)
 
-    def _show_watch(self, text: str, ts: float) -> None:
-        from rich.padding import Padding
-        from rich.text import Text
-
+    def _show_watch(self, d: Mapping[str, Any], ts: float) -> None:
+        step_id = str(d.get("step_id", ""))
+        type_, summary = self._steps.get(step_id, ("", ""))
+        result = watch_result(d)
+        lines = ([ln.text for ln in result_lines(type_, result, self.width - 2, summary)]
+                 if result is not None else str(d.get("text", "")).splitlines())
         stamp = time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
         if not self.live_enabled:
             self._print(f"  ⟳ {stamp}".rstrip(), "dim")
-            self._print(text, indent=4)
+            for line in lines:
+                self._print(line, indent=4)
             return
-        from rich.console import Group
-        from rich.live import Live
-
-        view = Group(Text(f"  ⟳ {stamp} (Enter to stop watching)", style="dim"),
-                     Padding(Text(text), (0, 0, 0, 4)))
         if self._watch is None:
             self.pause()
-            self._watch = Live(view, console=self.console, auto_refresh=False)
-            self._watch.start()
-        self._watch.update(view, refresh=True)
+            self._watch = WatchView(self.console)
+        self._watch.show(f"  ⟳ {stamp} (Enter to stop watching)", lines, 4)
 
     def _on_step_progress(self, d: Mapping[str, Any], ts: float) -> None:
         done = int(d.get("done") or 0)
         total = d.get("total")
         label = str(d.get("label") or "")
         if self._live is not None:
-            self._live.update(self._task, completed=done, total=total,
-                              description=label or f"running {d.get('step_id', '')}")
+            self._live.progress(done, total, label)
             return
         # Without a live display, a line at each quarter (or each doubling when the total is
         # unknown) says it is moving without flooding a log.
@@ -336,12 +261,17 @@ class TerminalSink:
         self._print(f"  … {label + ' ' if label else ''}{text}", "dim")
 
     def _on_step_retry(self, d: Mapping[str, Any], ts: float) -> None:
-        self.pause()
         error = str(d.get("error") or "").strip().splitlines()
+        why = error[0] if error else "failed"
         delay = d.get("delay")
-        when = f" in {format_duration(delay)}" if delay else " now"
-        self._print(f"  ↻ {error[0] if error else 'failed'}; attempt {d.get('attempt', '?')}"
-                    f"{when}", "yellow")
+        when = f"in {format_duration(delay)}" if delay else "now"
+        attempt, total = d.get("attempt", "?"), d.get("attempts")
+        if self._live is not None:  # polling at a terminal: one line that counts attempts
+            self._live.attempt(int(attempt) if str(attempt).isdigit() else 0, total,
+                               f"{why} · next {when}")
+            return
+        of = f"/{total}" if total else ""
+        self._print(f"  ↻ {why}; attempt {attempt}{of} {when}", "yellow")
 
     def _on_step_skipped(self, d: Mapping[str, Any], ts: float) -> None:
         self.pause()
@@ -353,89 +283,22 @@ class TerminalSink:
         self.pause()
         step_id = str(d.get("step_id", ""))
         status = str(d.get("status", ""))
+        if step_id not in self._steps:  # it failed before it could start (its template)
+            from rich.text import Text
+
+            self._steps[step_id] = ("", "")
+            self.console.print()
+            self.console.print(Text(step_id, style="bold"), soft_wrap=True)
         result = d.get("result") or {}
         if isinstance(result, Mapping) and result:
-            self._show_result(self._types.get(step_id, ""), result)
-        outputs = d.get("outputs") or {}
-        for name, value in outputs.items():
-            self._print(f"output {name} = {_cell(value)}", "dim", indent=2)
-        line = f"{_ICONS.get(status, '')} {status}"
+            type_, summary = self._steps.get(step_id, ("", ""))
+            self._lines(result_lines(type_, result, self.width, summary))
+        for name, value in (d.get("outputs") or {}).items():
+            self._print(f"output {name} = {short(value)}", "dim", indent=2)
+        line = f"{ICONS.get(status, '')} {status}"
         if d.get("duration") is not None:
             line += f" in {format_duration(d['duration'])}"
-        self._print(line, _STYLES.get(status, ""), indent=2)
+        self._print(line, STYLES.get(status, ""), indent=2)
         if d.get("error"):
-            self._print(str(d["error"]), _STYLES.get(status, "red"), indent=4)
-
-    # -- results by type -------------------------------------------------------------------
-
-    def _show_result(self, type_: str, r: Mapping[str, Any]) -> None:
-        if "items" in r and isinstance(r["items"], list):
-            self._print(f"{len(r['items'])} items", indent=2)
-        elif type_ == "sql" or "columns" in r:
-            self._show_sql(r)
-        elif type_ == "http" or ("status" in r and "elapsed_ms" in r):
-            self._show_http(r)
-        elif type_ == "shell" or "exit_code" in r:
-            self._print(f"exit code {r.get('exit_code')}", indent=2)
-        elif type_ == "confirm" or "confirmed" in r:
-            self._print("confirmed" if r.get("confirmed") else "not confirmed", indent=2)
-        elif type_ == "manual" or "acknowledged" in r:
-            self._show_manual(r)
-        elif "deleted" in r:
-            self._print(f"scanned {r.get('scanned', '?')}, deleted {r['deleted']}", indent=2)
-        elif "value" in r:
-            self._print(_excerpt(r["value"]), indent=2)
-        else:
-            self._print(_excerpt(dict(r)), indent=2)
-
-    def _show_sql(self, r: Mapping[str, Any]) -> None:
-        from rich import box
-        from rich.table import Table
-        from rich.text import Text
-
-        rows = r.get("rows") or []
-        columns = list(r.get("columns") or (rows[0].keys() if rows else []))
-        if columns and rows:
-            table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-            for c in columns:
-                table.add_column(Text(str(c)), overflow="fold")
-            for row in rows[:MAX_ROWS]:
-                values = [row.get(c) for c in columns] if isinstance(row, Mapping) else row
-                table.add_row(*(Text(_cell(v), style="dim" if v is None else "")
-                                for v in values))
-            self._block(table)
-        count = r.get("rowcount")
-        count = len(rows) if count is None or count < 0 else count
-        more = max(count, len(rows)) - min(len(rows), MAX_ROWS)
-        if columns and more > 0:
-            self._print(f"… {more} more rows", "dim", indent=2)
-        facts = []
-        if columns:
-            facts.append(f"({count} row{'s' if count != 1 else ''})")
-        if r.get("status"):
-            facts.append(str(r["status"]))
-        if facts:
-            self._print(" ".join(facts), indent=2)
-
-    def _show_http(self, r: Mapping[str, Any]) -> None:
-        line = f"HTTP {r.get('status')} {r.get('reason') or ''}".rstrip()
-        if r.get("elapsed_ms") is not None:
-            line += f" · {r['elapsed_ms']} ms"
-        if r.get("url"):
-            line += f" · {r['url']}"
-        self._print(line, indent=2)
-        if r.get("json") is not None:
-            self._print(_excerpt(r["json"]), indent=4)
-        elif r.get("text"):
-            self._print(_excerpt(str(r["text"])), indent=4)
-
-    def _show_manual(self, r: Mapping[str, Any]) -> None:
-        self._print("acknowledged" if r.get("acknowledged") else "not acknowledged", indent=2)
-        for item in r.get("checklist") or ():
-            self._print(f"[x] {item}", indent=4)
-        for name, value in (r.get("fields") or {}).items():
-            self._print(f"{name} = {_cell(value)}", indent=4)
-        if r.get("notes"):
-            self._print(f"notes: {r['notes']}", indent=4)
-        if r.get("verified") is not None:
-            self._print("verified" if r["verified"] else "not verified", indent=4)
+            self._errors.add(str(d["error"]).strip())
+            self._print(str(d["error"]), STYLES.get(status, "red"), indent=4)
