@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from vvrun.events import Event
+from vvrun.text.durations import format_duration
 
 MAX_ROWS = 20  # rows of a result table shown; the rest are counted
 MAX_LINES = 20  # lines of a JSON or text excerpt
@@ -28,22 +29,6 @@ _STYLES = {"succeeded": "green", "failed": "red", "skipped": "dim", "paused": "y
            "aborted": "red", "interrupted": "yellow", "uncertain": "yellow"}
 _TRAILING = re.compile(r"[ \t]+\n")
 _LIVE_TYPES = frozenset({"sql", "redis", "http", "shell"})  # confirm/manual prompt instead
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def _excerpt(value: Any, lines: int = MAX_LINES) -> str:
@@ -420,7 +405,7 @@ class TerminalSink:
     def _show_http(self, r: Mapping[str, Any]) -> None:
         line = f"HTTP {r.get('status')} {r.get('reason') or ''}".rstrip()
         if r.get("elapsed_ms") is not None:
-            line += f" · {r['elapsed_ms']} ms"
+            line += f" · {format_duration(r['elapsed_ms'] / 1000)}"
         if r.get("url"):
             line += f" · {r['url']}"
         self._print(line, indent=2)
