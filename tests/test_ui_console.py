@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -270,3 +271,15 @@ def test_a_failed_runs_error_is_marked_shown_only_at_a_terminal() -> None:
         sink.emit(ended)
         assert "step 'a': boom" in out.getvalue()
         assert sink.showed_error is interactive
+
+
+def test_the_live_line_shows_elapsed_time_in_the_one_duration_format() -> None:
+    out = io.StringIO()
+    sink = TerminalSink(out, color=True, interactive=True, width=100)
+    sink.emit(started(1, "purge", "redis", summary="delete_pattern x"))
+    assert sink._live is not None
+    sink._live.refresh()
+    sink.pause()
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())
+    assert re.search(r"running purge .* \d+ ms", text), text
+    assert "0:00:0" not in text  # not rich's own clock

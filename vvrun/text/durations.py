@@ -1,8 +1,9 @@
 """Durations as people read and write them: one formatter and one parser for all of vvrun.
 
 Formatting rounds once, to the precision of the unit it ends up in, and carries upward, so a
-value just under a boundary reads as the next unit (999.6 ms is `1.0 s`, 59.9 s is
-`1 min 00 s`, 3599.6 s is `1 h 00 min`):
+value just under a boundary reads as the next unit (999.6 ms is `1 s`, 59.9 s is `1 min`,
+3599.6 s is `1 h`). A zero second part is left out (`2 s`, `2 min`, `1 h`, `3 d`), so that a
+setting (`timeout: 2m`) and an elapsed time read alike:
 
     < 1 s       850 ms          < 1 min    42 s
     < 10 s      4.2 s           < 1 h      2 min 13 s
@@ -52,17 +53,18 @@ def format_duration(seconds: float | None) -> str:
     if round(seconds * 1000) < 1000:
         return f"{round(seconds * 1000)} ms"
     if round(seconds, 1) < 10:
-        return f"{round(seconds, 1):.1f} s"
+        return f"{round(seconds, 1):g} s"
     if round(seconds) < 60:
         return f"{round(seconds)} s"
     if round(seconds) < 3600:
-        minutes, secs = divmod(round(seconds), 60)
-        return f"{minutes} min {secs:02d} s"
+        return _two(*divmod(round(seconds), 60), "min", "s")
     if round(seconds / 60) < 24 * 60:
-        hours, minutes = divmod(round(seconds / 60), 60)
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(round(seconds / 3600), 24)
-    return f"{days} d {hours:02d} h"
+        return _two(*divmod(round(seconds / 60), 60), "h", "min")
+    return _two(*divmod(round(seconds / 3600), 24), "d", "h")
+
+
+def _two(big: int, small: int, big_unit: str, small_unit: str) -> str:
+    return f"{big} {big_unit} {small:02d} {small_unit}" if small else f"{big} {big_unit}"
 
 
 def format_interval(value: timedelta | None) -> str:

@@ -249,13 +249,19 @@ class TerminalSink:
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            ProgressColumn,
             SpinnerColumn,
+            Task,
             TextColumn,
-            TimeElapsedColumn,
         )
+        from rich.text import Text
+
+        class Elapsed(ProgressColumn):  # the run's one duration format, not rich's 0:00:05
+            def render(self, task: Task) -> Text:
+                return Text(format_duration(task.elapsed or 0.0), style="progress.elapsed")
 
         self._live = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                              MofNCompleteColumn(), TimeElapsedColumn(),
+                              MofNCompleteColumn(), Elapsed(),
                               console=self.console, transient=True)
         self._task = self._live.add_task(f"running {step_id}", total=None)
         self._live.start()
