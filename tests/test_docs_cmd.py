@@ -34,7 +34,7 @@ def test_a_document_has_everything_a_reader_needs(tmp_path: Path) -> None:
     assert "- [ ] Ticket updated" in doc
     assert "- `outcome` — What happened (one of `done`, `refused`)" in doc
     assert "Then vvrun checks:" in doc and "- expect `result.value == 0`" in doc
-    assert "- retried up to 3 times, 2s apart, until `result.exit_code == 0`" in doc
+    assert "- retried up to 3 times, 2 s apart, until `result.exit_code == 0`" in doc
 
 
 def test_docs_are_the_same_bytes_every_time(tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ import sys
 import textwrap
 
 import pytest
-from vvrun.minischema import Validator
 
 from tests.notify_services import message
 from vvrun.language.load import load_bytes
+from vvrun.language.schema.validator import Validator
 from vvrun.notify import build
 from vvrun.notify.base import NotifierConfigError
 from vvrun.notify.render import preview

@@ -165,8 +165,8 @@ def test_manual_steps_are_shown_in_full(tmp_path: Path) -> None:
 def test_step_settings_are_listed(tmp_path: Path) -> None:
     plan = plan_of(write(tmp_path, "basic.yaml", BASIC), {"email": "a@b.c"})
     say = plan.step("say")
-    assert say.timeout == "30s"
-    assert say.retry == "up to 3 attempts, 2s apart, until `result.exit_code == 0`"
+    assert say.timeout == "30 s"
+    assert say.retry == "up to 3 attempts, 2 s apart, until `result.exit_code == 0`"
     assert say.expect == ("result.exit_code == 0",)
     assert say.on_failure == "continue"
     assert say.body == "echo a@b.c ⟨env.HOME⟩"

@@ -109,11 +109,11 @@ def test_show_text_has_the_run_and_its_steps(cli: Cli) -> None:
     assert out.startswith("run 260101-000002-bbbb: db-emergency — paused\n")
     assert "operator  carol@h3" in out
     assert "error     step 'escalate' waits for an operator" in out
-    rows = [line.split(None, 4) for line in out.splitlines() if line.startswith(("version",
+    rows = [line.split(None, 5) for line in out.splitlines() if line.startswith(("version",
                                                                                "kill"))]
-    assert rows[0][:4] == ["version", "succeeded", "1", "250ms"]
-    assert rows[1][:4] == ["kill", "failed", "3", "30.0s"]
-    assert "canceling statement due to statement timeout" in rows[1][4]
+    assert rows[0][:5] == ["version", "succeeded", "1", "250", "ms"]
+    assert rows[1][:5] == ["kill", "failed", "3", "30", "s"]
+    assert "canceling statement due to statement timeout" in rows[1][5]
     assert "audit" not in out  # the trail only with --events
 
 

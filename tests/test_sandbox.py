@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -25,6 +26,9 @@ import redis
 
 from vvrun import sandbox
 from vvrun.cli import main
+from vvrun.sandbox.lifecycle import stop
+from vvrun.sandbox.processes import kill, pid_alive
+from vvrun.sandbox.testing import TEST_PREFIX, reap_stale_test_sandboxes
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -106,7 +110,7 @@ def test_up_reuses_a_running_sandbox_and_records_it(box_root: Path) -> None:
 
 def test_up_restarts_a_half_dead_sandbox(box_root: Path) -> None:
     box = sandbox.up(box_root)
-    sandbox._kill(box.redis.pid, "redis-server")
+    kill(box.redis.pid, "redis-server")
     recorded, running = sandbox.status(box_root)
     assert recorded == box and not running
     fresh = sandbox.up(box_root)
@@ -120,8 +124,8 @@ def test_down_stops_exactly_the_recorded_servers(box_dir: Path) -> None:
     box = sandbox.up(root)
     assert sandbox.down(root) == box
     assert not root.exists()
-    assert not sandbox._pid_alive(box.postgres.pid)
-    assert not sandbox._pid_alive(box.redis.pid)
+    assert not pid_alive(box.postgres.pid)
+    assert not pid_alive(box.redis.pid)
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(box.postgres.url, connect_timeout=2)
     assert sandbox.down(root) is None
@@ -200,7 +204,7 @@ def test_missing_redis_binary_says_how_to_install_it(monkeypatch: pytest.MonkeyP
 def test_a_server_that_fails_to_start_shows_its_log(box_dir: Path) -> None:
     root = box_dir / "box"
     first = sandbox.up(root)
-    sandbox._stop(first, root)  # stopped, its data kept
+    stop(first, root)  # stopped, its data kept
     # a broken setting in the data directory: the server refuses to start
     conf = Path(first.postgres.log).parent / "data" / "postgresql.auto.conf"
     with conf.open("a") as fh:
@@ -232,7 +236,10 @@ def test_cli_up_env_status_down(box_dir: Path, capsys: pytest.CaptureFixture[str
     exports = dict(shlex.split(line)[1].split("=", 1) for line in out.splitlines())
     assert set(exports) == {"DATABASE_URL", "REDIS_URL"}
     assert pg_ok(exports["DATABASE_URL"]) == 42
-    assert "started: PostgreSQL on 127.0.0.1:" in err
+    assert re.search(r"started: PostgreSQL \d+\.\d+ \(pg_stat_statements\) on 127\.0\.0\.1:\d+, "
+                     r"Redis \d+\.\d+\.\d+ on 127\.0\.0\.1:", err), err
+    # the wheels' versions are not production's, and the output says so and why
+    assert "VocaVision runs PostgreSQL 15 and Redis 7" in err
 
     # eval-able for real: a shell that evals it sees the variables
     shell = subprocess.run(["bash", "-c", 'eval "$1"; echo "$DATABASE_URL $REDIS_URL"', "-",
@@ -259,12 +266,12 @@ def test_cli_up_env_status_down(box_dir: Path, capsys: pytest.CaptureFixture[str
 def test_stale_test_sandboxes_of_dead_sessions_are_reaped() -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
-    root = Path(tempfile.gettempdir()) / f"{sandbox._TEST_PREFIX}{uuid.uuid4().hex[:8]}"
+    root = Path(tempfile.gettempdir()) / f"{TEST_PREFIX}{uuid.uuid4().hex[:8]}"
     box = sandbox.up(root, owner_pid=dead.pid)
     try:
-        sandbox._reap_stale_test_sandboxes()
+        reap_stale_test_sandboxes()
         assert not root.exists()
-        assert not sandbox._pid_alive(box.postgres.pid)
+        assert not pid_alive(box.postgres.pid)
     finally:
         sandbox.down(root)
 
@@ -282,6 +289,87 @@ def test_postgres_never_runs_as_root(box_dir: Path) -> None:
             assert uid == os.geteuid()
     finally:
         sandbox.down(box_dir / "box")
+
+
+def test_pg_stat_statements_in_every_database_and_versions_recorded(box_root: Path) -> None:
+    box = sandbox.up(box_root)
+    assert box.postgres.extensions == "pg_stat_statements"
+    name = f"sbtest_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(box.postgres.url, autocommit=True) as conn:
+        server = conn.execute("SHOW server_version").fetchone()
+        assert server is not None
+        assert box.postgres.version == f"PostgreSQL {server[0].split()[0]}"
+        # a statement of its own (the jumble ignores constants and aliases, not tables)
+        conn.execute(f"CREATE TEMP TABLE {name}_t (x int)")
+        conn.execute(f"SELECT count(*) FROM {name}_t")
+        calls = conn.execute("SELECT sum(calls) FROM pg_stat_statements "
+                             "WHERE query = %s", (f"SELECT count(*) FROM {name}_t",)).fetchone()
+        assert calls == (1,)
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        # a database created afterwards (as the tests' and runbooks' are) has it too
+        with psycopg.connect(box.postgres.url.rsplit("/", 1)[0] + f"/{name}") as conn:
+            assert conn.execute("SELECT count(*) FROM pg_stat_statements").fetchone() is not None
+            archiver = conn.execute("SELECT archived_count FROM pg_stat_archiver").fetchone()
+            assert archiver == (0,)
+    finally:
+        with psycopg.connect(box.postgres.url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name}")
+    info = redis.Redis.from_url(box.redis.url).info("server")
+    assert box.redis.version == f"Redis {info['redis_version']}"
+
+
+PG15_BIN = Path("/usr/lib/postgresql/15/bin")  # Debian's postgresql-15, as CI's machine has
+
+
+def _redis7() -> str | None:
+    found = shutil.which("redis-server")
+    if not found:
+        return None
+    out = subprocess.run([found, "--version"], capture_output=True, text=True).stdout
+    return found if " v=7." in out else None
+
+
+@pytest.mark.skipif(not (PG15_BIN / "postgres").exists() or _redis7() is None,
+                    reason="needs Debian's postgresql-15 and a Redis 7 redis-server")
+def test_production_versions_from_named_binaries(
+    box_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = box_dir / "box"
+    # the wheels' server first, stopped with its data kept: the next major re-initialises it
+    stop(sandbox.up(root), root)
+    monkeypatch.setenv("VVRUN_SANDBOX_PG_BIN", str(PG15_BIN))
+    monkeypatch.setenv("VVRUN_SANDBOX_REDIS_SERVER", str(_redis7()))
+    code, out, err = run_cli(capsys, "sandbox", "up", "--dir", str(root))
+    assert code == 0, err
+    assert re.search(r"started: PostgreSQL 15\.\d+ \(pg_stat_statements\) on .*, Redis 7\.", err)
+    assert f"psql and pg_dump of the server's version: {PG15_BIN}" in err
+    assert "note:" not in err
+    url = next(line.split("=", 1)[1] for line in out.splitlines() if "DATABASE_URL" in line)
+    with psycopg.connect(url) as conn:
+        version = conn.execute("SHOW server_version_num").fetchone()
+        assert version is not None and version[0].startswith("15")
+        assert conn.execute("SELECT count(*) FROM pg_stat_statements").fetchone() is not None
+    code, out, _ = run_cli(capsys, "sandbox", "status", "--dir", str(root))
+    assert code == 0 and "PostgreSQL 15." in out and "Redis 7." in out and "note:" not in out
+    code, _, _ = run_cli(capsys, "sandbox", "down", "--dir", str(root))
+    assert code == 0 and not root.exists()
+
+
+def test_named_binaries_that_are_not_there_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VVRUN_SANDBOX_PG_BIN", str(tmp_path / "nowhere"))
+    code, out, err = run_cli(capsys, "sandbox", "up", "--dir", str(tmp_path / "box"))
+    assert code == 1 and out == ""
+    assert (f"vvrun: VVRUN_SANDBOX_PG_BIN={tmp_path / 'nowhere'} has no initdb, pg_ctl, "
+            "postgres, psql") in err
+    assert "hint: name a PostgreSQL bin directory" in err
+    monkeypatch.delenv("VVRUN_SANDBOX_PG_BIN")
+    monkeypatch.setenv("VVRUN_SANDBOX_REDIS_SERVER", str(tmp_path / "redis-server"))
+    code, out, err = run_cli(capsys, "sandbox", "up", "--dir", str(tmp_path / "box"))
+    assert code == 1 and f"REDIS_SERVER={tmp_path / 'redis-server'} is not a file" in err
+    assert "Traceback" not in err
 
 
 # --- make demo's incident, against the fixtures' server -------------------------------------

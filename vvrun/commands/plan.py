@@ -6,7 +6,6 @@ Everything from reading the runbooks to rendering the output happens inside
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
@@ -15,6 +14,7 @@ import click
 
 from vvrun.errors import UsageError
 from vvrun.guard import no_side_effects
+from vvrun.text.suggest import did_you_mean
 
 FORMATS = ("text", "markdown", "json")
 
@@ -31,10 +31,9 @@ def _check_variables(runbooks: Sequence[Any], variables: Mapping[str, Any]) -> N
     declared = sorted({name for rb in runbooks for name in rb.inputs})
     for name in variables:
         if name not in declared:
-            close = difflib.get_close_matches(name, declared, n=1)
             raise UsageError(
                 f"unknown input '{name}' (the runbooks declare: {', '.join(declared) or 'none'})",
-                hint=f"did you mean '{close[0]}'?" if close else "remove the --var",
+                hint=did_you_mean(name, declared) or "remove the --var",
             )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from vvrun.errors import UsageError
+from vvrun.text.suggest import did_you_mean
 
 UNFINISHED = ("paused", "interrupted", "failed", "running")
 LOCK_TTL = 60.0
@@ -356,14 +357,10 @@ def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _check_step(book: Any, step_id: str, option: str) -> None:
-    import difflib
-
     ids = [s.id for s in book.steps]
     if step_id not in ids:
-        close = difflib.get_close_matches(step_id, ids, n=1)
         raise UsageError(f"{option} {step_id}: runbook '{book.name}' has no step '{step_id}'",
-                         hint=f"did you mean '{close[0]}'?" if close else
-                         f"its steps: {', '.join(ids)}")
+                         hint=did_you_mean(step_id, ids) or f"its steps: {', '.join(ids)}")
 
 
 def _check_tags(book: Any, tags: tuple[str, ...]) -> None:

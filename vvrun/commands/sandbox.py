@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vvrun.commands.app import get_app
+
+if TYPE_CHECKING:
+    from vvrun.sandbox import Sandbox, Service
 
 DIR_HELP = "The sandbox directory [default: $VVRUN_SANDBOX_DIR or $XDG_STATE_HOME/vvrun/sandbox]."
 
@@ -25,6 +29,22 @@ def _root(ctx: click.Context, directory: str | None) -> Path:
 
 def _exports(env: dict[str, str]) -> str:
     return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+
+
+def _described(service: Service) -> str:
+    """`PostgreSQL 18.6 (pg_stat_statements)`; the bare name for a sandbox too old to say."""
+    name = service.version or {"postgres": "PostgreSQL", "redis": "Redis"}[service.name]
+    return f"{name} ({service.extensions})" if service.extensions else name
+
+
+def _version_note(box: Sandbox) -> str:
+    """Why the versions are not production's, when they are not; else nothing."""
+    from vvrun.sandbox import WHY_NOT_PRODUCTION, differs_from_production
+
+    others = differs_from_production(box.postgres.version, box.redis.version)
+    if not others:
+        return ""
+    return f"note: this sandbox runs {' and '.join(others)}. {WHY_NOT_PRODUCTION}."
 
 
 @click.group()
@@ -43,24 +63,28 @@ def sandbox() -> None:
 @click.pass_context
 def up(ctx: click.Context, directory: str | None) -> None:
     """Start the sandbox (or reuse the running one) and print its `export` lines."""
-    from vvrun.sandbox import client_bin_dir, is_running, read
+    from vvrun.sandbox import find_binaries, is_running, read
     from vvrun.sandbox import up as start
 
+    app = get_app(ctx)
     root = _root(ctx, directory)
     before = read(root)
     reused = before is not None and is_running(before)
     if not reused:
         click.echo(f"starting the sandbox in {root} ...", err=True)
-    box = start(root)
+    box = start(root, binaries=None if reused else find_binaries(app.environ))
     click.echo(_exports(box.env()), nl=False)
     click.echo(
-        f"{'reusing' if reused else 'started'}: PostgreSQL on 127.0.0.1:{box.postgres.port}, "
-        f"Redis on 127.0.0.1:{box.redis.port}\n"
-        f"psql and pg_dump of the server's version: {client_bin_dir()}\n"
+        f"{'reusing' if reused else 'started'}: {_described(box.postgres)} on "
+        f"127.0.0.1:{box.postgres.port}, {_described(box.redis)} on 127.0.0.1:{box.redis.port}\n"
+        f"psql and pg_dump of the server's version: {box.postgres.binary}\n"
         f'point a shell at it with: eval "$(vvrun sandbox env)"; remove it with: '
         f"vvrun sandbox down",
         err=True,
     )
+    note = _version_note(box)
+    if note:
+        click.echo(note, err=True)
 
 
 @sandbox.command()
@@ -99,6 +123,10 @@ def status(ctx: click.Context, directory: str | None, as_json: bool) -> int:
         click.echo(f"sandbox in {root}: {'running' if running else 'NOT running'}")
         for svc in (box.postgres, box.redis):
             click.echo(f"  {svc.name:<9} {svc.url:<48} pid {svc.pid:<8} log {svc.log}")
+            click.echo(f"  {'':<9} {_described(svc)}")
+        note = _version_note(box)
+        if note:
+            click.echo(f"  {note}")
         if not running:
             click.echo("  `vvrun sandbox up` restarts it; `vvrun sandbox down` clears it")
     return 0 if running else 1

@@ -24,6 +24,7 @@ from vvrun.plan.model import Plan, PlannedConnection, PlannedInput, PlannedStep,
 from vvrun.plan.render import describe_step, hash_of, show_value, step_source_hash
 from vvrun.secrets import Masker
 from vvrun.steps.base import Description
+from vvrun.text.durations import format_duration
 
 
 def make_plan(
@@ -214,14 +215,14 @@ class _Planner:
             depends_on=depends,
             danger=step.danger,
             approvers=step.approvers,
-            timeout=str(step.timeout) if step.timeout else None,
+            timeout=format_duration(step.timeout.seconds) if step.timeout else None,
             retry=_retry_text(step),
             expect=tuple(step.expect),
             outputs=tuple((k, v) for k, v in step.outputs.items()),
             on_failure=step.on_failure,
             idempotent=step.idempotent,
             tags=tuple(step.tags),
-            watch=str(step.watch) if step.watch else None,
+            watch=format_duration(step.watch.seconds) if step.watch else None,
             for_each=step.for_each,
             warnings=tuple(self.mask(w) for w in warnings),
             source_hash=step_source_hash(step),
@@ -294,7 +295,7 @@ def _retry_text(step: Step) -> str | None:
     r = step.retry
     if r is None or (r.attempts <= 1 and not r.until):
         return None
-    text = f"up to {r.attempts} attempts, {r.delay} apart"
+    text = f"up to {r.attempts} attempts, {format_duration(r.delay.seconds)} apart"
     if r.backoff and r.backoff != 1:
         text += f" (×{r.backoff:g} each time)"
     if r.until:

@@ -14,6 +14,7 @@ from vvrun.language.model import Runbook, Step
 from vvrun.plan.diff import PlanDiff
 from vvrun.plan.model import Plan, PlannedStep
 from vvrun.plan.render import fallback, show_value
+from vvrun.text.durations import format_duration
 from vvrun.ui.plan_text import unified
 
 COMMENT_MARKER = "<!-- vvrun-plan -->"
@@ -303,7 +304,7 @@ def _doc_step(number: int, step: Step, runbook: Runbook) -> list[str]:
     out = [f"### {number}. {title}" + (" · " + " · ".join(badges) if badges else ""), ""]
     meta = [code(step.id), code(step.type)]
     if step.timeout:
-        meta.append(f"timeout {step.timeout}")
+        meta.append(f"timeout {format_duration(step.timeout.seconds)}")
     if step.tags:
         meta.append("tags " + ", ".join(code(t) for t in step.tags))
     out += [" · ".join(meta), ""]
@@ -344,7 +345,8 @@ def _doc_step(number: int, step: Step, runbook: Runbook) -> list[str]:
     extras = [f"- expect {code(e)}" for e in step.expect]
     extras += [f"- output {code(k)} = {code(v)}" for k, v in step.outputs.items()]
     if step.retry is not None and (step.retry.attempts > 1 or step.retry.until):
-        extras.append(f"- retried up to {step.retry.attempts} times, {step.retry.delay} apart"
+        extras.append(f"- retried up to {step.retry.attempts} times, "
+                      f"{format_duration(step.retry.delay.seconds)} apart"
                       + (f", until {code(step.retry.until)}" if step.retry.until else ""))
     if step.on_failure != "abort":
         extras.append(f"- on failure: {code(step.on_failure)}")

@@ -14,6 +14,7 @@ from typing import Any
 
 from vvrun.results import StepResult
 from vvrun.state import RunRecord
+from vvrun.text.durations import format_duration
 
 #: event kinds the timeline highlights as human decisions
 DECISIONS = ("confirmed", "approved", "acknowledged", "answered", "declined", "aborted",
@@ -25,16 +26,6 @@ def utc(ts: float | None, *, date: bool = True) -> str:
         return "-"
     fmt = "%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S"
     return time.strftime(fmt, time.gmtime(ts)) + ("Z" if date else "")
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -123,7 +114,7 @@ def run_text(run: RunRecord, results: Mapping[str, StepResult]) -> str:
     if not steps:
         lines.append("no step has started")
         return "\n".join(lines)
-    rows = [(s.step_id, s.status.value, str(s.attempts or ""), duration(s.duration),
+    rows = [(s.step_id, s.status.value, str(s.attempts or ""), format_duration(s.duration),
              _short(s.error or _result_excerpt(s), 60)) for s in steps]
     lines += _table(rows, ("STEP", "STATUS", "TRIES", "TIME", "RESULT / ERROR"))
     return "\n".join(lines)
@@ -196,7 +187,7 @@ def markdown(run: RunRecord, results: Mapping[str, StepResult],
         out += ["| step | status | attempts | started | duration | result / error |",
                 "|---|---|---|---|---|---|"]
         out += [f"| `{s.step_id}` | {s.status.value} | {s.attempts or ''} | "
-                f"{utc(s.started_at, date=False)} | {duration(s.duration)} | "
+                f"{utc(s.started_at, date=False)} | {format_duration(s.duration)} | "
                 f"{_md_cell(_short(s.error or _result_excerpt(s), 80))} |" for s in steps]
     else:
         out.append("_No step has started._")

@@ -11,39 +11,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from vvrun.text.durations import format_duration
+
 MAX_LINES = 20  # lines of a JSON or text excerpt
 MAX_INFO_LINES = 40  # INFO has ~150 fields: the first ones, then how many more
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$")
 INTERVAL_TYPES = frozenset({"interval"})
-
-
-def format_duration(seconds: float | None) -> str:
-    """`850 ms`, `2.5 s`, `2 min 13 s`, `1 h 02 min`; `–` for an unknown duration."""
-    if seconds is None:
-        return "–"
-    try:  # the one formatter, when vvrun.text has it (issue 12); this is its fallback
-        from vvrun.text.durations import format_duration as shared  # type: ignore[attr-defined]
-    except ImportError:
-        return _format_duration(float(seconds))
-    return str(shared(seconds))
-
-
-def _format_duration(seconds: float) -> str:
-    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
-    if seconds < 1:
-        return f"{sign}{seconds * 1000:.0f} ms"
-    if seconds < 10:
-        return f"{sign}{seconds:.1f} s".replace(".0 s", " s")
-    if seconds < 60:
-        return f"{sign}{seconds:.0f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{sign}{minutes} min {secs} s" if secs else f"{sign}{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{sign}{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{sign}{days} d {hours} h"
 
 
 def format_timestamp(text: str) -> str | None:
