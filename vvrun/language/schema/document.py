@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from vvrun.steps import STEP_TYPES
+from vvrun.text.durations import SCHEMA_PATTERN
 
 SCHEMA_ID = "https://vvrun.dev/schema/runbook.schema.json"
 TYPE_KEYS: tuple[str, ...] = tuple(STEP_TYPES)
@@ -25,7 +26,7 @@ CONNECTION_KINDS = ("postgres", "redis", "http")
 
 ID_PATTERN = "^[a-z][a-z0-9_]*$"
 NAME_PATTERN = "^[a-z0-9][a-z0-9-]*$"
-DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"
+DURATION_PATTERN = SCHEMA_PATTERN  # the one grammar, shared with the parser
 
 
 def _duration(description: str, examples: list[Any] | None = None) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def _duration(description: str, examples: list[Any] | None = None) -> dict[str, 
         "type": ["string", "number"],
         "pattern": DURATION_PATTERN,
         "minimum": 0,
-        "description": description + " A duration: `500ms`, `30s`, `5m`, `1h`, or seconds.",
+        "description": description + " A duration: `500ms`, `30s`, `5m`, `1h`, `1h30m`, or seconds.",
         "examples": examples or ["30s", "5m"],
     }
 
