@@ -34,7 +34,8 @@ def _duration(description: str, examples: list[Any] | None = None) -> dict[str, 
         "type": ["string", "number"],
         "pattern": DURATION_PATTERN,
         "minimum": 0,
-        "description": description + " A duration: `500ms`, `30s`, `5m`, `1h`, `1h30m`, or seconds.",
+        "description": description
+        + " A duration: `500ms`, `30s`, `5m`, `1h`, `1h30m`, or seconds.",
         "examples": examples or ["30s", "5m"],
     }
 
