@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError
 
-from vvrun import sqlscan
 from vvrun.errors import Location, Problem, UsageError
+from vvrun.language import sql as sql_meaning
 from vvrun.loader import iter_paths
 from vvrun.model import Step
 from vvrun.steps import CONNECTION_KIND
@@ -378,16 +378,25 @@ class _Checker:
                      hint="add `danger: true`, or put the approval in a confirm step")
 
     def sql(self, path: Path, query: str, step: Step, i: int) -> None:
-        if "{{" not in query:
-            return
         if not isinstance(self._value(path), str):
             path = (*path, "query")
-        found = sqlscan.scan(query)
+        meaning = sql_meaning.analyse(query)
+        error = meaning.parse_error
+        if error is not None:
+            blocks = "{%" in query or "{#" in query  # the rendered text may differ
+            self.add(f"the SQL does not parse: {error.message}", path, code="sql-syntax",
+                     offset=error.offset, severity="warning" if blocks else "error",
+                     hint="PostgreSQL's own parser read it this way; fix the SQL")
+        if step.type == "sql" and step.spec.read_only and error is None \
+                and meaning.read_only_proof is not None:
+            self.add(f"`read_only: true`, but {meaning.read_only_proof}", path,
+                     code="sql-read-only", hint="run only SELECT/SHOW/EXPLAIN/VALUES here, "
+                     "or drop `read_only` (and consider `danger: true`)")
         words = {"single_quote": "inside a quoted string", "dollar_quote": "inside a dollar "
                  "quote", "double_quote": "inside a quoted identifier", "line_comment":
                  "inside a comment", "block_comment": "inside a comment"}
-        bound = [h for h in found.holes if h.context == "code" and not h.is_ident(query)]
-        for hole in found.holes:
+        bound = [h for h in meaning.holes if h.context == "code" and not h.ident]
+        for hole in meaning.holes:
             if hole.context == "code":
                 continue
             text = query[hole.start : hole.end]
@@ -400,16 +409,17 @@ class _Checker:
                         "(e.g. `{{ inputs.n ~ ' minutes' }}::interval` builds text)")
             self.add(f"{text} is {words[hole.context]}, where a value cannot be bound", path,
                      code="sql-quoted-value", hint=hint, offset=hole.start)
-        statements = found.statements
+        statements = meaning.statements
         if len(statements) > 1 and bound:
             self.add(f"{len(statements)} statements in one sql step cannot take templated "
                      "values", path, code="sql-multi-value", offset=bound[0].start,
                      hint="split it into one step per statement")
         for hole in bound:
-            a, b = statements[hole.statement] if statements else (0, len(query))
-            stmt = found.code[a:b]
-            if sqlscan.is_utility(stmt):
-                self.add(f"{sqlscan.first_word(stmt)} cannot take a bound value "
+            if hole.statement < 0:
+                continue
+            stmt = statements[hole.statement]
+            if not stmt.takes_params or meaning.values_need_literals:
+                self.add(f"{stmt.kind} cannot take a bound value "
                          f"({query[hole.start:hole.end]})", path, code="sql-ddl-value",
                          offset=hole.start,
                          hint="use `{{ x | ident }}` for a name; for a setting use "
@@ -421,9 +431,7 @@ class _Checker:
         path: Path = ("steps", i, step.type)
         why: list[str] = []
         if step.type == "sql":
-            found = sqlscan.scan(step.spec.query)
-            for a, b in found.statements or ((0, len(found.code)),):
-                why += sqlscan.dangers(found.code[a:b])
+            why += sql_meaning.analyse(step.spec.query).reasons
         elif step.type == "redis":
             spec = step.spec
             first = ""
