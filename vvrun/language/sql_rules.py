@@ -191,11 +191,12 @@ def _has_option(fields: Node, option: str) -> bool:
 
 
 def _ignores_rows(cond: Node) -> bool:
-    """A WHERE that names no column is the same for every row: all of them, unless it is
-    plainly false."""
-    if any(name == "ColumnRef" for name, _, _ in walk(cond)):
-        return False
-    return _constant(cond) is not False
+    """A WHERE that is always true, or that names no column (the same for every row: all of
+    them, unless it is plainly false)."""
+    value = _constant(cond)
+    if value is True:  # `id = 3 OR 1 = 1` too
+        return True
+    return value is not False and not any(name == "ColumnRef" for name, _, _ in walk(cond))
 
 
 def _constant(expr: Node) -> Any:
