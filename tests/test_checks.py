@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from vvrun.language.pipeline import check_file
-from vvrun.steps import _sqlscan as sqlscan
 
 CORPUS = Path(__file__).parent / "invalid"
 EXPECT = re.compile(rb"^# expect: (?:(warning) )?(\d+):(\d+) (.+)$", re.M)
@@ -159,52 +158,6 @@ def test_a_templated_url_start_may_be_absolute(tmp_path: Path) -> None:
     assert check_file(_write(tmp_path, text))[1] == []
 
 
-class TestSqlScan:
-    def test_contexts(self) -> None:
-        text = ("SELECT '{{ a }}', {{ b }} -- {{ c }}\n/* {{ d }} */ $x$ {{ e }} $x$ "
-                "\"{{ f }}\"")
-        found = sqlscan.scan(text)
-        assert [h.context for h in found.holes] == [
-            "single_quote", "code", "line_comment", "block_comment", "dollar_quote",
-            "double_quote"]
-
-    def test_escaped_quotes_and_semicolons_in_strings(self) -> None:
-        found = sqlscan.scan("SELECT 'it''s; fine', {{ x }}; ")
-        assert len(found.statements) == 1
-        assert found.holes[0].context == "code"
-
-    def test_statements_and_utility(self) -> None:
-        found = sqlscan.scan("SET x = {{ a }};\nSELECT {{ b }}")
-        assert len(found.statements) == 2
-        first = found.code[slice(*found.statements[0])]
-        assert sqlscan.is_utility(first)
-        assert not sqlscan.is_utility(found.code[slice(*found.statements[1])])
-        assert [h.statement for h in found.holes] == [0, 1]
-
-    def test_ident_filter(self) -> None:
-        text = "SELECT * FROM {{ t | ident }} WHERE a = {{ v }}"
-        holes = sqlscan.scan(text).holes
-        assert [h.is_ident(text) for h in holes] == [True, False]
-
-    @pytest.mark.parametrize(("sql", "danger"), [
-        ("DELETE FROM t", True),
-        ("DELETE FROM t WHERE id = 1", False),
-        ("delete from t -- where x", True),
-        ("UPDATE t SET a = 1", True),
-        ("UPDATE t SET a = 1 WHERE b", False),
-        ("SELECT 'DROP TABLE x'", False),
-        ("TRUNCATE t", True),
-        ("DROP INDEX i", True),
-        ("SELECT pg_terminate_backend(1)", True),
-        ("VACUUM (FULL, ANALYZE) t", True),
-        ("VACUUM ANALYZE t", False),
-    ])
-    def test_dangers(self, sql: str, danger: bool) -> None:
-        found = sqlscan.scan(sql)
-        why = [w for a, b in found.statements for w in sqlscan.dangers(found.code[a:b])]
-        assert bool(why) is danger
-
-
 def test_load_runbook_raises_every_error_at_once(tmp_path: Path) -> None:
     from vvrun.errors import EXIT_INVALID, RunbookInvalid
     from vvrun.language.pipeline import load_runbook
@@ -214,5 +167,5 @@ def test_load_runbook_raises_every_error_at_once(tmp_path: Path) -> None:
         load_runbook(_write(tmp_path, text))
     assert info.value.exit_code == EXIT_INVALID
     assert sorted(p.code for p in info.value.problems) == [
-        "duplicate-id", "no-connection", "unknown-input"]
+        "duplicate-id", "no-connection", "sql-syntax", "unknown-input"]
     assert "rb.yaml:6:20: error: unknown input 'x'" in str(info.value)

@@ -11,7 +11,6 @@ import contextlib
 import datetime as _dt
 import decimal
 import enum
-import functools
 import ipaddress
 import math
 import re
@@ -23,7 +22,7 @@ from typing import Any
 
 from vvrun.errors import Cancelled, ConnectFailed, Location, StepFailed, StepTimeout, VvrunError
 from vvrun.secrets import Masker
-from vvrun.steps._sqlscan import scan
+from vvrun.steps.sqlmeaning.analyse import analyse
 
 ROWS_PER_CHUNK = 2000  # rows fetched per round trip while streaming (PERF-NOTES: ~2000)
 CANCEL_POLL_SECONDS = 0.01  # how often the watch thread looks at armed cancel events
@@ -232,40 +231,17 @@ def server_cancel(conn: Any) -> Callable[[], object]:
 # -- running ------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=256)  # pure; a loop or a long runbook repeats its queries
 def classify(sql: str) -> str:
     """How to run a query: `rows` (one SELECT/VALUES/TABLE: stream it), `multi` (several
     statements: simple protocol, result of the last), or `other` (one statement of any kind).
 
-    The SQL scanner knows quotes, dollar quotes and comments, so a `;` inside a string is not
-    a statement boundary. When this guesses wrong the server still decides: see `run`.
+    PostgreSQL's parser (`steps.sqlmeaning`, cached) reads the text. When this guesses
+    wrong the server still decides: see `run`.
     """
-    found = scan(sql)
-    if len(found.statements) != 1:
-        return "multi" if found.statements else "other"
-    start, end = found.statements[0]
-    words: list[tuple[int, str]] = []
-    depth = 0
-    for token in _TOKEN.findall(found.code[start:end]):
-        if token == "(":
-            depth += 1
-        elif token == ")":
-            depth = max(0, depth - 1)
-        else:
-            words.append((depth, token.upper()))
-    if not words:
-        return "other"
-    verb = words[0][1]
-    if verb == "WITH":  # the main statement is the first verb outside the CTEs' parentheses
-        verb = next((w for d, w in words[1:] if d == 0 and w in _MAIN_VERBS), "")
-    if verb not in _ROW_VERBS:
-        return "other"
-    if any(d == 0 and w == "INTO" for d, w in words):  # SELECT ... INTO creates a table
-        return "other"
-    return "rows"
-
-
-_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*|[()]")
+    meaning = analyse(sql, template=False)
+    if meaning.count != 1:
+        return "multi" if meaning.count else "other"
+    return "rows" if meaning.statements[0].returns_rows else "other"
 
 
 def run(conn: Any, query: str, params: tuple[Any, ...] | None, *, kind: str, max_rows: int,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
-from vvrun.errors import Cancelled, Location, RunbookError
+from vvrun.errors import Cancelled, Location, RunbookError, StepFailed
 from vvrun.steps import _pg
 from vvrun.steps.base import (
     Connection,
@@ -190,6 +190,8 @@ def execute(action: SqlAction, io: StepIO) -> dict[str, Any]:
         lock_timeout = min(DEFAULT_LOCK_TIMEOUT, statement_timeout or DEFAULT_LOCK_TIMEOUT)
     query, params = action.query.for_driver()
     display = action.query.display()
+    if action.read_only:
+        _prove_read_only(display, io.where)
     errors = _Errors(action, io, display, statement_timeout, lock_timeout)
     conn = _ready(action, io, errors, dict(
         application_name=f"{action.application_name}:{io.run_id}:{io.step_id}",
@@ -211,6 +213,23 @@ def execute(action: SqlAction, io: StepIO) -> dict[str, Any]:
     else:
         _reset(conn, action, io)
     return result
+
+
+def _prove_read_only(sql: str, where: Location | None) -> None:
+    """Refuse, before anything runs, SQL the parser cannot prove read-only.
+
+    The server's READ ONLY transaction (`default_transaction_read_only` for the step) refuses
+    writes; this refuses what would get out of it: `SET TRANSACTION READ WRITE`, `COMMIT`,
+    `SET default_transaction_read_only`, and known functions that act outside transactions.
+    A fresh parse, never the disk cache: a proof must not rest on a file anyone could edit.
+    """
+    from vvrun.steps.sqlmeaning.analyse import analyse
+
+    why = analyse(sql, template=False, cached=False).read_only_proof
+    if why is not None:
+        raise StepFailed(f"`read_only: true`, but {why}: nothing was run", where=where,
+                         hint="run only SELECT, SHOW, EXPLAIN or VALUES in a read-only step, "
+                         "or remove `read_only`")
 
 
 class _Errors:

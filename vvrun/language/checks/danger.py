@@ -11,20 +11,29 @@ from vvrun.language.checks.context import (
     Path,
 )
 from vvrun.language.model import Step
-from vvrun.steps import _sqlscan as sqlscan
+from vvrun.steps.sqlmeaning import analyse as sql_meaning
 
 
 def sql(c: Checker, path: Path, query: str, step: Step, i: int) -> None:
-    if "{{" not in query:
-        return
     if not isinstance(c.value(path), str):
         path = (*path, "query")
-    found = sqlscan.scan(query)
+    meaning = sql_meaning.analyse(query)
+    error = meaning.parse_error
+    if error is not None:
+        blocks = "{%" in query or "{#" in query  # the rendered text may differ
+        c.add(f"the SQL does not parse: {error.message}", path, code="sql-syntax",
+                 offset=error.offset, severity="warning" if blocks else "error",
+                 hint="PostgreSQL's own parser read it this way; fix the SQL")
+    if step.type == "sql" and step.spec.read_only and error is None \
+            and meaning.read_only_proof is not None:
+        c.add(f"`read_only: true`, but {meaning.read_only_proof}", path,
+                 code="sql-read-only", hint="run only SELECT/SHOW/EXPLAIN/VALUES here, "
+                 "or drop `read_only` (and consider `danger: true`)")
     words = {"single_quote": "inside a quoted string", "dollar_quote": "inside a dollar "
              "quote", "double_quote": "inside a quoted identifier", "line_comment":
              "inside a comment", "block_comment": "inside a comment"}
-    bound = [h for h in found.holes if h.context == "code" and not h.is_ident(query)]
-    for hole in found.holes:
+    bound = [h for h in meaning.holes if h.context == "code" and not h.ident]
+    for hole in meaning.holes:
         if hole.context == "code":
             continue
         text = query[hole.start : hole.end]
@@ -37,16 +46,17 @@ def sql(c: Checker, path: Path, query: str, step: Step, i: int) -> None:
                     "(e.g. `{{ inputs.n ~ ' minutes' }}::interval` builds text)")
         c.add(f"{text} is {words[hole.context]}, where a value cannot be bound", path,
                  code="sql-quoted-value", hint=hint, offset=hole.start)
-    statements = found.statements
+    statements = meaning.statements
     if len(statements) > 1 and bound:
         c.add(f"{len(statements)} statements in one sql step cannot take templated "
                  "values", path, code="sql-multi-value", offset=bound[0].start,
                  hint="split it into one step per statement")
     for hole in bound:
-        a, b = statements[hole.statement] if statements else (0, len(query))
-        stmt = found.code[a:b]
-        if sqlscan.is_utility(stmt):
-            c.add(f"{sqlscan.first_word(stmt)} cannot take a bound value "
+        if hole.statement < 0:
+            continue
+        stmt = statements[hole.statement]
+        if not stmt.takes_params or meaning.values_need_literals:
+            c.add(f"{stmt.kind} cannot take a bound value "
                      f"({query[hole.start:hole.end]})", path, code="sql-ddl-value",
                      offset=hole.start,
                      hint="use `{{ x | ident }}` for a name; for a setting use "
@@ -59,9 +69,7 @@ def danger(c: Checker, i: int, step: Step) -> None:
     path: Path = ("steps", i, step.type)
     why: list[str] = []
     if step.type == "sql":
-        found = sqlscan.scan(step.spec.query)
-        for a, b in found.statements or ((0, len(found.code)),):
-            why += sqlscan.dangers(found.code[a:b])
+        why += sql_meaning.analyse(step.spec.query).reasons
     elif step.type == "redis":
         spec = step.spec
         first = ""
