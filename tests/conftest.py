@@ -35,6 +35,19 @@ def _server_url(var: str, kind: str) -> str:
                     pytrace=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests (and the vvrun processes they start) cache SQL classifications in a folder of
+    their own, never in the developer's ~/.cache."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     return _server_url("VVRUN_TEST_POSTGRES_URL", "postgres")
