@@ -53,7 +53,7 @@ def test_wide_characters_take_two_columns() -> None:
 
 @pytest.mark.parametrize(("seconds", "text"), [
     (None, "–"), (0.85, "850 ms"), (2.5, "2.5 s"), (2, "2 s"), (12.34, "12 s"),
-    (133, "2 min 13 s"), (120, "2 min"), (3725, "1 h 02 min"), (200000, "2 d 7 h"),
+    (133, "2 min 13 s"), (120, "2 min"), (3725, "1 h 02 min"), (200000, "2 d 08 h"),
 ])
 def test_durations_read_as_people_write_them(seconds: float | None, text: str) -> None:
     assert format_duration(seconds) == text

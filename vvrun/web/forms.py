@@ -70,6 +70,6 @@ def form_values(runbook: Any, form: Mapping[str, Any]) -> dict[str, str]:
 
 def typed_values(runbook: Any, values: Mapping[str, str]) -> dict[str, Any]:
     """The answers coerced as `--var` would be (raises UsageError naming the input)."""
-    from vvrun.inputs import coerce
+    from vvrun.language.inputs import coerce
 
     return {k: coerce(runbook.inputs[k], v, source="the form") for k, v in values.items()}

@@ -17,12 +17,13 @@ def templates() -> Any:
     if _templates is None:
         from starlette.templating import Jinja2Templates
 
-        from vvrun.ui.timeline import duration, utc
+        from vvrun.text.durations import format_duration
+        from vvrun.ui.timeline import utc
 
         here = os.path.dirname(__file__)
         _templates = Jinja2Templates(directory=os.path.join(here, "templates"))
         _templates.env.filters["utc"] = utc
-        _templates.env.filters["duration"] = duration
+        _templates.env.filters["duration"] = format_duration
     return _templates
 
 
