@@ -37,16 +37,12 @@ def fs_type(path: str | os.PathLike[str], mountinfo: str) -> str | None:
 
 def refuse_network_fs(path: str | os.PathLike[str], mountinfo: str | None = None) -> None:
     """StateError if the SQLite store at `path` would live on a network file system."""
-    where = Path(path).absolute()
-    existing = where
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
     if mountinfo is None:
         try:
             mountinfo = Path("/proc/self/mountinfo").read_text(errors="replace")
         except OSError:
             return  # not Linux: nothing to read, nothing to refuse
-    kind = fs_type(os.path.realpath(existing), mountinfo)
+    kind = fs_type(os.path.realpath(path), mountinfo)  # symlinks resolved, as far as they go
     if kind in NETWORK_FS:
         raise StateError(
             f"state store {path} is on a network file system ({kind}), where SQLite's locks "
