@@ -180,27 +180,7 @@ def test_two_concurrent_claimers_never_both_run_a_step(pg_url: str) -> None:
         run = run_record()
         a.create_run(run)
         for round_ in range(50):
-            key = f"step{round_}"
-            gate = threading.Barrier(2)
-            won: list[str] = []
-            lost: list[str] = []
-
-            def claim(store: PostgresStore, name: str, pid: int) -> None:
-                gate.wait(timeout=30)
-                try:
-                    store.step_started(run.id, key, attempt=1, host=os.uname().nodename,
-                                       pid=pid)
-                    won.append(name)
-                except StateError as exc:
-                    assert "already running" in exc.message
-                    lost.append(name)
-
-            threads = [threading.Thread(target=claim, args=(a, "a", os.getpid())),
-                       threading.Thread(target=claim, args=(b, "b", sleeper.pid))]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=60)
+            won, lost = _race(a, b, run.id, f"step{round_}", sleeper.pid)
             assert len(won) == 1 and len(lost) == 1, (round_, won, lost)
     finally:
         sleeper.kill()
@@ -208,3 +188,28 @@ def test_two_concurrent_claimers_never_both_run_a_step(pg_url: str) -> None:
         a.close()
         b.drop_schema()
         b.close()
+
+
+def _race(a: PostgresStore, b: PostgresStore, run_id: str, key: str, other_pid: int
+          ) -> tuple[list[str], list[str]]:
+    """Both handles claim `key` at once (released together by a barrier)."""
+    gate = threading.Barrier(2)
+    won: list[str] = []
+    lost: list[str] = []
+
+    def claim(store: PostgresStore, name: str, pid: int) -> None:
+        gate.wait(timeout=30)
+        try:
+            store.step_started(run_id, key, attempt=1, host=os.uname().nodename, pid=pid)
+            won.append(name)
+        except StateError as exc:
+            assert "already running" in exc.message
+            lost.append(name)
+
+    threads = [threading.Thread(target=claim, args=(a, "a", os.getpid())),
+               threading.Thread(target=claim, args=(b, "b", other_pid))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return won, lost
