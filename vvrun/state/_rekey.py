@@ -9,7 +9,7 @@ no events).
 
 from __future__ import annotations
 
-from vvrun.state import _sql_events as events_table
+import vvrun.state._sql_events as events_table
 from vvrun.state._liveness import this_host
 from vvrun.state._sql_ledger import rows as ledger_rows
 from vvrun.state._sql_ledger import write as write_ledger

@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
+import vvrun.state._liveness as live
+import vvrun.state._sql_events as events_table
+import vvrun.state._sql_ledger as ledger
+import vvrun.state._sql_locks as locks
+import vvrun.state._sql_runs as runs
 from vvrun.results import Status, StepResult
 from vvrun.secrets import Masker
-from vvrun.state import _liveness as live
-from vvrun.state import _sql_events as events_table
-from vvrun.state import _sql_ledger as ledger
-from vvrun.state import _sql_locks as locks
-from vvrun.state import _sql_runs as runs
 from vvrun.state._sql_events import ROUTINE_EVENTS
 from vvrun.state._sql_tx import Tx
 from vvrun.state.base import Fence, LockInfo, RunRecord, unknown_run

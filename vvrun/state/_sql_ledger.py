@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import vvrun.state._liveness as live
 from vvrun.errors import StateError
 from vvrun.results import Status, StepResult
-from vvrun.state import _liveness as live
 from vvrun.state._sql_tx import Tx
 from vvrun.state.audit import LEDGER_FIELDS, ledger_mac
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import vvrun.state._liveness as live
 from vvrun.errors import StateError
-from vvrun.state import _liveness as live
 from vvrun.state._sql_events import last_by_kind
 from vvrun.state._sql_tx import Tx
 from vvrun.state.base import Fence, LockInfo

@@ -14,9 +14,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import vvrun.state._liveness as live
 from vvrun.results import Status, StepResult
 from vvrun.secrets import Masker
-from vvrun.state import _liveness as live
 from vvrun.state._liveness import in_flight
 from vvrun.state.audit import GENESIS, chain_event, ledger_mac
 from vvrun.state.base import Fence, LockInfo, RunRecord, unknown_run
