@@ -17,7 +17,7 @@ from pathlib import Path
 
 class FileLocks:
     def __init__(self, store_path: Path) -> None:
-        self.dir = store_path.with_name(store_path.name + ".locks")
+        self.dir = store_path.with_name(f".{store_path.name}.locks")
         self._held: dict[str, int] = {}  # lock key → open fd
 
     def _path(self, key: str) -> Path:
