@@ -120,6 +120,18 @@ def test_a_removed_wal_is_refused_before_the_next_write(tmp_path: Path) -> None:
     assert "vvrun verify" in (info.value.hint or "")
 
 
+def test_a_store_whose_wal_was_removed_is_refused_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path)
+    store.create_run(run_record())
+    os.unlink(f"{path}-wal")  # the running vvrun's records since the last checkpoint
+    with pytest.raises(StateError) as info:
+        SqliteStore(path)
+    assert f"its write-ahead log {path}-wal is missing" in info.value.message
+    assert f"remove {path}-shm" in (info.value.hint or "")
+    store.close()
+
+
 def test_a_lock_outlives_the_loss_of_the_wal(tmp_path: Path) -> None:
     """Another process holds the run's lock; the WAL (with its lock row) is deleted; a second
     operator's run must still be refused, not run the same steps again."""

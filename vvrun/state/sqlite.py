@@ -252,6 +252,14 @@ def _open_existing(path: Path, key: bytes) -> sqlite3.Connection:
         raise _damaged(path, "the file is empty")
     if header != _HEADER:
         raise _damaged(path, "not an SQLite database")
+    if wal_lost(path):  # SQLite removes both on a clean close and leaves both after a crash
+        raise StateError(
+            f"state store {path}: its write-ahead log {path}-wal is missing while its index "
+            f"{path}-shm is there: someone removed the log, and what it held since the last "
+            "checkpoint (the latest steps' records, its locks) is lost",
+            hint=f"make sure no vvrun is still running on this store (`fuser {path}`), check "
+                 f"whether the last steps took effect, then remove {path}-shm and "
+                 "`vvrun verify RUN_ID` before resuming")
     conn = _connect(path)
     try:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
