@@ -106,6 +106,18 @@ def test_a_full_disk_is_refused_clearly_and_the_store_stays_whole(small_fs: Path
     reopened.close()
 
 
+def test_a_store_that_cannot_be_created_on_a_full_disk_leaves_nothing(small_fs: Path) -> None:
+    with open(small_fs / "ballast", "wb") as fh, pytest.raises(OSError):
+        while True:
+            fh.write(b"\0" * 65536)
+            fh.flush()
+    with pytest.raises(StateError) as info:
+        SqliteStore(small_fs / "state.db")
+    assert str(small_fs / "state.db") in info.value.message
+    assert not (small_fs / "state.db").exists()
+    assert [p.name for p in small_fs.iterdir() if p.name.startswith(".state.db.new")] == []
+
+
 # -- a removed -wal file ------------------------------------------------------------------------
 
 def test_a_removed_wal_is_refused_before_the_next_write(tmp_path: Path) -> None:

@@ -230,6 +230,8 @@ def _create(path: Path) -> None:
             try:
                 conn.execute("PRAGMA journal_mode = WAL")  # persists in the file
                 _migrate(conn, path, None)
+            except sqlite3.Error as exc:  # a full disk, most likely: nothing was linked
+                raise _translate(path, exc) from exc
             finally:
                 conn.close()
         with contextlib.suppress(FileExistsError):
