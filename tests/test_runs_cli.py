@@ -141,7 +141,8 @@ def test_show_finds_an_edited_trail_and_fails(cli: Cli) -> None:
     assert code == 1
     assert ("audit trail: does NOT verify — 1 problem(s) in 3 events; it was edited after it "
             "was written") in out
-    assert "  - event 2 (confirmed): its content does not match its hash (it was edited)" in out
+    assert ("  - event 2 (confirmed): its content does not match its keyed hash (it was "
+            "changed, or written without the audit key)") in out
     code, out, _ = cli("show", "260101-000002-bbbb")  # said even without --events
     assert code == 1 and "does NOT verify" in out
     code, out, _ = cli("show", "260101-000002-bbbb", "--format", "json")

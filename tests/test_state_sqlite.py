@@ -3,6 +3,7 @@ migrations (the PostgreSQL migrations are checked here too)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -160,3 +161,44 @@ def test_postgres_migrates_an_empty_schema_once(pg_url: str) -> None:
     finally:
         first.drop_schema()
         first.close()
+
+
+def test_old_sha256_chains_are_rekeyed_only_if_they_verify(tmp_path: Path) -> None:
+    from vvrun.state.audit import GENESIS, legacy_hash
+    from vvrun.state.verify import verify_chain
+
+    path = tmp_path / "s.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+    types = {"p": "", "int": "INTEGER", "real": "REAL",
+             "serial_pk": "INTEGER PRIMARY KEY AUTOINCREMENT"}
+    for version, _t, statements in MIGRATIONS[:2]:
+        for statement in statements:
+            conn.execute(render(statement, types))
+        conn.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
+    for run_id, edited in (("good", False), ("edited", True)):
+        prev = GENESIS
+        for n in (1, 2):
+            event = {"run_id": run_id, "n": n, "ts": float(n), "kind": "confirmed",
+                     "operator": "al", "host": "h", "data": {"n": n}}
+            hash_ = legacy_hash(prev, event)
+            data = {"n": 99} if edited and n == 1 else event["data"]
+            conn.execute("INSERT INTO events (chain, n, run_id, ts, kind, operator, host, data, "
+                         "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (run_id, n, run_id, float(n), "confirmed", "al", "h",
+                          json.dumps(data), prev, hash_))
+            prev = hash_
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    try:
+        good = store.events("good")
+        assert [e["kind"] for e in good] == ["confirmed", "confirmed", "audit_rekeyed"]
+        assert good[2]["data"]["from"] == "sha256" and "verified" in good[2]["data"]["why"]
+        assert verify_chain(store, "good").ok
+        report = verify_chain(store, "edited")
+        assert [e["kind"] for e in store.events("edited")] == ["confirmed", "confirmed"]
+        assert report.problem is not None and report.problem.position == 1
+    finally:
+        store.close()

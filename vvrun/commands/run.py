@@ -302,10 +302,12 @@ def _resume(edge: _Edge, run_id: str, book: Any, source: str, variables: Mapping
     from vvrun.engine import Engine
     from vvrun.engine.changes import changed_steps
     from vvrun.language.inputs import resolve_inputs
+    from vvrun.state.verify import require_intact
 
     store = edge.store()
     record = store.get_run(run_id)
     assert record is not None
+    require_intact(store, run_id)
     if record.status in ("succeeded", "aborted"):
         raise UsageError(f"run {run_id} is {record.status}; there is nothing to resume",
                          hint=f"start a new run with `vvrun run {record.path}`")

@@ -19,7 +19,7 @@ from vvrun.commands.app import App, get_app
 from vvrun.errors import StateError, UsageError
 from vvrun.state import RunRecord, Store, open_store, operator_name
 from vvrun.state._liveness import PARKED, pid_alive, when
-from vvrun.state.audit import verify_chain
+from vvrun.state.verify import verify_chain
 from vvrun.ui import timeline
 
 _FINISHED = ("succeeded", "failed", "aborted")
@@ -95,7 +95,7 @@ def show(ctx: click.Context, run_id: str, events: bool, fmt: str) -> int:
         run = _get_run(store, run_id)
         results = store.step_results(run_id)
         trail = store.events(run_id)
-    problems = verify_chain(trail)
+        problems = verify_chain(store, run_id).problems
     if fmt == "json":
         data = {
             "run": _run_dict(run),

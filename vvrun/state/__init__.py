@@ -11,82 +11,15 @@ A reader that finds `running` for a run whose process is gone reports it `uncert
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
-from vvrun.results import StepResult
+from vvrun.state.base import LockInfo, RunRecord, Store
 
 if TYPE_CHECKING:
     from vvrun.secrets import Masker
 
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: str
-    runbook: str  # the runbook's name (slug)
-    path: str  # the file it was run from
-    source_hash: str  # sha256 of the file: resume refuses a changed runbook
-    status: str  # running | paused | succeeded | failed | aborted | interrupted
-    operator: str
-    host: str
-    pid: int
-    inputs: Mapping[str, Any] = field(default_factory=dict)  # non-secret inputs only
-    started_at: float = 0.0
-    updated_at: float = 0.0
-    vvrun_version: str = ""
-    locks: tuple[str, ...] = ()
-    error: str | None = None
-    source: str = ""  # the runbook text as it was run (to show what changed on resume)
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    key: str
-    run_id: str
-    operator: str
-    host: str
-    pid: int
-    since: float
-    expires_at: float
-    token: int
-
-
-class Store(Protocol):
-    def create_run(self, run: RunRecord) -> None: ...
-    def update_run(self, run_id: str, *, status: str, error: str | None = None) -> None: ...
-    def get_run(self, run_id: str) -> RunRecord | None: ...
-    def list_runs(self, *, runbook: str | None = None, status: str | None = None,
-                  limit: int = 50) -> list[RunRecord]: ...
-
-    def step_started(self, run_id: str, key: str, *, attempt: int, host: str, pid: int,
-                     pgid: int | None = None, action_hash: str | None = None) -> None: ...
-    def step_finished(self, run_id: str, key: str, result: StepResult) -> None: ...
-    def step_results(self, run_id: str) -> dict[str, StepResult]: ...
-
-    def append_event(self, run_id: str | None, kind: str, data: Mapping[str, Any], *,
-                     operator: str, host: str) -> None: ...
-    def events(self, run_id: str) -> list[dict[str, Any]]: ...
-
-    def acquire_locks(self, run_id: str, keys: tuple[str, ...], *, operator: str, host: str,
-                      pid: int, ttl: float) -> int: ...  # fencing token; raises LockHeld
-    def renew_locks(self, run_id: str) -> None: ...
-    def release_locks(self, run_id: str) -> None: ...
-    def lock_info(self, key: str) -> LockInfo | None: ...
-    def break_lock(self, key: str, *, why: str, operator: str, host: str) -> LockInfo | None: ...
-
-    def ledger_entry(self, run_id: str, key: str) -> dict[str, Any] | None:
-        """One step's raw ledger row {status, attempt, host, pid, pgid, action_hash,
-        started_at}: where an in-flight step ran, for resume's search for a stray process."""
-        ...
-
-    def park_locks(self, run_id: str) -> None:
-        """The run pauses: keep its locks with no process; only its own resume may take them
-        over (from any host, at once); anyone else still gets LockHeld."""
-        ...
-
-    def list_locks(self) -> list[LockInfo]: ...
-
-    def close(self) -> None: ...
+__all__ = ["LockInfo", "RunRecord", "Store", "default_sqlite_path", "new_run_id", "open_store",
+           "operator_name"]
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -123,11 +56,16 @@ def default_sqlite_path(environ: Mapping[str, str]) -> str:
     return os.path.join(base, "vvrun", "state.db")
 
 
-def open_store(environ: Mapping[str, str], *, masker: Masker | None = None) -> Store:
+def open_store(environ: Mapping[str, str], *, masker: Masker | None = None,
+               audit_key: bytes | None = None) -> Store:
     """The store the environment asks for: `VVRUN_STATE=memory`, `postgresql://...` (in the
     schema `$VVRUN_STATE_SCHEMA`, default `vvrun`), a SQLite path, or by default SQLite at
-    `$XDG_STATE_HOME/vvrun/state.db`. Whatever is written is masked with `masker` first."""
-    store = _open(environ, masker)
+    `$XDG_STATE_HOME/vvrun/state.db`. Whatever is written is masked with `masker` first.
+
+    `audit_key` signs the audit chain; by default `audit.key` beside a SQLite store, and
+    `$XDG_STATE_HOME/vvrun/audit.key` for a PostgreSQL one (a team should share one key,
+    given here from `secrets.audit_key`)."""
+    store = _open(environ, masker, audit_key)
     if environ.get("VVRUN_TEST_CRASH_AT"):
         from vvrun.state._crash import CrashingStore
 
@@ -135,7 +73,7 @@ def open_store(environ: Mapping[str, str], *, masker: Masker | None = None) -> S
     return store
 
 
-def _open(environ: Mapping[str, str], masker: Masker | None) -> Store:
+def _open(environ: Mapping[str, str], masker: Masker | None, key: bytes | None) -> Store:
     import os.path
 
     from vvrun.errors import StateError
@@ -144,12 +82,14 @@ def _open(environ: Mapping[str, str], masker: Masker | None) -> Store:
     if target == "memory":
         from vvrun.state.memory import MemoryStore
 
-        return MemoryStore(masker=masker)
+        return MemoryStore(masker=masker, audit_key=key)
     if target.startswith(("postgresql://", "postgres://")):
+        from vvrun.state.audit_key import default_key_path, load_key
         from vvrun.state.postgres import PostgresStore
 
         return PostgresStore(target, schema=environ.get("VVRUN_STATE_SCHEMA") or "vvrun",
-                             masker=masker)
+                             masker=masker,
+                             audit_key=key or load_key(default_key_path(environ)))
     if "://" in target:
         from vvrun.secrets import Masker as _Masker
 
@@ -159,4 +99,4 @@ def _open(environ: Mapping[str, str], masker: Masker | None) -> Store:
     from vvrun.state.sqlite import SqliteStore
 
     path = os.path.expanduser(target) if target else default_sqlite_path(environ)
-    return SqliteStore(path, masker=masker)
+    return SqliteStore(path, masker=masker, audit_key=key)

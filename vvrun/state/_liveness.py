@@ -11,9 +11,10 @@ import time
 from typing import TYPE_CHECKING
 
 from vvrun.errors import LockHeld, StateError
+from vvrun.results import Status, StepResult
 
 if TYPE_CHECKING:
-    from vvrun.state import LockInfo
+    from vvrun.state.base import LockInfo
 
 #: `pid` of a lock whose run holds it without a process (the run is paused): only that run's
 #: own resume may take it over.
@@ -103,4 +104,27 @@ def fence_broken(run_id: str, *, by: str | None, at: float | None,
         f"run {run_id}: {what}",
         hint=f"someone else may be acting on the same target now; do not go on with this "
              f"run — see `vvrun show {run_id} --events`",
+    )
+
+
+def in_flight(key: str, *, attempt: int, host: str | None, pid: int, action_hash: str | None,
+              started_at: float | None, lease_end: float | None, parked: bool,
+              now: float) -> StepResult:
+    """A ledger entry left `running`: still running if its process may be alive, else
+    UNCERTAIN (its effect may or may not have happened)."""
+    gone = (
+        parked
+        or (lease_end is not None and lease_end < now)
+        or (host == this_host() and not pid_alive(pid))
+        or (host != this_host() and lease_end is None)
+    )
+    if not gone:
+        return StepResult(step_id=key, status=Status.RUNNING, attempts=attempt,
+                          started_at=started_at, action_hash=action_hash)
+    since = f" since {when(started_at)}" if started_at else ""
+    return StepResult(
+        step_id=key, status=Status.UNCERTAIN, attempts=attempt, started_at=started_at,
+        action_hash=action_hash,
+        error=f"left running by pid {pid} on {host}{since}, which is gone: its effect may or "
+              f"may not have happened",
     )

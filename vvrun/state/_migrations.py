@@ -77,7 +77,15 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "CREATE INDEX runs_status ON {p}runs (status, id)",
         "CREATE INDEX locks_run ON {p}locks (run_id)",
     )),
+    # then `_rekey.rekey` turns each sha256 chain that verifies into a keyed one (it needs the
+    # key, which only the opening store has)
+    (3, "keyed audit chain: ledger rows carry a MAC", (
+        "ALTER TABLE {p}ledger ADD COLUMN mac TEXT",
+    )),
 )
+
+#: the migration after which the stored chains are re-keyed
+REKEY_AT = 3
 
 LATEST = MIGRATIONS[-1][0]
 

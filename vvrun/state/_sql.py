@@ -1,9 +1,10 @@
 """The Store in SQL, written once for SQLite and PostgreSQL.
 
-A backend supplies `_transaction()` (a DB-API cursor inside one transaction, serialized against
-other writers of the same thing) and its dialect (table prefix, placeholder, column types).
-Every write of a run that this store holds locks for checks the fencing token *inside* the
-writing transaction, so a writer whose lock was broken cannot write any more.
+A backend supplies `_transaction()` (a `Tx` inside one transaction, serialized against other
+writers of the same thing) and its dialect (table prefix, placeholder, column types). The
+tables' SQL lives in `_sql_runs`, `_sql_ledger`, `_sql_events` and `_sql_locks`; this class
+holds what one handle remembers — its fences, its in-flight steps, the last event it wrote to
+each chain — and the audit key every write is signed with.
 """
 
 from __future__ import annotations
@@ -13,92 +14,33 @@ import threading
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any
 
-from vvrun.errors import StateError
+import vvrun.state._liveness as live
+import vvrun.state._sql_events as events_table
+import vvrun.state._sql_ledger as ledger
+import vvrun.state._sql_locks as locks
+import vvrun.state._sql_runs as runs
 from vvrun.results import Status, StepResult
 from vvrun.secrets import Masker
-from vvrun.state import LockInfo, RunRecord
-from vvrun.state import _liveness as live
-from vvrun.state.audit import GENESIS, chain_event
+from vvrun.state._sql_events import ROUTINE_EVENTS
+from vvrun.state._sql_tx import Tx
+from vvrun.state.base import Fence, LockInfo, RunRecord, unknown_run
 
-_RUN_COLUMNS = ("id, runbook, path, source_hash, status, operator, host, pid, inputs, "
-                "started_at, updated_at, vvrun_version, locks, error, source")
-_LOCK_COLUMNS = "key, run_id, operator, host, pid, since, expires_at, token"
-_EVENT_COLUMNS = "run_id, n, ts, kind, operator, host, data, prev_hash, hash"
+__all__ = ["ROUTINE_EVENTS", "SqlStore", "Tx"]
 
-#: events that record what the ledger records anyway: they need not wait for the disk (see
-#: `_transaction`). Every other event — confirmations, approvals, acknowledgements, lock
-#: changes, the run's end — is a decision or a fact of its own and is flushed when appended.
-ROUTINE_EVENTS = frozenset({"run_started", "step_started", "step_ended", "step_skipped",
-                            "step_retry", "step_output", "step_progress"})
-
-
-@dataclass(frozen=True)
-class Fence:
-    """The locks this store took for a run: every write of the run checks they are still ours."""
-
-    token: int
-    keys: tuple[str, ...]
-    ttl: float
-
-
-class Tx:
-    """A cursor in one transaction, speaking the store's SQL (`?` placeholders, `{p}` prefix)."""
-
-    def __init__(self, cursor: Any, sql: Any) -> None:
-        self._cur = cursor
-        self._sql = sql
-
-    def run(self, text: str, params: tuple[Any, ...] = ()) -> int:
-        self._cur.execute(self._sql(text), params)
-        return int(self._cur.rowcount)
-
-    def one(self, text: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-        self._cur.execute(self._sql(text), params)
-        row = self._cur.fetchone()
-        return tuple(row) if row is not None else None
-
-    def all(self, text: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        self._cur.execute(self._sql(text), params)
-        return [tuple(r) for r in self._cur.fetchall()]
-
-
-def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
-    (id_, runbook, path, source_hash, status, operator, host, pid, inputs, started_at,
-     updated_at, version, locks, error, source) = row
-    return RunRecord(
-        id=id_, runbook=runbook, path=path, source_hash=source_hash, status=status,
-        operator=operator, host=host, pid=int(pid), inputs=json.loads(inputs),
-        started_at=float(started_at), updated_at=float(updated_at), vvrun_version=version,
-        locks=tuple(json.loads(locks)), error=error, source=source,
-    )
-
-
-def _lock_from_row(row: tuple[Any, ...]) -> LockInfo:
-    key, run_id, operator, host, pid, since, expires_at, token = row
-    return LockInfo(key, run_id, operator, host, int(pid), float(since), float(expires_at),
-                    int(token))
-
-
-def _event_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
-    run_id, n, ts, kind, operator, host, data, prev_hash, hash_ = row
-    return {"run_id": run_id, "n": int(n), "ts": float(ts), "kind": kind,
-            "operator": operator, "host": host, "data": json.loads(data),
-            "prev_hash": prev_hash, "hash": hash_}
+_NOT_OUTCOMES = frozenset({Status.PAUSED, Status.INTERRUPTED})
 
 
 class SqlStore:
-    """The Store protocol over a SQL backend; see `vvrun.state.Store` for the contract."""
+    """The Store protocol over a SQL backend; see `vvrun.state.base.Store` for the contract."""
 
-    #: appended to the fence check so a concurrent `break_lock` waits for our write (PostgreSQL)
-    _share_lock = ""
-
-    def __init__(self, *, masker: Masker | None = None) -> None:
+    def __init__(self, *, masker: Masker | None = None, audit_key: bytes) -> None:
         self._masker = masker
+        self.audit_key = audit_key
         self._fences: dict[str, Fence] = {}
         self._started: set[tuple[str, str]] = set()  # in-flight records this handle wrote
+        self._written: dict[str, int] = {}  # chain → the last event number this handle wrote
         self._mutex = threading.RLock()  # one connection, possibly a lease-renewing thread
         self._host = live.this_host()
 
@@ -137,160 +79,89 @@ class SqlStore:
         return json.dumps(self._mask(obj), default=str, ensure_ascii=False,
                           separators=(",", ":"))
 
-    # -- fencing -----------------------------------------------------------------------------
-
     def _check_fence(self, tx: Tx, run_id: str | None) -> None:
         fence = self._fences.get(run_id) if run_id is not None else None
-        if fence is None:
-            return
-        rows = tx.all(f"SELECT key FROM {{p}}locks WHERE run_id = ? AND token = ?"
-                      f"{self._share_lock}", (run_id, fence.token))
-        if len(rows) == len(fence.keys):
-            return
-        raise self._fence_error(tx, run_id, fence)
-
-    def _fence_error(self, tx: Tx, run_id: str, fence: Fence) -> StateError:
-        broken = tx.one("SELECT operator, ts FROM {p}events WHERE chain = ? AND kind = ? "
-                        "ORDER BY n DESC LIMIT 1", (run_id, "lock_broken"))
-        taken = None
-        for key in fence.keys:
-            row = tx.one(f"SELECT {_LOCK_COLUMNS} FROM {{p}}locks WHERE key = ?", (key,))
-            if row is not None and int(row[7]) > fence.token:
-                taken = _lock_from_row(row)
-        if broken is not None:
-            return live.fence_broken(run_id, by=broken[0], at=float(broken[1]), taken_by=taken)
-        return live.fence_broken(run_id, by=None, at=None, taken_by=taken)
+        if fence is not None:
+            locks.check_fence(tx, run_id, fence)  # type: ignore[arg-type]
 
     # -- runs --------------------------------------------------------------------------------
 
     def create_run(self, run: RunRecord) -> None:
-        now = time.time()
         with self._mutex, self._transaction(write=True) as tx:
             self._check_fence(tx, run.id)
-            tx.run(
-                f"INSERT INTO {{p}}runs ({_RUN_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run.id, run.runbook, run.path, run.source_hash, run.status, run.operator,
-                 run.host, run.pid, self._json(dict(run.inputs)), run.started_at or now,
-                 run.updated_at or now, run.vvrun_version, json.dumps(list(run.locks)),
-                 self._mask_text(run.error), self._mask_text(run.source) or ""),
-            )
+            runs.insert(tx, run, inputs=self._json(dict(run.inputs)),
+                        error=self._mask_text(run.error), source=self._mask_text(run.source)
+                        or "", now=time.time())
 
     def update_run(self, run_id: str, *, status: str, error: str | None = None) -> None:
         with self._mutex, self._transaction(write=True) as tx:
             self._check_fence(tx, run_id)
-            changed = tx.run("UPDATE {p}runs SET status = ?, error = ?, updated_at = ? "
-                             "WHERE id = ?", (status, self._mask_text(error), time.time(), run_id))
-            if changed == 0:
+            if runs.set_status(tx, run_id, status=status, error=self._mask_text(error),
+                               now=time.time()) == 0:
                 raise unknown_run(run_id)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._mutex, self._transaction(write=False) as tx:
-            row = tx.one(f"SELECT {_RUN_COLUMNS} FROM {{p}}runs WHERE id = ?", (run_id,))
-        return _run_from_row(row) if row is not None else None
+            return runs.get(tx, run_id)
 
     def list_runs(self, *, runbook: str | None = None, status: str | None = None,
                   limit: int = 50) -> list[RunRecord]:
-        where, params = [], []
-        if runbook is not None:
-            where.append("runbook = ?")
-            params.append(runbook)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._mutex, self._transaction(write=False) as tx:
-            rows = tx.all(f"SELECT {_RUN_COLUMNS} FROM {{p}}runs{clause} ORDER BY id DESC "
-                          "LIMIT ?", (*params, int(limit)))
-        return [_run_from_row(r) for r in rows]
+            return runs.listing(tx, runbook=runbook, status=status, limit=limit)
 
     # -- the ledger --------------------------------------------------------------------------
 
-    _UPSERT_LEDGER = (
-        "INSERT INTO {p}ledger (run_id, key, status, attempt, host, pid, pgid, action_hash, "
-        "started_at, ended_at, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, "
-        "attempt = excluded.attempt, host = excluded.host, pid = excluded.pid, "
-        "pgid = excluded.pgid, action_hash = excluded.action_hash, "
-        "started_at = excluded.started_at, ended_at = excluded.ended_at, "
-        "result = excluded.result"
-    )
-
-    #: A pause or an interruption is not an outcome: over a `running` record that another
-    #: process left (a crash), writing one would forget that the effect may have happened, and
-    #: the next resume would run the step again as if it never had. It keeps the record.
-    _KEEP_IN_FLIGHT = " WHERE {p}ledger.status <> 'running'"
-    _NOT_OUTCOMES = frozenset({Status.PAUSED, Status.INTERRUPTED})
-
     def step_started(self, run_id: str, key: str, *, attempt: int, host: str, pid: int,
                      pgid: int | None = None, action_hash: str | None = None) -> None:
+        row = {"run_id": run_id, "key": key, "status": Status.RUNNING.value,
+               "attempt": attempt, "host": host, "pid": pid, "pgid": pgid,
+               "action_hash": action_hash, "started_at": time.time(), "ended_at": None,
+               "result": None}
         with self._mutex, self._transaction(write=True) as tx:
             self._check_fence(tx, run_id)
-            tx.run(self._UPSERT_LEDGER, (run_id, key, Status.RUNNING.value, attempt, host, pid,
-                                         pgid, action_hash, time.time(), None, None))
+            ledger.claim(tx, self.audit_key, row, ours=(run_id, key) in self._started,
+                         fenced=run_id in self._fences)
         self._started.add((run_id, key))
 
     def step_finished(self, run_id: str, key: str, result: StepResult) -> None:
         data = result.to_dict()
         data["step_id"] = key
+        row = {"run_id": run_id, "key": key, "status": result.status.value,
+               "attempt": result.attempts, "host": self._host, "pid": None, "pgid": None,
+               "action_hash": result.action_hash, "started_at": result.started_at,
+               "ended_at": result.ended_at, "result": self._json(data)}
         # Not flushed to disk on its own: the next `running` record (or the run's end) is, and
         # carries it along. A power cut can lose only the last outcome — which then reads as
         # `uncertain`, the safe side — and it halves the fsyncs a step costs.
         with self._mutex, self._transaction(write=True, durable=False) as tx:
             self._check_fence(tx, run_id)
             inherited = (run_id, key) not in self._started
-            keep = inherited and result.status in self._NOT_OUTCOMES
-            tx.run(self._UPSERT_LEDGER + (self._KEEP_IN_FLIGHT if keep else ""), (
-                run_id, key, result.status.value, result.attempts, self._host, None, None,
-                result.action_hash, result.started_at, result.ended_at, self._json(data)))
+            ledger.write(tx, self.audit_key, row,
+                         keep_in_flight=inherited and result.status in _NOT_OUTCOMES)
         self._started.discard((run_id, key))
 
     def step_results(self, run_id: str) -> dict[str, StepResult]:
         with self._mutex, self._transaction(write=False) as tx:
-            rows = tx.all("SELECT key, status, attempt, host, pid, action_hash, started_at, "
-                          "result FROM {p}ledger WHERE run_id = ?", (run_id,))
-            lease = tx.one("SELECT MIN(expires_at), MIN(pid) FROM {p}locks WHERE run_id = ?",
-                           (run_id,))
-        lease_end = float(lease[0]) if lease and lease[0] is not None else None
-        parked = bool(lease and lease[1] is not None and int(lease[1]) == live.PARKED)
-        now = time.time()
-        out: dict[str, StepResult] = {}
-        for key, status, attempt, host, pid, action_hash, started_at, result in rows:
-            if status != Status.RUNNING.value:
-                out[key] = StepResult.from_dict(json.loads(result))
-                continue
-            out[key] = in_flight(key, attempt=int(attempt), host=host, pid=int(pid or 0),
-                                 action_hash=action_hash, started_at=started_at,
-                                 lease_end=lease_end, parked=parked, now=now)
-        return out
+            return ledger.results(tx, run_id, time.time())
 
     def ledger_entry(self, run_id: str, key: str) -> dict[str, Any] | None:
         """The raw ledger row of one step (host, pid, pgid of an in-flight step), for resume's
         search for a stray process left by a crash."""
         with self._mutex, self._transaction(write=False) as tx:
-            row = tx.one("SELECT status, attempt, host, pid, pgid, action_hash, started_at "
-                         "FROM {p}ledger WHERE run_id = ? AND key = ?", (run_id, key))
-        if row is None:
-            return None
-        names = ("status", "attempt", "host", "pid", "pgid", "action_hash", "started_at")
-        return dict(zip(names, row, strict=True))
+            return ledger.entry(tx, run_id, key)
+
+    def ledger_rows(self, run_id: str) -> list[dict[str, Any]]:
+        """Every ledger row of a run with its MAC, for `verify_chain`."""
+        with self._mutex, self._transaction(write=False) as tx:
+            return ledger.rows(tx, run_id)
 
     # -- the audit trail ---------------------------------------------------------------------
 
     def _append(self, tx: Tx, run_id: str | None, kind: str, data: Mapping[str, Any], *,
                 operator: str, host: str) -> dict[str, Any]:
-        chain = run_id or ""
-        last = tx.one("SELECT n, hash FROM {p}events WHERE chain = ? ORDER BY n DESC LIMIT 1",
-                      (chain,))
-        n, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
-        event = chain_event(prev, run_id=run_id, n=n, ts=time.time(), kind=kind,
-                            operator=self._mask_text(operator) or "", host=host,
-                            data=self._mask(dict(data)))
-        tx.run(f"INSERT INTO {{p}}events (chain, {_EVENT_COLUMNS}) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               (chain, run_id, n, event["ts"], kind, event["operator"], host,
-                json.dumps(event["data"], ensure_ascii=False), prev, event["hash"]))
-        return event
+        return events_table.append(tx, self.audit_key, run_id, kind, self._mask(dict(data)),
+                                   operator=self._mask_text(operator) or "", host=host,
+                                   written=self._written)
 
     def append_event(self, run_id: str | None, kind: str, data: Mapping[str, Any], *,
                      operator: str, host: str) -> None:
@@ -302,45 +173,16 @@ class SqlStore:
 
     def events(self, run_id: str | None) -> list[dict[str, Any]]:
         with self._mutex, self._transaction(write=False) as tx:
-            rows = tx.all(f"SELECT {_EVENT_COLUMNS} FROM {{p}}events WHERE chain = ? "
-                          "ORDER BY n", (run_id or "",))
-        return [_event_from_row(r) for r in rows]
+            return events_table.read(tx, run_id)
 
     # -- locks -------------------------------------------------------------------------------
 
     def acquire_locks(self, run_id: str, keys: tuple[str, ...], *, operator: str, host: str,
                       pid: int, ttl: float) -> int:
         wanted = tuple(sorted(set(keys)))
-        now = time.time()
         with self._mutex, self._transaction(write=True, lock="locks") as tx:
-            taken_over: list[LockInfo] = []
-            for key in wanted:
-                row = tx.one(f"SELECT {_LOCK_COLUMNS} FROM {{p}}locks WHERE key = ?", (key,))
-                if row is None:
-                    continue
-                held = _lock_from_row(row)
-                if not live.may_take_over(
-                        holder_run=held.run_id, holder_host=held.host, holder_pid=held.pid,
-                        holder_expires=held.expires_at, run_id=run_id, host=host, pid=pid,
-                        now=now):
-                    raise live.lock_held(held, now)
-                if held.pid != pid or held.host != host:
-                    taken_over.append(held)
-            token_row = tx.one("UPDATE {p}counters SET value = value + 1 WHERE name = 'fence' "
-                               "RETURNING value")
-            assert token_row is not None
-            token = int(token_row[0])
-            for key in wanted:
-                tx.run(f"INSERT INTO {{p}}locks ({_LOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                       "ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, "
-                       "operator = excluded.operator, host = excluded.host, pid = excluded.pid, "
-                       "since = excluded.since, expires_at = excluded.expires_at, "
-                       "token = excluded.token",
-                       (key, run_id, operator, host, pid, now, now + ttl, token))
-            for held in taken_over:
-                self._append(tx, run_id, "lock_taken_over",
-                             {"key": held.key, "from_host": held.host, "from_pid": held.pid,
-                              "token": token}, operator=operator, host=host)
+            token = locks.acquire(tx, run_id, wanted, operator=operator, host=host, pid=pid,
+                                  ttl=ttl, now=time.time(), append=self._append)
         self._fences[run_id] = Fence(token, wanted, ttl)
         return token
 
@@ -349,10 +191,7 @@ class SqlStore:
         if fence is None:
             return
         with self._mutex, self._transaction(write=True, lock="locks") as tx:
-            renewed = tx.run("UPDATE {p}locks SET expires_at = ? WHERE run_id = ? AND token = ?",
-                             (time.time() + fence.ttl, run_id, fence.token))
-            if renewed != len(fence.keys):
-                raise self._fence_error(tx, run_id, fence)
+            locks.renew(tx, run_id, fence, time.time())
 
     def park_locks(self, run_id: str) -> None:
         """Keep the run's locks while no process runs it (paused): only its own resume, from
@@ -361,67 +200,22 @@ class SqlStore:
         if fence is None:
             return
         with self._mutex, self._transaction(write=True, lock="locks") as tx:
-            tx.run("UPDATE {p}locks SET pid = ? WHERE run_id = ? AND token = ?",
-                   (live.PARKED, run_id, fence.token))
+            locks.park(tx, run_id, fence)
 
     def release_locks(self, run_id: str) -> None:
         fence = self._fences.pop(run_id, None)
         with self._mutex, self._transaction(write=True, lock="locks") as tx:
-            if fence is not None:
-                tx.run("DELETE FROM {p}locks WHERE run_id = ? AND token = ?",
-                       (run_id, fence.token))
-            else:
-                tx.run("DELETE FROM {p}locks WHERE run_id = ?", (run_id,))
+            locks.release(tx, run_id, fence)
 
     def lock_info(self, key: str) -> LockInfo | None:
         with self._mutex, self._transaction(write=False) as tx:
-            row = tx.one(f"SELECT {_LOCK_COLUMNS} FROM {{p}}locks WHERE key = ?", (key,))
-        return _lock_from_row(row) if row is not None else None
+            return locks.get(tx, key)
 
     def list_locks(self) -> list[LockInfo]:
         with self._mutex, self._transaction(write=False) as tx:
-            rows = tx.all(f"SELECT {_LOCK_COLUMNS} FROM {{p}}locks ORDER BY key")
-        return [_lock_from_row(r) for r in rows]
+            return locks.listing(tx)
 
     def break_lock(self, key: str, *, why: str, operator: str, host: str) -> LockInfo | None:
         with self._mutex, self._transaction(write=True, lock="locks") as tx:
-            row = tx.one(f"SELECT {_LOCK_COLUMNS} FROM {{p}}locks WHERE key = ?", (key,))
-            if row is None:
-                return None
-            held = _lock_from_row(row)
-            tx.run("DELETE FROM {p}locks WHERE key = ?", (key,))
-            # into the holder run's own trail, where its writer and `show` will find it
-            self._append(tx, held.run_id, "lock_broken",
-                         {"key": key, "why": why, "holder_operator": held.operator,
-                          "holder_host": held.host, "holder_pid": held.pid,
-                          "holder_since": held.since, "token": held.token},
-                         operator=operator, host=host)
-        return held
-
-
-def in_flight(key: str, *, attempt: int, host: str | None, pid: int, action_hash: str | None,
-              started_at: float | None, lease_end: float | None, parked: bool,
-              now: float) -> StepResult:
-    """A ledger entry left `running`: still running if its process may be alive, else
-    UNCERTAIN (its effect may or may not have happened)."""
-    gone = (
-        parked
-        or (lease_end is not None and lease_end < now)
-        or (host == live.this_host() and not live.pid_alive(pid))
-        or (host != live.this_host() and lease_end is None)
-    )
-    if not gone:
-        return StepResult(step_id=key, status=Status.RUNNING, attempts=attempt,
-                          started_at=started_at, action_hash=action_hash)
-    since = f" since {live.when(started_at)}" if started_at else ""
-    return StepResult(
-        step_id=key, status=Status.UNCERTAIN, attempts=attempt, started_at=started_at,
-        action_hash=action_hash,
-        error=f"left running by pid {pid} on {host}{since}, which is gone: its effect may or "
-              f"may not have happened",
-    )
-
-
-def unknown_run(run_id: str) -> StateError:
-    return StateError(f"no run with id '{run_id}' in the state store",
-                      hint="list runs with `vvrun runs`")
+            return locks.break_one(tx, key, why=why, operator=operator, host=host,
+                                   append=self._append)

@@ -7,21 +7,24 @@ It keeps the durable stores' rules (masking, hash-chained events, lock take-over
 from __future__ import annotations
 
 import dataclasses
+import json
+import secrets
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
+import vvrun.state._liveness as live
 from vvrun.results import Status, StepResult
 from vvrun.secrets import Masker
-from vvrun.state import LockInfo, RunRecord
-from vvrun.state import _liveness as live
-from vvrun.state._sql import Fence, in_flight, unknown_run
-from vvrun.state.audit import GENESIS, chain_event
+from vvrun.state._liveness import in_flight
+from vvrun.state.audit import GENESIS, chain_event, ledger_mac
+from vvrun.state.base import Fence, LockInfo, RunRecord, unknown_run
 
 
 class MemoryStore:
-    def __init__(self, *, masker: Masker | None = None) -> None:
+    def __init__(self, *, masker: Masker | None = None, audit_key: bytes | None = None) -> None:
+        self.audit_key = audit_key or secrets.token_bytes(32)
         self.runs: dict[str, RunRecord] = {}
         self.ledger: dict[str, dict[str, StepResult]] = {}
         self._processes: dict[tuple[str, str], dict[str, Any]] = {}
@@ -129,13 +132,29 @@ class MemoryStore:
                 "pid": None, "pgid": None, "action_hash": result.action_hash,
                 "started_at": result.started_at}
 
+    def ledger_rows(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's ledger as a durable store's rows, MACs included (nothing outside this
+        process can edit a memory store, so they are computed as they are read)."""
+        rows = []
+        for key, result in sorted(self.ledger.get(run_id, {}).items()):
+            proc = self._processes.get((run_id, key)) or {}
+            row = {"run_id": run_id, "key": key, "status": result.status.value,
+                   "attempt": result.attempts, "host": proc.get("host"),
+                   "pid": proc.get("pid"), "pgid": proc.get("pgid"),
+                   "action_hash": result.action_hash, "started_at": result.started_at,
+                   "ended_at": result.ended_at,
+                   "result": None if proc else json.dumps(result.to_dict(), default=str)}
+            rows.append({**row, "mac": ledger_mac(self.audit_key, row)})
+        return rows
+
     def _append(self, run_id: str | None, kind: str, data: Mapping[str, Any], *,
                 operator: str, host: str) -> None:
         chain = self._events.setdefault(run_id, [])
         prev = chain[-1]["hash"] if chain else GENESIS
-        chain.append(chain_event(prev, run_id=run_id, n=len(chain) + 1, ts=time.time(),
-                                 kind=kind, operator=self._mask_text(operator) or "",
-                                 host=host, data=self._mask(dict(data))))
+        chain.append(chain_event(self.audit_key, prev, run_id=run_id, n=len(chain) + 1,
+                                 ts=time.time(), kind=kind,
+                                 operator=self._mask_text(operator) or "", host=host,
+                                 data=self._mask(dict(data))))
 
     def append_event(self, run_id: str | None, kind: str, data: Mapping[str, Any], *,
                      operator: str, host: str) -> None:

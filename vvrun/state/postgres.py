@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -17,8 +18,10 @@ from typing import Any
 
 from vvrun.errors import StateError
 from vvrun.secrets import Masker
-from vvrun.state._migrations import LATEST, MIGRATIONS, render
+from vvrun.state._migrations import LATEST, MIGRATIONS, REKEY_AT, render
+from vvrun.state._rekey import rekey
 from vvrun.state._sql import SqlStore, Tx
+from vvrun.state.audit_key import default_key_path, load_key
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -29,11 +32,12 @@ def _advisory_key(text: str) -> int:
 
 
 class PostgresStore(SqlStore):
-    _share_lock = " FOR SHARE"
-
     def __init__(self, url: str, *, schema: str = "vvrun", masker: Masker | None = None,
-                 connect_timeout: int = 10) -> None:
-        super().__init__(masker=masker)
+                 connect_timeout: int = 10, audit_key: bytes | None = None) -> None:
+        """`audit_key`: the audit chain's key, shared by the team (`secrets.audit_key`); by
+        default this machine's `$XDG_STATE_HOME/vvrun/audit.key`."""
+        super().__init__(masker=masker,
+                         audit_key=audit_key or load_key(default_key_path(os.environ)))
         if not _SCHEMA_NAME.match(schema):
             raise StateError(f"state schema name {schema!r} is not a plain identifier",
                              hint="use lower-case letters, digits and underscores "
@@ -84,7 +88,8 @@ class PostgresStore(SqlStore):
                     if lock is not None:
                         cur.execute("SELECT pg_advisory_xact_lock(%s)",
                                     (_advisory_key(f"{self.schema}:{lock}"),))
-                    yield Tx(cur, self._sql)
+                    yield Tx(cur, self._sql, for_update=" FOR UPDATE",
+                             share_lock=" FOR SHARE")
             except psycopg.Error as exc:
                 raise StateError(
                     f"state store {self.describe()}: {str(exc).strip().splitlines()[0]}",
@@ -110,6 +115,8 @@ class PostgresStore(SqlStore):
                     tx.run(render(statement, self._types))
                 tx.run("INSERT INTO {p}schema_version (version, applied_at) VALUES (?, ?)",
                        (version, time.time()))
+                if version == REKEY_AT:
+                    rekey(tx, self.audit_key)
 
     def drop_schema(self) -> None:
         """Remove this store's schema and everything in it (tests, `sandbox` teardown)."""

@@ -17,8 +17,14 @@ from pathlib import Path
 
 from vvrun.errors import StateError
 from vvrun.secrets import Masker
-from vvrun.state._migrations import LATEST, MIGRATIONS, render
+from vvrun.state._filelocks import FileLocks
+from vvrun.state._migrations import LATEST, MIGRATIONS, REKEY_AT, render
+from vvrun.state._netfs import refuse_network_fs
+from vvrun.state._rekey import rekey
 from vvrun.state._sql import SqlStore, Tx
+from vvrun.state._sqlite_locks import acquire_with_files
+from vvrun.state._wal import WalWatch, wal_lost
+from vvrun.state.audit_key import KEY_NAME, load_key
 
 _TYPES = {"p": "", "int": "INTEGER", "real": "REAL",
           "serial_pk": "INTEGER PRIMARY KEY AUTOINCREMENT"}
@@ -30,16 +36,22 @@ class SqliteStore(SqlStore):
     #: the durable commits' setting; only the benchmark lowers it, to tell CPU from disk
     SYNCHRONOUS = "FULL"
 
-    def __init__(self, path: str | os.PathLike[str], *, masker: Masker | None = None) -> None:
-        super().__init__(masker=masker)
+    def __init__(self, path: str | os.PathLike[str], *, masker: Masker | None = None,
+                 audit_key: bytes | None = None) -> None:
+        """`audit_key`: the audit chain's key; by default `audit.key` beside the store."""
         self.path = Path(path)
-        self._sql_cache: dict[str, str] = {}
+        refuse_network_fs(self.path)
         if not self.path.exists():
             _create(self.path)
-        self._conn = _open_existing(self.path)
+        super().__init__(masker=masker,
+                         audit_key=audit_key or load_key(self.path.parent / KEY_NAME))
+        self._sql_cache: dict[str, str] = {}
+        self._conn = _open_existing(self.path, self.audit_key)
         if self.SYNCHRONOUS != "FULL":
             self._conn.execute(f"PRAGMA synchronous = {self.SYNCHRONOUS}")
         _private(self.path)
+        self._wal = WalWatch(self.path)
+        self._files = FileLocks(self.path)
 
     def describe(self) -> str:
         return str(self.path)
@@ -57,6 +69,7 @@ class SqliteStore(SqlStore):
         # busy timeout instead of failing midway, and every check-then-write is atomic.
         relaxed = write and not durable
         with self._mutex:
+            self._wal.check()
             cur = self._conn.cursor()
             try:
                 if relaxed:  # WAL frames are ordered: the next FULL commit syncs this one too
@@ -68,6 +81,7 @@ class SqliteStore(SqlStore):
             try:
                 yield Tx(cur, self._sql)
                 cur.execute("COMMIT")
+                self._wal.seen()
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
                     cur.execute("ROLLBACK")
@@ -85,13 +99,38 @@ class SqliteStore(SqlStore):
                 cur.execute(f"PRAGMA synchronous = {self.SYNCHRONOUS}")
         cur.close()
 
+    def acquire_locks(self, run_id: str, keys: tuple[str, ...], *, operator: str, host: str,
+                      pid: int, ttl: float) -> int:
+        return acquire_with_files(self, super().acquire_locks, run_id, keys, operator=operator,
+                                  host=host, pid=pid, ttl=ttl)
+
+    def park_locks(self, run_id: str) -> None:
+        fence = self._fences.get(run_id)
+        if fence is not None:  # a paused run has no process: its resume takes them again
+            self._files.release(fence.keys)
+        super().park_locks(run_id)
+
+    def release_locks(self, run_id: str) -> None:
+        fence = self._fences.get(run_id)
+        self._files.release(fence.keys if fence is not None else None)  # files first
+        super().release_locks(run_id)
+
     def close(self) -> None:
         with self._mutex:
+            self._files.release()
             self._conn.close()
 
 
 def _translate(path: Path, exc: sqlite3.Error) -> StateError:
     text = str(exc)
+    if "disk is full" in text:
+        return StateError(
+            f"the disk holding the state store {path} is full: vvrun could not record what "
+            "happened, and stopped before doing anything it could not record",
+            hint=f"free space on the file system of {path.parent}, then resume the run "
+                 "(`vvrun resume RUN_ID`); the store itself is intact")
+    if wal_lost(path):
+        return _wal_gone(path, text)
     if "locked" in text or "busy" in text:
         return StateError(f"state store {path} stayed busy for "
                           f"{_BUSY_TIMEOUT_MS // 1000}s ({text})",
@@ -101,6 +140,14 @@ def _translate(path: Path, exc: sqlite3.Error) -> StateError:
         return _damaged(path, text)
     return StateError(f"state store {path}: {text}",
                       hint="check the disk and the file's permissions")
+
+
+def _wal_gone(path: Path, why: str) -> StateError:
+    return StateError(
+        f"the state store's write-ahead log {path}-wal was removed or replaced while vvrun "
+        f"was using it ({why}): what was recorded since the last checkpoint may be lost",
+        hint="stop; check whether the last steps took effect, then `vvrun verify RUN_ID` "
+             "before resuming anything from this store")
 
 
 def _damaged(path: Path, why: str) -> StateError:
@@ -131,7 +178,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+def _migrate(conn: sqlite3.Connection, path: Path, key: bytes | None) -> None:
+    """Apply the missing migrations; `key` re-keys old chains (None: a new, empty store)."""
     cur = conn.cursor()
     cur.execute("BEGIN IMMEDIATE")
     try:
@@ -149,6 +197,8 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 cur.execute(render(statement, _TYPES))
             cur.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                         (version, time.time()))
+            if version == REKEY_AT and key is not None:
+                rekey(Tx(cur, lambda text: text.replace("{p}", "")), key)
         cur.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
@@ -179,7 +229,9 @@ def _create(path: Path) -> None:
             conn = _connect(tmp)
             try:
                 conn.execute("PRAGMA journal_mode = WAL")  # persists in the file
-                _migrate(conn, path)
+                _migrate(conn, path, None)
+            except sqlite3.Error as exc:  # a full disk, most likely: nothing was linked
+                raise _translate(path, exc) from exc
             finally:
                 conn.close()
         with contextlib.suppress(FileExistsError):
@@ -190,7 +242,7 @@ def _create(path: Path) -> None:
                 os.unlink(f"{tmp}{suffix}")
 
 
-def _open_existing(path: Path) -> sqlite3.Connection:
+def _open_existing(path: Path, key: bytes) -> sqlite3.Connection:
     try:
         with open(path, "rb") as fh:
             header = fh.read(len(_HEADER))
@@ -202,6 +254,14 @@ def _open_existing(path: Path) -> sqlite3.Connection:
         raise _damaged(path, "the file is empty")
     if header != _HEADER:
         raise _damaged(path, "not an SQLite database")
+    if wal_lost(path):  # SQLite removes both on a clean close and leaves both after a crash
+        raise StateError(
+            f"state store {path}: its write-ahead log {path}-wal is missing while its index "
+            f"{path}-shm is there: someone removed the log, and what it held since the last "
+            "checkpoint (the latest steps' records, its locks) is lost",
+            hint=f"make sure no vvrun is still running on this store (`fuser {path}`), check "
+                 f"whether the last steps took effect, then remove {path}-shm and "
+                 "`vvrun verify RUN_ID` before resuming")
     conn = _connect(path)
     try:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -211,7 +271,7 @@ def _open_existing(path: Path) -> sqlite3.Connection:
         check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
         if check != "ok":
             raise _damaged(path, check)
-        _migrate(conn, path)
+        _migrate(conn, path, key)
     except sqlite3.Error as exc:
         conn.close()
         if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):

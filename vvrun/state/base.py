@@ -1,0 +1,105 @@
+"""What every store shares: the records it keeps and the `Store` protocol.
+
+Imported by the backends and re-exported by `vvrun.state`; it imports nothing else of the
+package, so the backends never need the package's `__init__`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from vvrun.errors import StateError
+from vvrun.results import StepResult
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    runbook: str  # the runbook's name (slug)
+    path: str  # the file it was run from
+    source_hash: str  # sha256 of the file: resume refuses a changed runbook
+    status: str  # running | paused | succeeded | failed | aborted | interrupted
+    operator: str
+    host: str
+    pid: int
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # non-secret inputs only
+    started_at: float = 0.0
+    updated_at: float = 0.0
+    vvrun_version: str = ""
+    locks: tuple[str, ...] = ()
+    error: str | None = None
+    source: str = ""  # the runbook text as it was run (to show what changed on resume)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    key: str
+    run_id: str
+    operator: str
+    host: str
+    pid: int
+    since: float
+    expires_at: float
+    token: int
+
+
+class Store(Protocol):
+    #: the key the audit chain and the ledger rows are signed with (kept outside the store)
+    audit_key: bytes
+
+    def create_run(self, run: RunRecord) -> None: ...
+    def update_run(self, run_id: str, *, status: str, error: str | None = None) -> None: ...
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+    def list_runs(self, *, runbook: str | None = None, status: str | None = None,
+                  limit: int = 50) -> list[RunRecord]: ...
+
+    def step_started(self, run_id: str, key: str, *, attempt: int, host: str, pid: int,
+                     pgid: int | None = None, action_hash: str | None = None) -> None: ...
+    def step_finished(self, run_id: str, key: str, result: StepResult) -> None: ...
+    def step_results(self, run_id: str) -> dict[str, StepResult]: ...
+
+    def append_event(self, run_id: str | None, kind: str, data: Mapping[str, Any], *,
+                     operator: str, host: str) -> None: ...
+    def events(self, run_id: str) -> list[dict[str, Any]]: ...
+
+    def acquire_locks(self, run_id: str, keys: tuple[str, ...], *, operator: str, host: str,
+                      pid: int, ttl: float) -> int: ...  # fencing token; raises LockHeld
+    def renew_locks(self, run_id: str) -> None: ...
+    def release_locks(self, run_id: str) -> None: ...
+    def lock_info(self, key: str) -> LockInfo | None: ...
+    def break_lock(self, key: str, *, why: str, operator: str, host: str) -> LockInfo | None: ...
+
+    def ledger_entry(self, run_id: str, key: str) -> dict[str, Any] | None:
+        """One step's raw ledger row {status, attempt, host, pid, pgid, action_hash,
+        started_at}: where an in-flight step ran, for resume's search for a stray process."""
+        ...
+
+    def park_locks(self, run_id: str) -> None:
+        """The run pauses: keep its locks with no process; only its own resume may take them
+        over (from any host, at once); anyone else still gets LockHeld."""
+        ...
+
+    def list_locks(self) -> list[LockInfo]: ...
+
+    def ledger_rows(self, run_id: str) -> list[dict[str, Any]]:
+        """Every ledger row of a run with its MAC (`mac`), for `verify.verify_chain`."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The locks a store handle took for a run: every write of the run checks they are still
+    its own."""
+
+    token: int
+    keys: tuple[str, ...]
+    ttl: float
+
+
+def unknown_run(run_id: str) -> StateError:
+    return StateError(f"no run with id '{run_id}' in the state store",
+                      hint="list runs with `vvrun runs`")
