@@ -9,7 +9,7 @@ import json
 
 import click
 
-from vvrun.cli import get_app
+from vvrun.commands.app import get_app
 from vvrun.errors import UsageError
 from vvrun.state import open_store
 from vvrun.state.verify import verify_chain
