@@ -87,12 +87,18 @@ class Step:
     on_failure: str = "abort"  # abort | continue | <id of a later step>
     danger: bool = False
     idempotent: bool = False
-    approvers: int = 1
+    approvers: int = 1  # how many different people (keys) approve
+    approvers_group: str | None = None  # each must carry `group:NAME` in allowed_signers
     tags: tuple[str, ...] = ()
     watch: Duration | None = None
     for_each: str | None = None
     where: Location = field(default_factory=Location)
     raw: Mapping[str, Any] = field(default_factory=dict)  # the step as written, for hashes/diffs
+
+    @property
+    def proved_approvals(self) -> bool:
+        """Whether approvals are SSH signatures: more than one approver, or a group."""
+        return self.approvers > 1 or self.approvers_group is not None
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,7 @@ class _Planner:
             depends_on=depends,
             danger=step.danger,
             approvers=step.approvers,
+            approvers_group=step.approvers_group,
             timeout=str(step.timeout) if step.timeout else None,
             retry=_retry_text(step),
             expect=tuple(step.expect),
