@@ -16,8 +16,8 @@ from vvrun.results import StepResult
 from vvrun.state import RunRecord
 
 #: event kinds the timeline highlights as human decisions
-DECISIONS = ("confirmed", "approved", "approval_signed", "acknowledged", "answered", "declined", "aborted",
-             "lock_broken", "unlocked")
+DECISIONS = ("confirmed", "approved", "approval_signed", "acknowledged", "answered",
+             "declined", "aborted", "lock_broken", "unlocked")
 
 
 def utc(ts: float | None, *, date: bool = True) -> str:
