@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from vvrun.identity.schema import APPROVERS_SCHEMA, Approvers, parse_approvers
-from vvrun.minischema import Validator
+from vvrun.language.schema.validator import Validator
 
 GOOD: list[Any] = [1, 2, 5, {"count": 2}, {"count": 2, "group": "dba"},
                    {"count": 1, "group": "on-call.eu_1"}]
