@@ -158,7 +158,7 @@ def test_an_answered_confirm_is_not_asked_again_unless_the_action_changed(
 
 def test_two_approvers(tmp_path: Path) -> None:
     from tests.identity_keys import make_key, pub_text, write_signers
-    from vvrun.engine.signed import records
+    from vvrun.engine.pending import records
 
     rb = write_runbook(tmp_path, """
         version: 1

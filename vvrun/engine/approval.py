@@ -42,7 +42,7 @@ def approve(run: RunSession, step: Step, key: str, action: Any, desc: Descriptio
     resume) and None when the step itself should ask (a confirm at a terminal) or needs no
     answer. Raises Aborted on a no, Paused when nobody can answer.
     """
-    if step.proved_approvals and (step.type == "confirm" or step.danger):
+    if (step.approvers > 1 or step.approvers_group) and (step.type == "confirm" or step.danger):
         return approve_proved(run, step, key, action, desc)
     if step.type == "confirm":
         return _confirm_step(run, step, key, action, digest)

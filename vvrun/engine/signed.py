@@ -13,48 +13,16 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from vvrun.engine.context import describe_dict
+from vvrun.engine import pending as recorded
 from vvrun.engine.session import RunSession
 from vvrun.errors import Aborted, Paused, UsageError
 from vvrun.identity import flow, signers
-from vvrun.identity.approval import (
-    ProvedApproval,
-    SignedApproval,
-    check_approvers,
-    verify_approval,
-)
+from vvrun.identity.approval import ProvedApproval, SignedApproval, check_approvers, verify_approval
 from vvrun.identity.errors import ApprovalRefused
 from vvrun.identity.schema import Approvers
 from vvrun.identity.sign import resolve_key
 from vvrun.language.model import Step
 from vvrun.steps.base import Description
-
-SIGNED = "approval_signed"
-REQUESTED = "approval_requested"
-#: outcomes that end one execution of a step; the next one needs approvals of its own
-_ENDS = frozenset({"succeeded", "failed", "interrupted"})
-
-
-def execution(run: RunSession, key: str) -> int:
-    """Which execution of this step is about to happen (1 for the first): what an approval
-    is bound to, so that approving one run of a step does not approve the next."""
-    ended = sum(1 for e in run.store.events(run.run_id)
-                if e.get("kind") == "step_ended" and (e.get("data") or {}).get("step_id") == key
-                and (e.get("data") or {}).get("status") in _ENDS)
-    prev = run.ledger.get(key)
-    # a crash leaves no `step_ended`: an entry still in flight is an execution that happened
-    in_flight = prev is not None and prev.status.value in ("running", "uncertain")
-    return ended + int(in_flight) + 1
-
-
-def pending_action(run: RunSession, step: Step, key: str, desc: Description) -> flow.PendingAction:
-    """The action as shown and signed: masked, so a signature never binds a secret's value."""
-    shown = describe_dict(desc, run.masker)
-    summary, body = shown["summary"] or "", shown["body"] or ""
-    text = summary if not body else body if body == summary or not summary else (
-        f"{summary}\n{body}")
-    return flow.PendingAction(run.run_id, key, execution(run, key), step.type, text,
-                              shown["target"], tuple(shown["params"] or ()))
 
 
 def approve_proved(run: RunSession, step: Step, key: str, action: Any,
@@ -62,9 +30,9 @@ def approve_proved(run: RunSession, step: Step, key: str, action: Any,
     """Settle a step that needs proved approvals: sign the operator's confirmation when
     nobody has approved this action yet, then count. Returns a confirm step's result (None for
     a danger step); raises Paused, with what is missing, when the approvals do not suffice."""
-    pending = pending_action(run, step, key, desc)
-    allowed = _signers(run)
-    environ = keygen_environ(run.opts.environ)
+    pending = recorded.pending_action(run, step, key, desc)
+    allowed = recorded.allowed_signers(run)
+    environ = recorded.keygen_environ(run.opts.environ)
     approvers = Approvers(step.approvers, step.approvers_group)
     proved = _proved(run, key, pending, allowed, environ)
     if not proved:
@@ -75,7 +43,7 @@ def approve_proved(run: RunSession, step: Step, key: str, action: Any,
     try:
         check_approvers(proved, step.approvers, step.approvers_group)
     except ApprovalRefused as exc:
-        _request(run, step, key, pending)
+        recorded.request(run, step, key, pending)
         raise Paused(f"this step waits for approvals: {exc.message}",
                      where=step.where.with_step(key),
                      hint=f"another approver runs `vvrun approve {run.run_id} {key}` with their "
@@ -83,27 +51,11 @@ def approve_proved(run: RunSession, step: Step, key: str, action: Any,
     return {"confirmed": True} if step.type == "confirm" else None
 
 
-def records(events: list[dict[str, Any]], key: str) -> list[SignedApproval]:
-    """The approvals a trail holds for a step (claims, until verified)."""
-    return [SignedApproval.from_dict(e.get("data") or {}) for e in events
-            if e.get("kind") == SIGNED and (e.get("data") or {}).get("step_id") == key]
-
-
-def keygen_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    """What ssh-keygen gets: where programs and the agent are, nothing else."""
-    return {k: environ[k] for k in ("PATH", "HOME", "SSH_AUTH_SOCK") if environ.get(k)}
-
-
-def _signers(run: RunSession) -> signers.AllowedSigners:
-    folder = os.path.dirname(os.path.abspath(run.opts.path or run.runbook.path))
-    return signers.load(signers.find(run.opts.allowed_signers, run.opts.environ, folder))
-
-
 def _proved(run: RunSession, key: str, pending: flow.PendingAction,
             allowed: signers.AllowedSigners, environ: Mapping[str, str]
             ) -> list[ProvedApproval]:
     out = []
-    for record in records(run.store.events(run.run_id), key):
+    for record in recorded.records(run.store.events(run.run_id), key):
         try:
             out.append(verify_approval(record, pending.digest, allowed, environ))
         except ApprovalRefused:
@@ -154,15 +106,7 @@ def _sign_first(run: RunSession, step: Step, key: str, action: Any,
             return None
         exc.where = where
         raise
-    run.audit(SIGNED, {"step_id": key, "action_hash": pending.digest.hex, **record.to_dict(),
-                       "attempt": pending.attempt, "by": run.opts.operator})
+    run.audit(recorded.SIGNED, {"step_id": key, "action_hash": pending.digest.hex,
+                                **record.to_dict(), "attempt": pending.attempt,
+                                "by": run.opts.operator})
     return record
-
-
-def _request(run: RunSession, step: Step, key: str, pending: flow.PendingAction) -> None:
-    """What `vvrun approve` shows and signs: the action exactly as the run rendered it."""
-    run.audit(REQUESTED, {
-        "step_id": key, "attempt": pending.attempt, "type": pending.step_type,
-        "body": pending.body, "target": pending.target, "params": list(pending.params),
-        "action_hash": pending.digest.hex,
-        "approvers": {"count": step.approvers, "group": step.approvers_group}})

@@ -95,11 +95,6 @@ class Step:
     where: Location = field(default_factory=Location)
     raw: Mapping[str, Any] = field(default_factory=dict)  # the step as written, for hashes/diffs
 
-    @property
-    def proved_approvals(self) -> bool:
-        """Whether approvals are SSH signatures: more than one approver, or a group."""
-        return self.approvers > 1 or self.approvers_group is not None
-
 
 @dataclass(frozen=True)
 class Runbook:
