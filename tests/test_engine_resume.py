@@ -4,6 +4,7 @@ about steps left in flight, and the four-eyes rule."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from tests.helpers import ScriptedPrompter
@@ -156,6 +157,9 @@ def test_an_answered_confirm_is_not_asked_again_unless_the_action_changed(
 
 
 def test_two_approvers(tmp_path: Path) -> None:
+    from tests.identity_keys import make_key, pub_text, write_signers
+    from vvrun.engine.pending import records
+
     rb = write_runbook(tmp_path, """
         version: 1
         name: fourEyes
@@ -166,23 +170,24 @@ def test_two_approvers(tmp_path: Path) -> None:
             approvers: 2
             shell: echo restored
     """.replace("fourEyes", "four-eyes"))
-    runner = Runner()
-    out = runner.run(rb, yes=True)
+    (tmp_path / ".git").mkdir()
+    alice, bob = make_key(tmp_path, "alice"), make_key(tmp_path, "bob")
+    write_signers(tmp_path / ".vvrun" / "allowed_signers",
+                  f"alice@test {pub_text(alice)}", f"bob@test {pub_text(bob)}")
+    runner = Runner(environ={"PATH": os.environ["PATH"]})
+    out = runner.run(rb, yes=True, signing_key=str(alice))
     assert out.status == "paused"
     run_id = out.result.run_id
     assert str(out.engine.error).count(f"vvrun approve {run_id} restore") >= 1
-    digest = out.audit("confirmed")[0]["data"]["action_hash"]
-    # approving your own step does not count
-    runner.store.append_event(run_id, "approved", {"step_id": "restore", "action_hash": digest,
-                                                   "by": "alice@test"},
-                              operator="alice@test", host="h")
-    assert runner.resume(rb, run_id, yes=True).status == "paused"
-    runner.store.append_event(run_id, "approved", {"step_id": "restore", "action_hash": digest,
-                                                   "by": "bob@test"},
+    [mine] = out.audit("approval_signed")
+    # a second row of alice's own signature, claimed by bob, does not make two people
+    runner.store.append_event(run_id, "approval_signed", {**mine["data"], "by": "bob@test"},
                               operator="bob@test", host="h")
-    done = runner.resume(rb, run_id)  # no --yes needed: alice's confirmation is on record
-    assert done.status == "succeeded", done.result.error
-    assert done.step("restore").result["stdout"] == "restored"
+    assert runner.resume(rb, run_id, yes=True, signing_key=str(alice)).status == "paused"
+    assert len(records(runner.store.events(run_id), "restore")) == 2
+    done = runner.resume(rb, run_id, yes=True, signing_key=str(bob))
+    assert done.status == "paused"  # resume does not sign for a second person: approve does
+    assert "vvrun approve" in (done.engine.error.hint or "")
 
 
 def test_manual_step_pauses_then_ack_completes_it(tmp_path: Path) -> None:

@@ -205,14 +205,24 @@ def test_locks(world: World) -> None:
 
 
 def test_approvers_need_a_second_person(world: World) -> None:
-    first = world.cli("run", _ex("approvers.yaml"), "--yes", "--output", "json")
+    from tests.identity_keys import make_key, pub_text, write_signers
+
+    keys = {n: make_key(world.tmp, n) for n in ("alice", "bob")}
+    signers = write_signers(world.tmp / "allowed_signers",
+                            *(f"{n}@example.com {pub_text(k)}" for n, k in keys.items()))
+
+    def as_(who: str) -> dict[str, str]:
+        return {"VVRUN_OPERATOR": who, "VVRUN_SIGNING_KEY": str(keys[who]),
+                "VVRUN_ALLOWED_SIGNERS": str(signers)}
+
+    first = world.cli("run", _ex("approvers.yaml"), "--yes", "--output", "json", env=as_("alice"))
     assert first.returncode == 3, first.stderr
     run_id = next(e["run_id"] for e in json_events(first.stdout) if e["event"] == "run_started")
-    self_approval = world.cli("approve", run_id, "change")
+    self_approval = world.cli("approve", run_id, "change", "--yes", env=as_("alice"))
     assert self_approval.returncode != 0
-    approved = world.cli("approve", run_id, "change", env={"VVRUN_OPERATOR": "bob"})
+    approved = world.cli("approve", run_id, "change", "--yes", env=as_("bob"))
     assert approved.returncode == 0, approved.stderr
-    done = world.cli("resume", run_id, "--yes")
+    done = world.cli("resume", run_id, "--yes", env=as_("alice"))
     assert done.returncode == 0, done.stderr
 
 

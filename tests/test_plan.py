@@ -143,7 +143,7 @@ def test_danger_confirmations_approvers_and_locks_are_flagged(tmp_path: Path) ->
     text = vv("plan", write(tmp_path, "b.yaml", BASIC), "--var", "email=a@b.c").stdout
     assert "!! DANGER, asks to confirm, 2 approvers" in text
     assert "the operator must type: basic" in text
-    assert "needs 2 approvers (`vvrun approve RUN hard`)" in text
+    assert "needs 2 approvers, each signing with an SSH key (`vvrun approve RUN hard`)" in text
 
 
 def test_manual_steps_are_shown_in_full(tmp_path: Path) -> None:

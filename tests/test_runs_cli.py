@@ -185,27 +185,20 @@ def test_show_an_unknown_run(cli: Cli) -> None:
 
 # -- approve ---------------------------------------------------------------------------------
 
-def test_approve_by_someone_else_is_audited(cli: Cli) -> None:
+def test_approve_refuses_a_request_that_does_not_match_its_hash(cli: Cli) -> None:
     _seed(cli.stores)
-    code, out, err = cli("approve", "260101-000002-bbbb", "kill", operator="bob@h2")
-    assert (code, err) == (0, "")
-    assert out == ("approved step 'kill' of run 260101-000002-bbbb (action c0ffeec0ffee) as "
-                   "bob@h2, after carol@h3\ncontinue the run: vvrun resume 260101-000002-bbbb\n")
-    event = cli.stores.open().events("260101-000002-bbbb")[-1]
-    assert (event["kind"], event["operator"]) == ("approved", "bob@h2")
-    assert event["data"] == {"step_id": "kill", "action_hash": "c0ffee" * 10,
-                             "confirmed_by": "carol@h3"}
-    code, _, err = cli("approve", "260101-000002-bbbb", "kill", operator="erin@h5")
-    assert code == 2 and "was already approved by bob@h2" in err
-
-
-def test_approve_by_the_same_operator_is_refused(cli: Cli) -> None:
-    _seed(cli.stores)
-    code, out, err = cli("approve", "260101-000002-bbbb", "kill", operator="carol@h3")
-    assert (code, out) == (2, "")
-    assert err.startswith("vvrun: run 260101-000002-bbbb: step 'kill' was confirmed by "
-                          "carol@h3, and the second approval must come from someone else\n")
-    assert [e["kind"] for e in cli.stores.open().events("260101-000002-bbbb")][-1] != "approved"
+    # the attack: edit what the run asked approval for, so the approver signs something else
+    cli.stores.open().append_event("260101-000002-bbbb", "approval_requested", {
+        "step_id": "kill", "attempt": 1, "type": "sql", "body": "SELECT 1", "target": None,
+        "params": [], "action_hash": "c0ffee" * 10, "approvers": {"count": 2, "group": None}},
+        operator="mallory", host="h6")
+    code, _, err = cli("approve", "260101-000002-bbbb", "kill", "--yes", operator="bob@h2")
+    assert code == 1
+    assert err.startswith("vvrun: run 260101-000002-bbbb: the action recorded for step 'kill' "
+                          "does not match its hash (the audit trail was altered); nothing was "
+                          "signed\n")
+    kinds = [e["kind"] for e in cli.stores.open().events("260101-000002-bbbb")]
+    assert "approval_signed" not in kinds
 
 
 def test_approve_with_nothing_pending(cli: Cli) -> None:
@@ -213,8 +206,7 @@ def test_approve_with_nothing_pending(cli: Cli) -> None:
     code, _, err = cli("approve", "260101-000002-bbbb", "version")
     assert code == 2
     assert err.startswith("vvrun: run 260101-000002-bbbb: nothing waits for approval at step "
-                          "'version' (step 'version' has not been confirmed by a first "
-                          "operator)\n")
+                          "'version' (step 'version' has not asked for approvals)\n")
     code, _, err = cli("approve", "260101-000001-aaaa", "x")
     assert code == 2 and "(the run has succeeded)" in err
     code, _, err = cli("approve", "nope", "x")
@@ -265,6 +257,8 @@ def test_unlock_errors(cli: Cli) -> None:
 # -- four eyes, end to end -------------------------------------------------------------------
 
 def test_four_eyes_through_run_approve_resume(stores: Stores, tmp_path: Path) -> None:
+    from tests.identity_keys import make_key, pub_text, write_signers
+
     book = tmp_path / "fix.yaml"
     marker = tmp_path / "done.txt"
     book.write_text(textwrap.dedent(f"""\
@@ -277,24 +271,30 @@ def test_four_eyes_through_run_approve_resume(stores: Stores, tmp_path: Path) ->
             approvers: 2
             shell: echo fixed >> {marker}
         """))
+    keys = {n: make_key(tmp_path, n) for n in ("alice", "bob")}
+    signers = write_signers(tmp_path / "allowed_signers",
+                            *(f"{n}@example.com {pub_text(k)}" for n, k in keys.items()))
 
-    def vvrun(*args: str, operator: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, **stores.env(), "VVRUN_OPERATOR": operator}
+    def vvrun(*args: str, operator: str, key: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **stores.env(), "VVRUN_OPERATOR": operator,
+               "VVRUN_SIGNING_KEY": str(keys[key]), "VVRUN_ALLOWED_SIGNERS": str(signers)}
         return subprocess.run([sys.executable, "-m", "vvrun", *args], env=env, text=True,
                               capture_output=True, stdin=subprocess.DEVNULL, check=False)
 
-    first = vvrun("run", str(book), "--yes", operator="alice@h1")
+    first = vvrun("run", str(book), "--yes", operator="alice@h1", key="alice")
     assert first.returncode == 3, first.stderr
     run_id = stores.open().list_runs(limit=1)[0].id
-    assert vvrun("approve", run_id, "fix", operator="alice@h1").returncode == 2
-    approved = vvrun("approve", run_id, "fix", operator="bob@h2")
+    # the same person again, whatever name they give: refused
+    assert vvrun("approve", run_id, "fix", "--yes", operator="bob@h2",
+                 key="alice").returncode == 1
+    approved = vvrun("approve", run_id, "fix", "--yes", operator="bob@h2", key="bob")
     assert approved.returncode == 0, approved.stderr
     assert not marker.exists()
-    done = vvrun("resume", run_id, "--yes", operator="alice@h1")
+    done = vvrun("resume", run_id, "--yes", operator="alice@h1", key="alice")
     assert done.returncode == 0, done.stderr
     assert marker.read_text() == "fixed\n"
-    shown = vvrun("show", run_id, "--format", "markdown", operator="alice@h1")
-    assert "**bob@h2**: step `fix` approved (second operator)" in shown.stdout
+    shown = vvrun("show", run_id, "--format", "markdown", operator="alice@h1", key="alice")
+    assert "**bob@h2**: step `fix` approval signed as bob@example.com" in shown.stdout
     assert "hash chain verifies" in shown.stdout
 
 

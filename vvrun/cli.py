@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "runs": ("vvrun.commands.runs", "runs", "List recent runs."),
     "show": ("vvrun.commands.runs", "show", "Show one run: timeline, results, events."),
     "verify": ("vvrun.commands.verify", "verify", "Check a run's keyed audit chain."),
-    "approve": ("vvrun.commands.runs", "approve", "Give the second approval a step needs."),
+    "approve": ("vvrun.commands.approve", "approve", "Sign the approval a step waits for."),
     "unlock": ("vvrun.commands.runs", "unlock", "Break a lock whose holder is gone (audited)."),
     "docs": ("vvrun.commands.docs", "docs", "Render runbooks as Markdown documents."),
     "schema": ("vvrun.commands.validate", "schema", "Print the runbook JSON Schema."),

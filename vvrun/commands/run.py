@@ -40,6 +40,12 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="text for people; json: one event a line."),
         click.option("--state", default=None, metavar="URL",
                      help="The state store (overrides $VVRUN_STATE)."),
+        click.option("--key", "signing_key", default=None, metavar="PATH",
+                     help="SSH key that signs your approval of a step with `approvers` "
+                     "(else $VVRUN_SIGNING_KEY, else ~/.ssh/id_ed25519)."),
+        click.option("--allowed-signers", default=None, metavar="PATH",
+                     help="Who may approve (else $VVRUN_ALLOWED_SIGNERS, else the nearest "
+                     ".vvrun/allowed_signers above the runbook)."),
     ]):
         fn = option(fn)
     return fn
@@ -48,7 +54,8 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
 class _Edge:
     """The terminal, the sink, the prompter and the store for one command."""
 
-    def __init__(self, ctx: click.Context, output: str, state: str | None, yes: bool):
+    def __init__(self, ctx: click.Context, output: str, state: str | None, yes: bool,
+                 signing_key: str | None = None, allowed_signers: str | None = None):
         from vvrun.commands.app import get_app
 
         self.app = get_app(ctx)
@@ -58,6 +65,7 @@ class _Edge:
         self.masker = self.app.masker
         self.output = output
         self.yes = yes
+        self.identity = {"signing_key": signing_key, "allowed_signers": allowed_signers}
         self.stdin_tty = _isatty(sys.stdin)
         stdout_tty = _isatty(sys.stdout)
         self.color = (stdout_tty and "NO_COLOR" not in self.environ
@@ -128,7 +136,7 @@ class _Edge:
         return RunOptions(operator=operator_name(self.environ), host=socket.gethostname(),
                           pid=os.getpid(), environ=self.environ, yes=self.yes,
                           watch_wait=self.watch_wait(), lock_ttl=LOCK_TTL, source=source,
-                          vvrun_version=__version__, **extra)
+                          vvrun_version=__version__, **self.identity, **extra)
 
 
 def _isatty(stream: Any) -> bool:
@@ -173,7 +181,8 @@ def _finish(engine: Any, result: Any, sink: Any) -> int:
 @click.option("--allow-changed", is_flag=True, help="With --resume: accept a changed runbook.")
 @click.pass_context
 def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str | None,
-        yes: bool, confirm_word: str | None, output: str, state: str | None, dry_run: bool,
+        yes: bool, confirm_word: str | None, output: str, state: str | None,
+        signing_key: str | None, allowed_signers: str | None, dry_run: bool,
         plan_file: str | None, from_step: str | None, tags: tuple[str, ...],
         skip_tags: tuple[str, ...], resume_latest: bool, sandbox: bool,
         allow_changed: bool) -> int:
@@ -186,7 +195,7 @@ def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str
     """
     from vvrun.language.inputs import parse_vars
 
-    edge = _Edge(ctx, output, state, yes)
+    edge = _Edge(ctx, output, state, yes, signing_key, allowed_signers)
     if sandbox:
         from vvrun.sandbox import ensure_services
 
@@ -267,7 +276,8 @@ def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str
 @click.pass_context
 def resume(ctx: click.Context, run_id: str, pairs: tuple[str, ...], vars_file: str | None,
            yes: bool, confirm_word: str | None, output: str, state: str | None,
-           ack: str | None, fields: tuple[str, ...], note: str, allow_changed: bool,
+           signing_key: str | None, allowed_signers: str | None, ack: str | None,
+           fields: tuple[str, ...], note: str, allow_changed: bool,
            rerun: tuple[str, ...], mark_done: tuple[str, ...],
            runbook_path: str | None) -> int:
     """Continue RUN_ID (paused, failed or interrupted) where it stopped.
@@ -280,7 +290,7 @@ def resume(ctx: click.Context, run_id: str, pairs: tuple[str, ...], vars_file: s
 
     if fields and ack is None:
         raise UsageError("--field goes with --ack STEP", hint="add --ack <the manual step>")
-    edge = _Edge(ctx, output, state, yes)
+    edge = _Edge(ctx, output, state, yes, signing_key, allowed_signers)
     try:
         record = edge.store().get_run(run_id)
         if record is None:

@@ -1,4 +1,4 @@
-"""`vvrun runs`, `vvrun show RUN`, `vvrun approve RUN STEP`, `vvrun unlock LOCK --why TEXT`.
+"""`vvrun runs`, `vvrun show RUN`, `vvrun unlock LOCK --why TEXT` (`vvrun approve`: approve.py).
 
 Everything here reads or appends to the state store the environment names (`VVRUN_STATE`);
 what it prints is masked again on the way out.
@@ -115,50 +115,6 @@ def show(ctx: click.Context, run_id: str, events: bool, fmt: str) -> int:
             _out(app, "\n" + timeline.chain_verdict(trail, problems)
                  + f" (see `vvrun show {run_id} --events`)")
     return 1 if problems else 0
-
-
-@click.command("approve")
-@click.argument("run_id", metavar="RUN")
-@click.argument("step_id", metavar="STEP")
-@click.pass_context
-def approve(ctx: click.Context, run_id: str, step_id: str) -> None:
-    """Give the second approval (four eyes) a step of a paused run waits for."""
-    app = get_app(ctx)
-    operator = operator_name(app.environ)
-    with _store(app) as store:
-        run = _get_run(store, run_id)
-        trail = store.events(run_id)
-        confirmed = [e for e in trail if e["kind"] == "confirmed"
-                     and e["data"].get("step_id") == step_id]
-        if run.status in _FINISHED or not confirmed:
-            why = (f"the run has {run.status}" if run.status in _FINISHED
-                   else f"step '{step_id}' has not been confirmed by a first operator")
-            raise UsageError(
-                f"run {run_id}: nothing waits for approval at step '{step_id}' ({why})",
-                hint=f"see what the run waits for: `vvrun show {run_id} --events`")
-        first = confirmed[-1]
-        action_hash = first["data"].get("action_hash")
-        by = first["data"].get("by") or first["operator"]
-        later = [e for e in trail if e["n"] > first["n"] and e["kind"] == "approved"
-                 and e["data"].get("step_id") == step_id
-                 and e["data"].get("action_hash") == action_hash]
-        if later:
-            raise UsageError(
-                f"run {run_id}: step '{step_id}' was already approved by "
-                f"{later[-1]['operator']} at {when(later[-1]['ts'])}",
-                hint=f"continue the run: `vvrun resume {run_id}`")
-        if by == operator:
-            raise UsageError(
-                f"run {run_id}: step '{step_id}' was confirmed by {by}, and the second "
-                f"approval must come from someone else",
-                hint="ask another operator to run `vvrun approve` (the operator is "
-                     "$VVRUN_OPERATOR, else user@host)")
-        store.append_event(run_id, "approved",
-                           {"step_id": step_id, "action_hash": action_hash, "confirmed_by": by},
-                           operator=operator, host=socket.gethostname())
-    short = f" (action {str(action_hash)[:12]})" if action_hash else ""
-    _out(app, f"approved step '{step_id}' of run {run_id}{short} as {operator}, after {by}")
-    _out(app, f"continue the run: vvrun resume {run_id}")
 
 
 @click.command("unlock")

@@ -1,5 +1,6 @@
-"""Asking before acting: danger steps, confirm steps, the second approver, acknowledgements,
-and what to do with a step that was in flight when a run stopped.
+"""Asking before acting: danger steps, confirm steps, acknowledgements, and what to do with
+a step that was in flight when a run stopped. Steps that need proved approvals (`approvers: 2`,
+a group) are settled by `vvrun.engine.signed`.
 
 An approval is bound to the hash of the rendered action: a resume that renders the same action
 does not ask again; one that renders something different does.
@@ -12,6 +13,7 @@ from typing import Any
 
 from vvrun.engine.options import UncertainStep
 from vvrun.engine.session import RunSession
+from vvrun.engine.signed import approve_proved
 from vvrun.errors import Aborted, Paused, UsageError
 from vvrun.language.model import Step
 from vvrun.results import StepResult
@@ -40,6 +42,8 @@ def approve(run: RunSession, step: Step, key: str, action: Any, desc: Descriptio
     resume) and None when the step itself should ask (a confirm at a terminal) or needs no
     answer. Raises Aborted on a no, Paused when nobody can answer.
     """
+    if (step.approvers > 1 or step.approvers_group) and (step.type == "confirm" or step.danger):
+        return approve_proved(run, step, key, action, desc)
     if step.type == "confirm":
         return _confirm_step(run, step, key, action, digest)
     if not step.danger:
@@ -63,7 +67,6 @@ def approve(run: RunSession, step: Step, key: str, action: Any, desc: Descriptio
                               "stops here", where=step.where.with_step(key),
                               hint="nothing of this step ran; start again when it is time")
             record_confirmed(run, key, digest, via="prompt")
-    second_approver(run, step, key, digest)
     return None
 
 
@@ -71,12 +74,10 @@ def _confirm_step(run: RunSession, step: Step, key: str, action: Any,
                   digest: str) -> dict[str, Any] | None:
     word = getattr(action, "type_to_confirm", None)
     if _confirmed_before(run, key, digest):
-        second_approver(run, step, key, digest)
         return {"confirmed": True}
     if run.opts.yes:
         if word is None:
             record_confirmed(run, key, digest, via="--yes")
-            second_approver(run, step, key, digest)
             return {"confirmed": True}
         given = run.opts.confirm_word
         if given is not None and given != word:
@@ -85,24 +86,13 @@ def _confirm_step(run: RunSession, step: Step, key: str, action: Any,
                              hint="read the step's prompt (`vvrun plan`) and give its word")
         if given == word:
             record_confirmed(run, key, digest, via="--yes --confirm-word")
-            second_approver(run, step, key, digest)
             return {"confirmed": True}
     return None  # the step asks the operator itself
 
 
 def second_approver(run: RunSession, step: Step, key: str, digest: str) -> None:
-    """With `approvers: 2`, a different operator must have approved this exact action."""
-    if step.approvers < 2:
-        return
-    for event in _events(run, "approved", key):
-        data = event.get("data") or {}
-        by = data.get("by") or event.get("operator")
-        if data.get("action_hash") == digest and by and by != run.opts.operator:
-            return
-    raise Paused(f"step '{key}' needs a second approver: vvrun approve {run.run_id} {key}",
-                 where=step.where.with_step(key),
-                 hint=f"another operator runs `vvrun approve {run.run_id} {key}`, then "
-                 f"`vvrun resume {run.run_id}` continues the run")
+    """Nothing left to do after a confirm step's own prompt: a step that needs more than one
+    approver is settled, signatures and all, in `approve` before it is asked."""
 
 
 def acknowledged(run: RunSession, key: str) -> dict[str, Any] | None:

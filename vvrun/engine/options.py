@@ -35,6 +35,9 @@ class RunOptions:
     rerun: tuple[str, ...] = ()  # uncertain steps to run again without asking
     mark_done: tuple[str, ...] = ()  # uncertain steps to take as done
     sleep: Callable[[float], None] = time.sleep
+    # proved approvals (`approvers: 2`, a group); read only where a step needs them
+    signing_key: str | None = None  # --key (else $VVRUN_SIGNING_KEY, ~/.ssh/id_ed25519)
+    allowed_signers: str | None = None  # --allowed-signers (else the runbook's repository's)
 
 
 class UncertainStep(VvrunError):

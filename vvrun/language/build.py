@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vvrun.errors import Location, Problem
+from vvrun.identity.schema import parse_approvers
 from vvrun.language.load import Loaded
 from vvrun.language.model import Connection, Duration, Input, Retry, Runbook, Step
 
@@ -156,6 +157,7 @@ def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], where: Location) 
     when = raw.get("when")
     expect = raw.get("expect", ())
     watch = raw.get("watch")
+    approvers = parse_approvers(raw.get("approvers"))
     return Step(
         id=raw["id"],
         type=type_key,
@@ -170,7 +172,8 @@ def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], where: Location) 
         on_failure=raw.get("on_failure", defaults.get("on_failure", "abort")),
         danger=bool(raw.get("danger", False)),
         idempotent=bool(raw.get("idempotent", defaults.get("idempotent", False))),
-        approvers=int(raw.get("approvers", 1)),
+        approvers=approvers.count,
+        approvers_group=approvers.group,
         tags=tuple(raw.get("tags", ())),
         watch=Duration.parse(watch) if watch is not None else None,
         for_each=raw.get("for_each"),

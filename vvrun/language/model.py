@@ -87,7 +87,8 @@ class Step:
     on_failure: str = "abort"  # abort | continue | <id of a later step>
     danger: bool = False
     idempotent: bool = False
-    approvers: int = 1
+    approvers: int = 1  # how many different people (keys) approve
+    approvers_group: str | None = None  # each must carry `group:NAME` in allowed_signers
     tags: tuple[str, ...] = ()
     watch: Duration | None = None
     for_each: str | None = None

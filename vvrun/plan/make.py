@@ -215,6 +215,7 @@ class _Planner:
             depends_on=depends,
             danger=step.danger,
             approvers=step.approvers,
+            approvers_group=step.approvers_group,
             timeout=format_duration(step.timeout.seconds) if step.timeout else None,
             retry=_retry_text(step),
             expect=tuple(step.expect),

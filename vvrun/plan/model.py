@@ -63,6 +63,7 @@ class PlannedStep:
     type_to_confirm: str | None = None
     on_no: str | None = None
     approvers: int = 1
+    approvers_group: str | None = None
     instructions: str | None = None
     checklist: tuple[str, ...] = ()
     record: tuple[RecordInfo, ...] = ()

@@ -15,7 +15,7 @@ from vvrun.plan.diff import PlanDiff
 from vvrun.plan.model import Plan, PlannedStep
 from vvrun.plan.render import fallback, show_value
 from vvrun.text.durations import format_duration
-from vvrun.ui.plan_text import unified
+from vvrun.ui.plan_text import approvers_text, unified
 
 COMMENT_MARKER = "<!-- vvrun-plan -->"
 
@@ -166,9 +166,9 @@ def plan_step_markdown(step: PlannedStep) -> list[str]:
         cautions.append("**Danger**: the operator must confirm this exact action before it runs.")
     if step.type_to_confirm:
         cautions.append(f"The operator must type {code(step.type_to_confirm)} to go on.")
-    if step.approvers > 1:
-        cautions.append(f"Needs **{step.approvers} approvers** "
-                        f"(a second operator runs `vvrun approve RUN {step.id}`).")
+    if step.approvers > 1 or step.approvers_group:
+        cautions.append(f"Needs **{approvers_text(step)}**, each signing with an SSH key "
+                        f"(another operator runs `vvrun approve RUN {step.id}`).")
     if cautions:
         out += [*alert("CAUTION", cautions), ""]
     out += _step_action(step)
@@ -320,8 +320,8 @@ def _doc_step(number: int, step: Step, runbook: Runbook) -> list[str]:
     spec = step.spec
     if step.type == "confirm" and spec.type_to_confirm:
         cautions.append(f"The operator must type {code(spec.type_to_confirm)} to go on.")
-    if step.approvers > 1:
-        cautions.append(f"Needs **{step.approvers} approvers** (`vvrun approve RUN {step.id}`).")
+    if step.approvers > 1 or step.approvers_group:
+        cautions.append(f"Needs **{approvers_text(step)}** (`vvrun approve RUN {step.id}`).")
     if cautions:
         out += [*alert("CAUTION", cautions), ""]
     if step.type == "confirm":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from typing import Any
 
 from vvrun.plan.diff import PlanDiff
 from vvrun.plan.model import Plan, PlannedStep
@@ -23,6 +24,13 @@ def counted(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+def approvers_text(step: Any) -> str:
+    """`2 approvers`, `2 approvers (group dba)`: a step's or planned step's `approvers:`."""
+    n = step.approvers
+    group = f" (group {step.approvers_group})" if step.approvers_group else ""
+    return f"{n} approver{'s' if n != 1 else ''}{group}"
+
+
 def flags(step: PlannedStep) -> list[str]:
     """Short words for what a reviewer must notice about a step."""
     out = []
@@ -31,8 +39,8 @@ def flags(step: PlannedStep) -> list[str]:
     if step.type == "confirm" or step.danger:
         out.append("asks to confirm" + (f" (type '{step.type_to_confirm}')"
                                         if step.type_to_confirm else ""))
-    if step.approvers > 1:
-        out.append(f"{step.approvers} approvers")
+    if step.approvers > 1 or step.approvers_group:
+        out.append(approvers_text(step))
     if step.type == "manual":
         out.append("manual")
     if step.will_run is False:
@@ -79,8 +87,9 @@ def step_lines(step: PlannedStep, *, numbered: bool = True) -> list[str]:
     lines += [f"{INDENT}{n}" for n in step.notes]
     if step.danger:
         lines.append(f"{INDENT}danger: the operator confirms this exact action before it runs")
-    if step.approvers > 1:
-        lines.append(f"{INDENT}needs {step.approvers} approvers (`vvrun approve RUN {step.id}`)")
+    if step.approvers > 1 or step.approvers_group:
+        lines.append(f"{INDENT}needs {approvers_text(step)}, each signing with an SSH key "
+                     f"(`vvrun approve RUN {step.id}`)")
     for label, value in (("timeout", step.timeout), ("retry", step.retry),
                          ("watch", step.watch)):
         if value:

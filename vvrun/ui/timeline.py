@@ -17,8 +17,8 @@ from vvrun.state import RunRecord
 from vvrun.text.durations import format_duration
 
 #: event kinds the timeline highlights as human decisions
-DECISIONS = ("confirmed", "approved", "acknowledged", "answered", "declined", "aborted",
-             "lock_broken", "unlocked")
+DECISIONS = ("confirmed", "approved", "approval_signed", "acknowledged", "answered",
+             "declined", "aborted", "lock_broken", "unlocked")
 
 
 def utc(ts: float | None, *, date: bool = True) -> str:
@@ -60,6 +60,13 @@ def describe_event(event: Mapping[str, Any]) -> str:
         return f"{step} confirmed{by}{action}"
     if kind == "approved":
         return f"{step} approved (second operator){action}"
+    if kind == "approval_signed":  # the record's claim; resume verifies the signature
+        return (f"{step} approval signed as {d.get('principal')} (key {d.get('fingerprint')})"
+                f"{action}")
+    if kind == "approval_requested":
+        wanted = d.get("approvers") or {}
+        group = f" of group {wanted['group']}" if wanted.get("group") else ""
+        return f"{step} waits for {wanted.get('count', '?')} signed approvals{group}{action}"
     if kind == "acknowledged":
         fields = d.get("fields") or {}
         typed = "; ".join(f"{k} = {_short(v, 60)}" for k, v in fields.items())

@@ -106,7 +106,7 @@ def step_keys(c: Checker, i: int, step: Step) -> None:
         c.add(f"`watch` re-runs read-only sql, redis or http steps, not {step.type}",
                  ("steps", i, "watch"), code="watch", key=True,
                  hint="remove `watch`, or use `retry.until` to poll")
-    if step.approvers == 2 and step.type != "confirm" and not step.danger:
-        c.add("`approvers: 2` applies to a confirm step or a `danger: true` step",
+    if (step.approvers > 1 or step.approvers_group) and step.type != "confirm" and not step.danger:
+        c.add("`approvers` (more than one, or a group) is for a confirm or `danger: true` step",
                  ("steps", i, "approvers"), code="approvers", key=True,
                  hint="add `danger: true`, or put the approval in a confirm step")

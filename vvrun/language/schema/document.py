@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from vvrun.identity.schema import APPROVERS_SCHEMA
 from vvrun.steps import STEP_TYPES
 from vvrun.text.durations import SCHEMA_PATTERN
 
@@ -118,9 +119,7 @@ def _common_step_properties() -> dict[str, Any]:
         "idempotent": {"type": "boolean", "default": False,
                        "description": "Safe to run again automatically when resuming after a "
                        "crash mid-step."},
-        "approvers": {"type": "integer", "enum": [1, 2], "default": 1,
-                      "description": "2: a second operator must approve (`vvrun approve RUN "
-                      "STEP`) — the four-eyes rule. For `confirm` and `danger` steps."},
+        "approvers": APPROVERS_SCHEMA,
         "tags": _TAGS,
         "watch": _duration("At a terminal, re-run this read-only step every interval and redraw "
                            "its result until Enter (or `retry.until` holds).", ["2s"]),
