@@ -36,7 +36,8 @@ from vvrun.errors import (
 )
 from vvrun.language.model import Connection
 from vvrun.language.templates import Templater
-from vvrun.steps import _pg, _redis, sql
+from vvrun.steps import _pg_errors as _pg
+from vvrun.steps import _redis, sql
 from vvrun.steps.base import Clients, StepIO
 
 WHERE = Location("test.yaml", 1, 1, "t")
@@ -239,7 +240,7 @@ def test_pg_backend_terminated_mid_query(pg_url: str) -> None:
              "AND state = 'active'")
         pids: list[Any] = []
         for _ in range(2000):
-            pids = admin.execute(q, (f"vvrun:{run_id}:t",)).fetchall()
+            pids = admin.execute(q, (f"vvrun:{run_id}",)).fetchall()
             if pids:
                 break
             admin.execute("SELECT pg_sleep(0.01)")

@@ -160,7 +160,7 @@ def test_a_stray_backend_blocks_rerunning_an_uncertain_sql_step(tmp_path: Path,
     run_id = out.result.run_id
     runner.store.step_started(run_id, "slow", attempt=1, host="testhost", pid=999999)
     # what a killed vvrun leaves: its backend still running the step's query
-    stray = psycopg.connect(pg_url, autocommit=True, application_name=f"vvrun:{run_id}:slow")
+    stray = psycopg.connect(pg_url, autocommit=True, application_name=f"vvrun:{run_id}")
     pid = stray.info.backend_pid
     worker = threading.Thread(target=lambda: _sleep_quietly(stray), daemon=True)
     worker.start()

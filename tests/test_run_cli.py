@@ -237,7 +237,7 @@ def test_ctrl_c_during_a_query_leaves_no_backend(tmp_path: Path, pg_url: str) ->
                             cwd=tmp_path)
     seen = _read_until(proc, lambda e: e["event"] == "step_started")
     run_id = seen[0]["run_id"]
-    name = f"vvrun:{run_id}:slow"
+    name = f"vvrun:{run_id}"
 
     def backends() -> int:
         with psycopg.connect(pg_url, autocommit=True) as conn:

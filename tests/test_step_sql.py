@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import tracemalloc
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -322,7 +324,7 @@ def test_read_only_refuses_writes_then_the_session_writes_again(
         admin.execute(f"DROP FUNCTION IF EXISTS {table}_wipe()")
 
 
-def test_one_connection_per_run_named_for_the_step(db: dict[str, Connection]) -> None:
+def test_one_connection_per_run_named_for_the_run(db: dict[str, Connection]) -> None:
     clients = Clients()
     try:
         io1 = make_io(clients, run_id="r1sqlredis", step_id="first")
@@ -331,7 +333,8 @@ def test_one_connection_per_run_named_for_the_step(db: dict[str, Connection]) ->
         one = sql.execute(action_for(q, db), io1)["row"]
         two = sql.execute(action_for(q, db), io2)["row"]
         assert one["pid"] == two["pid"]
-        assert one["app"] == "vvrun:r1sqlredis:first" and two["app"] == "vvrun:r1sqlredis:second"
+        # named in the conninfo, once: naming a step would cost a round trip per step
+        assert one["app"] == two["app"] == "vvrun:r1sqlredis"
     finally:
         clients.close()
 
@@ -339,7 +342,7 @@ def test_one_connection_per_run_named_for_the_step(db: dict[str, Connection]) ->
 def test_application_name_prefix_from_the_connection(pg_url: str) -> None:
     conns = {"db": Connection("db", "postgres", {"url": pg_url, "application_name": "ops"})}
     result = run_step("sql", "SELECT current_setting('application_name')", conns=conns)
-    assert result["value"] == "ops:test:t"
+    assert result["value"] == "ops:test"
 
 
 def test_step_timeout_becomes_statement_timeout(db: dict[str, Connection]) -> None:
@@ -578,3 +581,80 @@ def test_a_statement_streamed_by_mistake_runs_once(pg_url: str, table: str,
                          max_rows=10, transaction=False)
     assert result["rows"] == [] and result["status"] == ""
     assert admin.execute(f"SELECT count(*) FROM {table} WHERE id = 42").fetchone()[0] == 1
+
+
+# -- round trips (SPEC §3.1: one per step) ----------------------------------------------------
+
+
+def _round_trips(trace: Path) -> int:
+    """Client-to-server synchronisation points in a libpq trace: each `Sync` (extended
+    protocol) or `Query` (simple protocol) waits for the server once."""
+    return sum(1 for line in trace.read_text().splitlines()
+               if re.search(r"\tF\t\d+\t(Sync|Query)\b", line))
+
+
+def _traced(session_conn: Any, path: Path) -> Any:
+    fh = open(path, "w")  # noqa: SIM115 - closed by the caller after untrace
+    session_conn.pgconn.trace(fh.fileno())
+    return fh
+
+
+def test_a_step_costs_one_round_trip_and_resets_nothing(db: dict[str, Connection],
+                                                        tmp_path: Path) -> None:
+    clients = Clients()
+    try:
+        first = make_io(clients, run_id="rtrips", step_id="a")
+        sql.execute(action_for("SELECT 1", db), first)  # connects: settings ride on the conninfo
+        (session,) = clients._clients.values()
+        for step_id, query in (("b", "SELECT 2"), ("c", "SELECT {{ 1 }} AS one")):
+            trace = tmp_path / f"{step_id}.trace"
+            fh = _traced(session.conn, trace)
+            try:
+                out = sql.execute(action_for(query, db), make_io(
+                    clients, run_id="rtrips", step_id=step_id))
+            finally:
+                session.conn.pgconn.untrace()
+                fh.close()
+            assert out["rowcount"] == 1
+            assert _round_trips(trace) == 1, trace.read_text()
+            assert "RESET" not in trace.read_text()
+    finally:
+        clients.close()
+
+
+def test_a_changed_timeout_is_sent_once_then_kept(db: dict[str, Connection],
+                                                  tmp_path: Path) -> None:
+    clients = Clients()
+    try:
+        sql.execute(action_for("SELECT 1", db), make_io(clients, run_id="rt2", step_id="a"))
+        (session,) = clients._clients.values()
+        shown = "SELECT current_setting('statement_timeout')"
+        slow = make_io(clients, run_id="rt2", step_id="b", timeout=7.0)
+        trace = tmp_path / "b.trace"
+        fh = _traced(session.conn, trace)
+        try:
+            assert sql.execute(action_for(shown, db), slow)["value"] == "7s"
+            again = sql.execute(action_for(shown, db),
+                                make_io(clients, run_id="rt2", step_id="c", timeout=7.0))
+            assert again["value"] == "7s"
+        finally:
+            session.conn.pgconn.untrace()
+            fh.close()
+        assert _round_trips(trace) == 3  # the new timeout once, then one per step
+    finally:
+        clients.close()
+
+
+def test_read_only_steps_have_a_read_only_session_of_their_own(db: dict[str, Connection]
+                                                              ) -> None:
+    clients = Clients()
+    try:
+        q = "SELECT pg_backend_pid() AS pid, current_setting('transaction_read_only') AS ro"
+        rw = sql.execute(action_for(q, db), make_io(clients, run_id="ro1", step_id="a"))["row"]
+        ro = sql.execute(action_for({"query": q, "read_only": True}, db),
+                         make_io(clients, run_id="ro1", step_id="b"))["row"]
+        assert rw["ro"] == "off" and ro["ro"] == "on" and rw["pid"] != ro["pid"]
+        again = sql.execute(action_for(q, db), make_io(clients, run_id="ro1", step_id="c"))
+        assert again["row"] == rw  # the writable session is unchanged: nothing to reset
+    finally:
+        clients.close()

@@ -178,7 +178,7 @@ def _refuse_stray_backend(run: RunSession, key: str, action: Any, where: Any) ->
     url = getattr(action, "url", None)
     if not url:
         return
-    app = f"{getattr(action, 'application_name', 'vvrun')}:{run.run_id}:{key}"
+    app = f"{getattr(action, 'application_name', 'vvrun')}:{run.run_id}"
     alive = stray_backends(url, app)
     if alive:
         pids = ", ".join(str(b["pid"]) for b in alive)

@@ -1,8 +1,10 @@
 """Before re-running an uncertain step: is the crashed run's copy of it still alive?
 
 A crashed vvrun can leave its backend running (the server has not noticed the client is gone,
-or the query ignores the disconnect until it finishes). Each sql step names its backend
-`<application_name>:<run>:<step>`, so it can be found in pg_stat_activity. A shell step runs
+or the query ignores the disconnect until it finishes). A run names its backends
+`<application_name>:<run>` (in the conninfo, so naming costs no round trip) and runs one step
+at a time, so a backend of the crashed run that is not idle is the uncertain step, still running
+or holding its transaction open. A shell step runs
 in its own process group, which outlives the interpreter that started it; the ledger records
 the group, so a survivor on this host is found with a signal 0.
 """
@@ -20,7 +22,8 @@ NAMEDATALEN = 63  # PostgreSQL truncates application_name to this many bytes
 
 def stray_backends(url: str, application_name: str, *, timeout: float = 10.0
                    ) -> list[dict[str, Any]]:
-    """The live backends named `application_name` (pid, state, query), other than ours."""
+    """The backends named `application_name` that are busy (running a query or inside a
+    transaction), other than the one asking: (pid, state, query)."""
     import psycopg
 
     name = application_name.encode()[:NAMEDATALEN].decode(errors="ignore")
@@ -29,7 +32,8 @@ def stray_backends(url: str, application_name: str, *, timeout: float = 10.0
                              application_name="vvrun:stray-check") as conn:
             rows = conn.execute(
                 "SELECT pid, state, left(query, 120) FROM pg_stat_activity "
-                "WHERE application_name = %s AND pid <> pg_backend_pid()", (name,)).fetchall()
+                "WHERE application_name = %s AND pid <> pg_backend_pid() AND state <> 'idle'",
+                (name,)).fetchall()
     except psycopg.Error as exc:
         raise StepFailed(
             f"could not look for a stray backend of the interrupted step: {exc}",

@@ -1,55 +1,109 @@
-"""PostgreSQL plumbing for the `sql` step: connect, session settings, stream, translate errors.
+"""PostgreSQL plumbing for the `sql` step: connect, session settings, run and stream.
 
 Private to `vvrun.steps.sql`. psycopg is imported inside functions only, so `validate` and
 `plan` never load it. Every psycopg exception that leaves this module's callers goes through
-`translate` or `connect_error` once, chained with `from exc`.
+`_pg_errors.translate` or `connect_error` once, chained with `from exc`.
+
+One round trip per step (SPEC §3.1): the run's application name and the first step's session
+settings ride on the connection (`application_name`, `options=-c …` in the conninfo); a later
+step whose timeouts differ sets them once, and nothing is reset after a step. `Session` keeps
+what the server has, so an unchanged setting is never sent again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import decimal
 import enum
 import ipaddress
 import math
-import re
-import threading
+import select
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from vvrun.errors import Cancelled, ConnectFailed, Location, StepFailed, StepTimeout, VvrunError
-from vvrun.secrets import Masker
+from vvrun.errors import Location
+from vvrun.steps._pg_errors import connect_error
 from vvrun.steps.sqlmeaning.analyse import analyse
 
 ROWS_PER_CHUNK = 2000  # rows fetched per round trip while streaming (PERF-NOTES: ~2000)
-CANCEL_POLL_SECONDS = 0.01  # how often the watch thread looks at armed cancel events
 CANCEL_TIMEOUT_SECONDS = 5.0  # how long a server-side cancel may take before we give up on it
-_ROW_VERBS = frozenset({"SELECT", "VALUES", "TABLE"})
-_MAIN_VERBS = _ROW_VERBS | {"INSERT", "UPDATE", "DELETE", "MERGE"}
-_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
+IDLE_PING_SECONDS = 30.0  # after this long idle, check the connection before a step uses it
 
 
-def mask_target(url: str) -> str:
-    """The connection string with any password replaced by `***` (URL or key=value form)."""
-    return _CONNINFO_PASSWORD.sub(r"\1***", Masker().mask(url))
+@dataclass(frozen=True)
+class Settings:
+    """The session settings a step runs under (None: no limit)."""
+
+    statement_timeout: float | None = None
+    lock_timeout: float | None = None
+
+    def options(self) -> str:
+        """The conninfo `options` that start a session with these settings."""
+        return (f"-c statement_timeout={_ms(self.statement_timeout)} "
+                f"-c lock_timeout={_ms(self.lock_timeout)}")
 
 
-# -- connecting ---------------------------------------------------------------------------------
+class Session:
+    """A connection and what its server-side settings are now, so none is sent twice."""
+
+    def __init__(self, conn: Any, settings: Settings):
+        self.conn = conn
+        self.settings: Settings | None = settings  # None: unknown (after a failure)
+        self.used = time.monotonic()
+
+    def usable(self) -> bool:
+        return usable(self.conn)
+
+    def prepare(self, wanted: Settings) -> None:
+        """Make the session run under `wanted`: nothing to send when it already does; one
+        statement when the timeouts changed or the connection sat idle long enough that it
+        may have died (a dead one fails here, before anything of the step ran)."""
+        idle = time.monotonic() - self.used > IDLE_PING_SECONDS
+        if wanted != self.settings or idle or _has_news(self.conn):
+            self.settings = None
+            self.conn.execute(
+                "SELECT set_config('statement_timeout', %s, false),"
+                " set_config('lock_timeout', %s, false)",
+                (_ms(wanted.statement_timeout), _ms(wanted.lock_timeout)))
+            self.settings = wanted
+        self.used = time.monotonic()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def forget(self) -> None:
+        """After a failure the server's settings are not known for sure: send them again."""
+        self.settings = None
 
 
-def connect(url: str, *, connect_timeout: float, application_name: str, where: Location) -> Any:
-    """A new autocommit psycopg connection, or ConnectFailed saying why and what to do."""
+def connect(url: str, *, connect_timeout: float, application_name: str, settings: Settings,
+            read_only: bool, where: Location) -> Session:
+    """A new autocommit session already under `settings`, or ConnectFailed saying why.
+
+    A `read_only` session starts every transaction READ ONLY (the server refuses writes; the
+    step has proved its SQL read-only with the parser first): read-only steps get a connection
+    of their own, so no setting has to flip back and forth between steps.
+    """
     import psycopg
+    from psycopg.conninfo import conninfo_to_dict
 
+    options = settings.options()
+    if read_only:
+        options += " -c default_transaction_read_only=on"
     try:
-        return psycopg.connect(
+        given = conninfo_to_dict(url).get("options")
+    except psycopg.Error:
+        given = None  # a malformed URL: psycopg.connect says what is wrong with it
+    try:
+        conn = psycopg.connect(
             url,
             autocommit=True,
             connect_timeout=max(1, math.ceil(connect_timeout)),
             application_name=application_name,
+            options=f"{given} {options}" if given else options,
             # a server that vanishes mid-query is noticed in ~25 s instead of never
             keepalives=1,
             keepalives_idle=10,
@@ -58,67 +112,22 @@ def connect(url: str, *, connect_timeout: float, application_name: str, where: L
         )
     except psycopg.Error as exc:
         raise connect_error(exc, url, connect_timeout, where) from exc
+    return Session(conn, settings)
 
 
-_CONNECT_HINTS = (
-    ("password authentication failed", "check the password in the connection's URL (or the "
-     "secret input it comes from)"),
-    ("password is required", "the server asks for a password: put one in the connection's URL"),
-    ("no password supplied", "the server asks for a password: put one in the connection's URL"),
-    ("role", "check the user name in the connection's URL"),
-    ("database", "check the database name in the connection's URL (`\\l` in psql lists them)"),
-    ("connection refused", "is PostgreSQL running there? check the host and port in the "
-     "connection's URL"),
-    ("timeout expired", "no answer within connect_timeout: check the host (firewall, VPN) or "
-     "raise `connect_timeout` on the connection"),
-    ("translate host name", "the host name does not resolve: check it in the connection's URL"),
-    ("no pg_hba.conf entry", "the server does not accept this user/database from this host "
-     "(pg_hba.conf)"),
-    ("connection slots", "the server is out of connection slots: free some (pg_stat_activity) "
-     "or connect as a superuser"),
-    ("invalid", "the connection URL is malformed: postgresql://user:password@host:5432/dbname"),
-    ("missing", "the connection URL is malformed: postgresql://user:password@host:5432/dbname"),
-)
-
-
-def connect_error(exc: BaseException, url: str, connect_timeout: float,
-                  where: Location) -> ConnectFailed:
-    text = _one_line(str(exc)).removeprefix("connection failed: ")
-    low = text.lower()
-    hint = next((h for needle, h in _CONNECT_HINTS if needle in low), "check the connection's URL")
-    if "timeout expired" in low:
-        text += f" (connect_timeout {connect_timeout:g}s)"
-    return ConnectFailed(
-        f"cannot connect to PostgreSQL at {mask_target(url)}: {mask_target(text)}",
-        where=where, hint=hint,
-    )
+def _has_news(conn: Any) -> bool:
+    """True when an idle connection has something to read: a server that ended the session
+    (pg_terminate_backend, a restart) says so and closes the socket, which then reads. Costs
+    one `select`, no round trip; a NOTIFY also reads, and only costs a ping."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):  # a closed connection: `prepare` fails and it is replaced
+        return True
+    return bool(readable)
 
 
 def usable(conn: Any) -> bool:
     return not (conn.closed or conn.broken)
-
-
-# -- session settings ---------------------------------------------------------------------------
-
-
-def apply_settings(conn: Any, *, application_name: str, statement_timeout: float | None,
-                   lock_timeout: float | None, read_only: bool) -> None:
-    """Session settings for one step, in one round trip; `reset_settings` undoes them."""
-    conn.execute(
-        "SELECT set_config('application_name', %s, false),"
-        " set_config('statement_timeout', %s, false),"
-        " set_config('lock_timeout', %s, false),"
-        " set_config('default_transaction_read_only', %s, false)",
-        (application_name, _ms(statement_timeout), _ms(lock_timeout), "on" if read_only else "off"),
-    )
-
-
-def reset_settings(conn: Any) -> None:
-    """Back to the session's defaults (the run-level application_name, no step timeouts)."""
-    conn.execute(
-        "RESET application_name; RESET statement_timeout; RESET lock_timeout;"
-        " RESET default_transaction_read_only"
-    )
 
 
 def _ms(seconds: float | None) -> str:
@@ -128,14 +137,11 @@ def _ms(seconds: float | None) -> str:
 
 
 def settle(conn: Any) -> None:
-    """After a failure: roll back an open transaction and reset the step's settings, so the
-    connection is clean for the next step. A connection that cannot be settled is closed."""
+    """After a failure: roll back an open transaction, so the connection is clean for the
+    next step. A connection that cannot be settled is closed."""
     try:
-        if not usable(conn):
-            return
-        if in_transaction(conn):
+        if usable(conn) and in_transaction(conn):
             conn.execute("ROLLBACK")
-        reset_settings(conn)
     except Exception:  # the original error matters more; a broken connection is replaced
         conn.close()
 
@@ -147,81 +153,6 @@ def in_transaction(conn: Any) -> bool:
 
 
 # -- cancelling ---------------------------------------------------------------------------------
-
-
-class CancelWatcher:
-    """While a driver call runs, call `on_cancel` soon after `cancel` is set.
-
-    `execute` runs in the engine's worker thread; Ctrl-C sets the event from the main thread, so
-    another thread watches it: one per process, shared by every call (`_Watch`), because
-    starting a thread per query cost 0.7 ms of a 2 ms `SELECT 1` step (bench/RESULTS.md). For
-    PostgreSQL `on_cancel` sends a cancel request (the query stops on the server, not only
-    here); for Redis it closes the client's sockets.
-    """
-
-    def __init__(self, on_cancel: Callable[[], object], cancel: threading.Event):
-        self.on_cancel = on_cancel
-        self.cancel = cancel
-        self.fired = False
-        self._done = False
-        self._lock = threading.Lock()  # `on_cancel` never runs after `__exit__` returns
-
-    def check(self) -> bool:
-        """Fire if `cancel` is set (the watch thread calls this); True: stop watching."""
-        if not self.cancel.is_set():
-            return False
-        with self._lock:
-            if not self._done:
-                self.fired = True
-                # the call's own error (or lack of one) tells the story
-                with contextlib.suppress(Exception):
-                    self.on_cancel()
-        return True
-
-    def __enter__(self) -> CancelWatcher:
-        _WATCH.arm(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:  # waits for an `on_cancel` in progress
-            self._done = True
-        _WATCH.disarm(self)
-
-
-class _Watch:
-    """The one thread that polls the armed watchers; it sleeps while none is armed."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._armed: set[CancelWatcher] = set()
-        self._thread: threading.Thread | None = None
-
-    def arm(self, watcher: CancelWatcher) -> None:
-        with self._cond:
-            self._armed.add(watcher)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="vvrun-cancel",
-                                                daemon=True)
-                self._thread.start()
-            self._cond.notify()
-
-    def disarm(self, watcher: CancelWatcher) -> None:
-        with self._cond:
-            self._armed.discard(watcher)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._armed:
-                    self._cond.wait()
-                armed = list(self._armed)
-            for watcher in armed:  # outside the condition: on_cancel may take seconds
-                if watcher.check():
-                    self.disarm(watcher)
-            time.sleep(CANCEL_POLL_SECONDS)
-
-
-_WATCH = _Watch()
 
 
 def server_cancel(conn: Any) -> Callable[[], object]:
@@ -364,87 +295,3 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-# -- errors -------------------------------------------------------------------------------------
-
-
-def translate(exc: BaseException, *, sql: str, target: str, where: Location, cancelled: bool,
-              statement_timeout: float | None, lock_timeout: float | None) -> VvrunError:
-    """One psycopg exception → the vvrun error an operator can act on."""
-    from psycopg import errors as e
-
-    diag = getattr(exc, "diag", None)
-    primary = (diag.message_primary if diag is not None else None) or _one_line(str(exc))
-    if isinstance(exc, e.QueryCanceled):
-        if cancelled:
-            return Cancelled("the query was cancelled on the server (Ctrl-C)", where=where,
-                             hint="resume the run when ready; nothing of this step was committed "
-                             "unless it ran in autocommit and had already finished")
-        if "statement timeout" in primary:
-            return StepTimeout(
-                f"the query ran longer than the step's {_secs(statement_timeout)} "
-                f"(statement_timeout) and was cancelled on the server",
-                where=where,
-                hint="raise the step's `timeout`, or make the query cheaper (EXPLAIN it)",
-            )
-        return StepFailed(f"the query was cancelled on the server: {primary}", where=where,
-                          hint="someone ran pg_cancel_backend() on it; run the step again")
-    if isinstance(exc, e.LockNotAvailable):
-        return StepTimeout(
-            f"waited longer than lock_timeout {_secs(lock_timeout)} for a lock: {primary}",
-            where=where,
-            hint="another session holds a conflicting lock (see pg_locks and pg_stat_activity);"
-            " retry later or raise `lock_timeout` on the connection",
-        )
-    sqlstate = getattr(exc, "sqlstate", None)
-    if sqlstate and not sqlstate.startswith("08"):
-        message = f"PostgreSQL error {sqlstate}: {primary}"
-        if diag is not None and diag.statement_position:
-            message += _position(sql, int(diag.statement_position))
-        if diag is not None and diag.message_detail:
-            message += f"\n  detail: {diag.message_detail}"
-        hint = diag.message_hint if diag is not None else None
-        if "multiple commands" in primary:
-            hint = ("several statements cannot take templated values (each `{{ }}` is a bound "
-                    "parameter): split them into one step each")
-        return StepFailed(message, where=where,
-                          hint=hint or _CLASS_HINTS.get(sqlstate[:2], "fix the query and run it "
-                                                        "again"))
-    if isinstance(exc, e.OperationalError | e.InterfaceError):
-        return StepFailed(
-            f"lost the connection to PostgreSQL at {target}: {primary}",
-            where=where,
-            hint="the server closed the connection or went away; whether the step took effect "
-            "is unknown: check before running it again",
-        )
-    return StepFailed(f"the PostgreSQL driver refused the query: {primary}", where=where,
-                      hint="a templated value may have a type PostgreSQL cannot take: "
-                      "convert it (`| string`, `| int`, `| tojson`)")
-
-
-_CLASS_HINTS = {
-    "40": "a serialization failure or deadlock: the transaction was rolled back; running the step "
-    "again usually works (`retry: {attempts: 3}`)",
-    "53": "the server is out of a resource (disk, memory, connections): free some and run again",
-    "57": "the server stopped this session (someone ran pg_terminate_backend, or it is shutting "
-    "down); whether the step took effect is unknown: check before running it again",
-    "58": "a system error on the server: look at its log",
-    "XX": "an internal error on the server: look at its log",
-}
-
-
-def _position(sql: str, position: int) -> str:
-    """` at line L, column C: <that line>` from the server's 1-based character position."""
-    index = min(max(position - 1, 0), len(sql))
-    line_no = sql.count("\n", 0, index) + 1
-    start = sql.rfind("\n", 0, index) + 1
-    end = sql.find("\n", index)
-    text = sql[start : end if end >= 0 else len(sql)].strip()
-    return f" at line {line_no}, column {index - start + 1} of the query: `{text}`"
-
-
-def _secs(seconds: float | None) -> str:
-    return "(no limit)" if not seconds else f"{seconds:g}s"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -16,7 +16,7 @@ from typing import Any
 
 from vvrun.errors import Cancelled, Location, RunbookError, StepFailed
 from vvrun.steps import _redis
-from vvrun.steps._pg import CancelWatcher
+from vvrun.steps._cancel import CancelWatcher
 from vvrun.steps.base import (
     Connection,
     Description,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
 from vvrun.errors import Cancelled, Location, RunbookError, StepFailed
-from vvrun.steps import _pg
+from vvrun.steps import _pg, _pg_errors
+from vvrun.steps._cancel import CancelWatcher
 from vvrun.steps.base import (
     Connection,
     Description,
@@ -158,7 +159,7 @@ def describe(action: SqlAction) -> Description:
         summary=summary,
         body=text.strip(),
         language="sql",
-        target=_pg.mask_target(action.url),
+        target=_pg_errors.mask_target(action.url),
         params=action.query.params,
         notes=tuple(notes),
     )
@@ -175,9 +176,8 @@ def execute(action: SqlAction, io: StepIO) -> dict[str, Any]:
 
     The step timeout becomes `statement_timeout` (and caps `lock_timeout`) — a step's own
     `timeout` wins over the connection's `statement_timeout`, one from `defaults` does not
-    lift it; the backend is
-    named `<application_name>:<run_id>:<step_id>` while the step runs, so a stray one can be
-    found in pg_stat_activity; `io.cancel` cancels the query on the server.
+    lift it. The run's backends are named `<application_name>:<run_id>`, so a stray one can
+    be found in pg_stat_activity after a crash; `io.cancel` cancels the query on the server.
     """
     if io.cancel.is_set():
         raise Cancelled("cancelled before the query started", where=io.where)
@@ -193,13 +193,9 @@ def execute(action: SqlAction, io: StepIO) -> dict[str, Any]:
     if action.read_only:
         _prove_read_only(display, io.where)
     errors = _Errors(action, io, display, statement_timeout, lock_timeout)
-    conn = _ready(action, io, errors, dict(
-        application_name=f"{action.application_name}:{io.run_id}:{io.step_id}",
-        statement_timeout=statement_timeout,
-        lock_timeout=lock_timeout,
-        read_only=action.read_only,
-    ))
-    watcher = _pg.CancelWatcher(_pg.server_cancel(conn), io.cancel)
+    session = _ready(action, io, errors, _pg.Settings(statement_timeout, lock_timeout))
+    conn = session.conn
+    watcher = CancelWatcher(_pg.server_cancel(conn), io.cancel)
     try:
         if action.transaction:
             conn.execute("BEGIN")
@@ -207,11 +203,9 @@ def execute(action: SqlAction, io: StepIO) -> dict[str, Any]:
             result = _pg.run(conn, query, params, kind=_pg.classify(display),
                              max_rows=action.max_rows, transaction=action.transaction)
     except BaseException as exc:  # KeyboardInterrupt too: never leave a transaction open
-        errors.reraise(exc, conn, cancelled=watcher.fired)
+        errors.reraise(exc, session, cancelled=watcher.fired)
     if action.transaction:
-        io.extra["finish"] = lambda ok: _finish(conn, ok, errors)
-    else:
-        _reset(conn, action, io)
+        io.extra["finish"] = lambda ok: _finish(session, ok, errors)
     return result
 
 
@@ -240,91 +234,90 @@ class _Errors:
         self.action, self.io, self.sql = action, io, sql
         self.statement_timeout, self.lock_timeout = statement_timeout, lock_timeout
 
-    def reraise(self, exc: BaseException, conn: Any, *, cancelled: bool = False,
+    def reraise(self, exc: BaseException, session: _pg.Session, *, cancelled: bool = False,
                 sql: str | None = None) -> NoReturn:
-        """Roll back, reset the session, forget a broken connection; raise the driver's error
-        translated (chained), anything else as it is."""
-        _pg.settle(conn)
-        _forget_if_broken(conn, self.action, self.io)
+        """Roll back, forget the session's settings (or a broken connection); raise the
+        driver's error translated (chained), anything else as it is."""
+        _pg.settle(session.conn)
+        session.forget()
+        _forget_if_broken(session, self.action, self.io)
         if not _is_driver_error(exc):
             raise exc
-        raise _pg.translate(
-            exc, sql=self.sql if sql is None else sql, target=_pg.mask_target(self.action.url),
+        raise _pg_errors.translate(
+            exc, sql=self.sql if sql is None else sql,
+            target=_pg_errors.mask_target(self.action.url),
             where=self.io.where, cancelled=cancelled or self.io.cancel.is_set(),
             statement_timeout=self.statement_timeout, lock_timeout=self.lock_timeout,
         ) from exc
 
 
-def _ready(action: SqlAction, io: StepIO, errors: _Errors, settings: dict[str, Any]) -> Any:
-    """The run's connection with the step's session settings applied.
+def _ready(action: SqlAction, io: StepIO, errors: _Errors, wanted: _pg.Settings
+           ) -> _pg.Session:
+    """The run's session for this target, under the step's settings (sent only if changed).
 
     A connection that died while idle (a server restart, an idle-session timeout, a proxy; a
-    long manual step makes this likely) is replaced once: nothing of the step has run yet.
+    long manual step makes this likely) is found by `prepare`'s ping and replaced once: nothing
+    of the step has run yet.
     """
-    conn = _connection(action, io)
+    session = _connection(action, io, wanted)
     try:
-        _pg.apply_settings(conn, **settings)
-        return conn
+        session.prepare(wanted)
+        return session
     except Exception as exc:
-        if not _is_driver_error(exc) or _pg.usable(conn):
-            errors.reraise(exc, conn, sql="SET")
+        if not _is_driver_error(exc) or session.usable():
+            errors.reraise(exc, session, sql="SET")
     io.clients.discard(_client_key(action))
-    conn = _connection(action, io)
+    session = _connection(action, io, wanted)
     try:
-        _pg.apply_settings(conn, **settings)
+        session.prepare(wanted)
     except Exception as exc:
-        errors.reraise(exc, conn, sql="SET")
-    return conn
+        errors.reraise(exc, session, sql="SET")
+    return session
 
 
-def _finish(conn: Any, ok: bool, errors: _Errors) -> None:
-    """Commit (ok) or roll back the step's transaction, then reset the session."""
+def _finish(session: _pg.Session, ok: bool, errors: _Errors) -> None:
+    """Commit (ok) or roll back the step's transaction."""
     try:
-        conn.execute("COMMIT" if ok else "ROLLBACK")
+        session.conn.execute("COMMIT" if ok else "ROLLBACK")
     except Exception as exc:
-        errors.reraise(exc, conn, sql="COMMIT")
-    _reset(conn, errors.action, errors.io)
+        errors.reraise(exc, session, sql="COMMIT")
 
 
-def _reset(conn: Any, action: SqlAction, io: StepIO) -> None:
-    try:
-        _pg.reset_settings(conn)
-    except Exception:  # the step succeeded; a connection that cannot reset is replaced
-        conn.close()
-        _forget_if_broken(conn, action, io)
-
-
-def _connection(action: SqlAction, io: StepIO) -> Any:
-    """The run's connection for this target, made on first use; a broken one is replaced.
+def _connection(action: SqlAction, io: StepIO, settings: _pg.Settings) -> _pg.Session:
+    """The run's session for this target, made on first use (already under the first step's
+    settings); a broken one is replaced.
 
     A transaction left open by a step whose `finish` was never called is rolled back (the
     safe outcome) rather than silently extended into this step.
     """
     key = _client_key(action)
 
-    def factory() -> Any:
+    def factory() -> _pg.Session:
         return _pg.connect(
             action.url, connect_timeout=action.connect_timeout,
-            application_name=f"{action.application_name}:{io.run_id}", where=io.where,
+            application_name=f"{action.application_name}:{io.run_id}", settings=settings,
+            read_only=action.read_only, where=io.where,
         )
 
-    conn = io.clients.get(key, factory)
-    if _pg.usable(conn) and _pg.in_transaction(conn):
+    session = io.clients.get(key, factory)
+    if session.usable() and _pg.in_transaction(session.conn):
         io.console.status("rolled back a transaction a previous step left open")
-        _pg.settle(conn)
-    if not _pg.usable(conn):
+        _pg.settle(session.conn)
+    if not session.usable():
         io.clients.discard(key)
-        conn = io.clients.get(key, factory)
-    return conn
+        session = io.clients.get(key, factory)
+    return session
 
 
-def _forget_if_broken(conn: Any, action: SqlAction, io: StepIO) -> None:
-    if not _pg.usable(conn):
+def _forget_if_broken(session: _pg.Session, action: SqlAction, io: StepIO) -> None:
+    if not session.usable():
         io.clients.discard(_client_key(action))
 
 
 def _client_key(action: SqlAction) -> str:
-    return f"postgres:{action.connection}:{action.url}"
+    # read-only steps get a session of their own, started READ ONLY (see `_pg.connect`)
+    mode = "ro" if action.read_only else "rw"
+    return f"postgres:{action.connection}:{mode}:{action.url}"
 
 
 def _is_driver_error(exc: BaseException) -> bool:
