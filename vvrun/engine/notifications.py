@@ -37,6 +37,15 @@ def attach(run: RunSession, context: Callable[[], Mapping[str, Any]]) -> Notific
     return notes
 
 
+def audit_data(delivery: Delivery) -> dict[str, Any]:
+    """A delivery as a `notification` event: `service` (slack…) and `about` (the run event or
+    `step`), so that the event's own `kind` and a JSON line's `event` keep their meaning."""
+    data = delivery.to_dict()
+    data["service"] = data.pop("kind")
+    data["about"] = data.pop("event")
+    return data
+
+
 class Notifications:
     def __init__(self, run: RunSession, context: Callable[[], Mapping[str, Any]]):
         self.run = run
@@ -64,8 +73,7 @@ class Notifications:
 
     def drain(self) -> None:
         while self._done:
-            delivery = self._done.popleft()
-            self.run.audit("notification", delivery.to_dict())
+            self.run.audit("notification", audit_data(self._done.popleft()))
 
     def run_event(self, event: str, data: Mapping[str, Any]) -> None:
         dispatcher = self._start()
@@ -136,7 +144,7 @@ class Notifications:
         """A resumed run updates the Statuspage incident it opened (its `ref` in the audit)."""
         for event in self.run.store.events(self.run.run_id):
             data = event.get("data") or {}
-            if (event.get("kind") == "notification" and data.get("kind") == "statuspage"
+            if (event.get("kind") == "notification" and data.get("service") == "statuspage"
                     and data.get("ok") and data.get("ref")
                     and data.get("notifier") in self._notifiers):
                 notifier = dispatcher.notifier(data["notifier"])

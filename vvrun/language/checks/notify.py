@@ -49,12 +49,19 @@ def notify_targets(c: Checker) -> None:
 
 def notifier_templates(c: Checker) -> None:
     notifiers = c.data.get("notifiers")
-    if not isinstance(notifiers, dict):
-        return
-    for name, config in notifiers.items():
-        for path, value in iter_paths(config, ("notifiers", name)):
-            if isinstance(value, str) and has_template(value):
-                _template(c, path)
+    if isinstance(notifiers, dict):
+        for name, config in notifiers.items():
+            for path, value in iter_paths(config, ("notifiers", name)):
+                if isinstance(value, str) and has_template(value):
+                    _template(c, path)
+    conns = c.data.get("connections")
+    if isinstance(conns, dict):  # their other names are checked by `templates.top_templates`
+        for name, config in conns.items():
+            for path, value in iter_paths(config, ("connections", name)):
+                if isinstance(value, str) and "secrets" in value:
+                    for ref in names_in_template(c, path, value) or ():
+                        if ref[0] == "secrets":
+                            secret_ref(c, path, value, ref)
 
 
 def _template(c: Checker, path: Path) -> None:
