@@ -4,6 +4,7 @@ script); its plan shows every message and sends nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def _copy(world: World, url: str) -> Path:
     script.write_text("#!/bin/bash\nset -eu\necho \"$VOCAVISION_DB_ADMIN\"\n")
     script.chmod(0o700)
     text = (RUNBOOKS / "db-emergency.yaml").read_text()
-    text = text.replace("secrets:\n", f"secrets:\n  db_admin_url: {{from: command, run: [{script}]}}\n", 1)
+    provider = f"  db_admin_url: {{from: command, run: [{script}]}}\n"
+    text = text.replace("secrets:\n", "secrets:\n" + provider, 1)
     text = text.replace('postgres: "{{ inputs.database_url }}"',
                         'postgres: "{{ secrets.db_admin_url }}"')
     text = text.replace('{slack: "{{ secrets.slack_webhook }}"}',
@@ -39,10 +41,8 @@ def _stuck(url: str) -> tuple[psycopg.Connection, threading.Thread]:
     conn = psycopg.connect(url, autocommit=True, application_name="vocavision-web")
 
     def sleep() -> None:
-        try:
+        with contextlib.suppress(psycopg.Error):
             conn.execute("SELECT pg_sleep(300)")
-        except psycopg.Error:
-            pass
 
     thread = threading.Thread(target=sleep, daemon=True)
     thread.start()

@@ -161,15 +161,16 @@ def from_command(src: SecretSource, environ: Mapping[str, str], masker: Masker) 
         _kill_group(proc.pid, signal.SIGKILL)  # nothing it started outlives the fetch
     value = out.decode("utf-8", "replace").rstrip("\r\n")
     masker.add(value)  # before the error text below can carry any of it
+    shown = masker.mask(src.describe())
     if proc.returncode != 0:
         said = masker.mask(err.decode("utf-8", "replace").strip())[-2000:]
-        raise _fail(src, f"{src.describe()} exited with status {proc.returncode}"
+        raise _fail(src, f"{shown} exited with status {proc.returncode}"
                     + (f": {said}" if said else ""),
                     "run the command yourself to see what it needs (a login, a path)")
     if not value:
-        raise _fail(src, f"{src.describe()} printed nothing", "it must print the secret")
+        raise _fail(src, f"{shown} printed nothing", "it must print the secret")
     if len(out) > MAX_OUTPUT:
-        raise _fail(src, f"{src.describe()} printed more than 1 MiB",
+        raise _fail(src, f"{shown} printed more than 1 MiB",
                     "make it print the secret only")
     return value
 

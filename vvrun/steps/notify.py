@@ -66,6 +66,8 @@ def render(spec: NotifyStepSpec, tpl: Templater, conns: Mapping[str, Connection]
         title=str(tpl.text(body.title)) if body.title else None, runbook=spec.runbook,
         run_id=str(run.get("id", "")), step=(tpl.where.step_id if tpl.where else None) or "",
         operator=str(run.get("operator", "")) or None)
+    if run.get("dry_run") is True:  # a plan is the same text every time: no clock, no uuid
+        message = replace(message, id="⟨message id⟩", time="⟨time of sending⟩")
     notifiers: dict[str, Notifier] = {}
     off: dict[str, str] = {}
     for name in body.to:
