@@ -14,6 +14,7 @@ from typing import Any
 from vvrun.engine import approval
 from vvrun.engine.attempts import Attempter
 from vvrun.engine.context import action_hash, describe_dict, evaluate, step_view
+from vvrun.engine.notifications import attach as attach_notifications
 from vvrun.engine.options import RunOptions
 from vvrun.engine.recording import Recorder
 from vvrun.engine.secret_env import shell_secrets_to_env
@@ -51,6 +52,7 @@ class Engine:
                               masker=masker, options=options, run_id=run_id)
         self.record = Recorder(self.run)
         self.attempts = Attempter(self.run)
+        attach_notifications(self.run, self._base_context)  # run events, the notify step
 
     @property
     def run_id(self) -> str:
@@ -352,7 +354,8 @@ class Engine:
     def _base_context(self) -> dict[str, Any]:
         run = self.run
         return {"inputs": run.inputs, "env": EnvVars(run.opts.environ), "steps": run.views,
-                "run": {"id": run.run_id, "operator": run.opts.operator, "dry_run": False}}
+                "run": {"id": run.run_id, "operator": run.opts.operator, "dry_run": False},
+                "secrets": run.secrets}
 
     def templater(self, step: Step) -> Templater:
         return Templater(self._base_context(), where=step.where)

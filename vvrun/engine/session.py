@@ -5,6 +5,7 @@ module of the engine calls back into the one that drives it.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from vvrun.events import Event, Sink
 from vvrun.language.model import Runbook
 from vvrun.results import StepResult
 from vvrun.secrets import Masker
+from vvrun.secrets.providers import SecretValues
 from vvrun.state import Store, new_run_id
 from vvrun.steps.base import Clients, Prompter
 
@@ -50,6 +52,9 @@ class RunSession:
             if spec.secret and name in self.inputs:
                 masker.add(self.inputs[name])
         self.secret_env = secret_env(runbook, self.inputs)
+        # `secrets.<name>`: fetched at first use, masked at once, kept for this run only
+        self.secrets = SecretValues(runbook.secrets, masker, options.environ,
+                                    os.path.dirname(os.path.abspath(runbook.path or ".")))
 
     def emit(self, kind: str, data: Mapping[str, Any]) -> None:
         """Mask, show to the sink, and append to the audit trail (live output excepted)."""

@@ -20,7 +20,7 @@ from vvrun.identity.schema import parse_approvers
 from vvrun.language.load import Loaded
 from vvrun.language.model import Connection, Duration, Input, Retry, Runbook, Step
 
-TYPE_KEYS = ("sql", "redis", "http", "shell", "confirm", "manual")
+TYPE_KEYS = ("sql", "redis", "http", "shell", "confirm", "manual", "notify")
 _CONN_KINDS = ("postgres", "redis", "http")
 
 
@@ -94,7 +94,39 @@ def build(loaded: Loaded, bad: frozenset[tuple[Any, ...]] = frozenset()) -> Buil
         source_hash=hashlib.sha256(loaded.source).hexdigest(),
         where=Location(file, 1, 1),
     )
+    runbook = _with_integrations(runbook, data, bad, where)
     return Built(runbook, loaded, frozenset(skipped), tuple(ids))
+
+
+# -- notifiers, run-event rules and secrets (SPEC §3.8, §5.4) ---------------------------------
+
+
+def _with_integrations(runbook: Runbook, data: Mapping[str, Any],
+                       bad: frozenset[tuple[Any, ...]], where: Any) -> Runbook:
+    from dataclasses import replace
+
+    from vvrun.notify.events import parse_rules
+    from vvrun.secrets.providers import SecretSource
+    from vvrun.steps.notify import with_notifiers
+
+    def ok(key: str) -> Any:
+        value = data.get(key)
+        return None if (key,) in bad else value
+
+    raw_secrets = ok("secrets") if isinstance(ok("secrets"), dict) else {}
+    secrets = {n: SecretSource(n, str(r["from"]), {k: v for k, v in r.items() if k != "from"},
+                               where(("secrets", n)))
+               for n, r in raw_secrets.items()
+               if isinstance(r, dict) and "from" in r and not _is_bad(bad, ("secrets", n))}
+    raw_notifiers = ok("notifiers") if isinstance(ok("notifiers"), dict) else {}
+    notifiers = {n: c for n, c in raw_notifiers.items()
+                 if isinstance(c, dict) and not _is_bad(bad, ("notifiers", n))}
+    rules = ok("notify")
+    notify = parse_rules(rules) if isinstance(rules, list) and not _is_bad(bad, ("notify",)) \
+        else ()
+    steps = tuple(replace(s, spec=with_notifiers(s.spec, notifiers, runbook.name))
+                  if s.type == "notify" else s for s in runbook.steps)
+    return replace(runbook, secrets=secrets, notifiers=notifiers, notify=notify, steps=steps)
 
 
 def _input(name: str, raw: Mapping[str, Any], loaded: Loaded, where: Location) -> Input:

@@ -111,6 +111,10 @@ class Runbook:
     steps: tuple[Step, ...] = ()
     source_hash: str = ""  # sha256 of the file bytes: binds plans and resumes to the content
     where: Location = field(default_factory=Location)
+    # -- telling people and fetching secrets (SPEC §3.8, §5.4) --
+    secrets: Mapping[str, Any] = field(default_factory=dict)  # name -> secrets.SecretSource
+    notifiers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # as written
+    notify: tuple[Any, ...] = ()  # run-event rules: notify.events.Rule
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:

@@ -6,6 +6,7 @@
 - env: `⟨env.NAME⟩` for every name, except those `--show-env` lets through.
 - steps: every `steps.<id>…` is `⟨steps.<id>…⟩`: only a live run knows results.
 - run: `⟨run.id⟩`, `⟨run.operator⟩`, `dry_run: true`.
+- secrets: `⟨secrets.name⟩` always: a plan never fetches a secret.
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ def make_context(
         "env": PlaceholderMap("env", shown),
         "steps": PlaceholderMap("steps"),
         "run": {"id": Unknown("run.id"), "operator": Unknown("run.operator"), "dry_run": True},
+        "secrets": PlaceholderMap("secrets"),  # never fetched by a plan: ⟨secrets.name⟩
     }
 
 

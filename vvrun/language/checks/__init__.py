@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from vvrun.errors import Problem
 from vvrun.language.build import Built
-from vvrun.language.checks import danger, defaults, structure, templates
+from vvrun.language.checks import danger, defaults, notify, structure, templates
 from vvrun.language.checks.context import Checker
 
 
@@ -25,11 +25,14 @@ def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
     structure.duplicate_ids(c)
     templates.top_templates(c)
     defaults.input_defaults(c)
+    notify.notify_targets(c)
+    notify.notifier_templates(c)
     for i, step in c.steps.items():
         templates.step_templates(c, i, step)
         structure.on_failure(c, i, step)
         structure.connection(c, i, step)
         structure.step_keys(c, i, step)
+        notify.secrets_where_they_belong(c, i, step)
         if step.type == "sql":
             danger.sql(c, ("steps", i, "sql"), step.spec.query, step, i)
         elif step.type == "manual" and step.spec.verify is not None:

@@ -19,7 +19,7 @@ EXPRESSION_KEYS = ("when", "for_each", "expect", "outputs")
 RESULT_KEYS = ("expect", "outputs")
 STEP_ATTRS = ("result", "outputs", "status")
 RUN_ATTRS = ("id", "operator", "dry_run")
-ROOTS = ("inputs", "env", "steps", "run")
+ROOTS = ("inputs", "env", "steps", "run", "secrets")
 DANGER_HINT = "add `danger: true` so the operator confirms first (plans flag it too)"
 URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 

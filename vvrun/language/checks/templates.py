@@ -31,7 +31,7 @@ def top_templates(c: Checker) -> None:
         for name in c.rb.connections:
             for path, value in iter_paths(conns[name], ("connections", name)):
                 if isinstance(value, str):
-                    template(c, ("_top",), path, allowed=("inputs", "env", "run"))
+                    template(c, ("_top",), path, allowed=("inputs", "env", "run", "secrets"))
     locks = c.data.get("locks")
     if isinstance(locks, list) and all(isinstance(x, str) for x in locks):
         for i in range(len(locks)):

@@ -300,9 +300,18 @@ def _top(step: Mapping[str, Any], connection: Mapping[str, Any],
             },
             "steps": {"type": "array", "minItems": 1, "items": step,
                       "description": "The steps, run in order."},
+            **_integrations(),
         },
         "$defs": dict(defs),
     }
+
+
+def _integrations() -> dict[str, Any]:
+    """Top-level keys of notifiers (SPEC §3.8) and secrets providers (§5.4): their fragments."""
+    from vvrun.notify.schema import NOTIFIERS, RUN_NOTIFY
+    from vvrun.secrets.schema import SECRETS
+
+    return {"secrets": SECRETS, "notifiers": NOTIFIERS, "notify": RUN_NOTIFY}
 
 
 @cache

@@ -1,4 +1,7 @@
-"""The Masker: every writer of text (console, JSON events, state, audit, errors) goes through it."""
+"""The Masker: every writer of text (console, JSON events, state, audit, errors) goes through it.
+
+Imported as `from vvrun.secrets import Masker`; this module holds its algorithm.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,153 @@
+"""The run's notifiers (SPEC §3.8): one Dispatcher per run, fed by run events and `notify` steps.
+
+`attach(run, context)` wraps the run's sink (`notify.sink.NotifySink`) so that `run_started`
+and `run_ended` become the run events of `notify:`, and puts this object in the run's clients
+where the `notify` step finds it. The notifiers are built when the run starts, from their
+configuration rendered with the run's context (inputs, env, secrets, run): one whose address
+renders empty, or whose secret cannot be fetched, is off for the run — said on screen and in
+the audit trail — and the run goes on. Every delivery is recorded as a `notification` event.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from vvrun.engine.session import RunSession
+from vvrun.errors import VvrunError
+from vvrun.language.templates import Templater
+from vvrun.notify.base import Delivery, Message, Notifier
+from vvrun.notify.dispatch import Dispatcher, Ticket
+from vvrun.notify.events import event_message, targets
+from vvrun.notify.sink import NotifySink
+from vvrun.steps.notify import NOTIFY_CLIENT
+
+END_WAIT = 30.0  # seconds the end of a run waits for deliveries still being tried
+
+
+def attach(run: RunSession, context: Callable[[], Mapping[str, Any]]) -> Notifications | None:
+    """Notifications for a runbook that declares notifiers; None otherwise."""
+    if not run.runbook.notifiers:
+        return None
+    notes = Notifications(run, context)
+    run.sink = NotifySink(run.sink, notes)
+    run.clients.get(NOTIFY_CLIENT, lambda: notes, close=lambda _: None)
+    return notes
+
+
+def audit_data(delivery: Delivery) -> dict[str, Any]:
+    """A delivery as a `notification` event: `service` (slack…) and `about` (the run event or
+    `step`), so that the event's own `kind` and a JSON line's `event` keep their meaning."""
+    data = delivery.to_dict()
+    data["service"] = data.pop("kind")
+    data["about"] = data.pop("event")
+    return data
+
+
+class Notifications:
+    def __init__(self, run: RunSession, context: Callable[[], Mapping[str, Any]]):
+        self.run = run
+        self._context = context
+        self._dispatcher: Dispatcher | None = None
+        self._notifiers: dict[str, Notifier] = {}
+        self.off: dict[str, str] = {}
+        self._done: collections.deque[Delivery] = collections.deque()
+        self._required: list[Ticket] = []
+        self._lock = threading.Lock()
+
+    # -- the notify step -----------------------------------------------------------------
+
+    def submit(self, name: str, message: Message, *, required: bool = False
+               ) -> tuple[Ticket | None, str]:
+        """Queue `message` for `name`: (its ticket, "") or (None, why it cannot be sent)."""
+        dispatcher = self._start()
+        if name in self.off:
+            return None, self.off[name]
+        if name not in self._notifiers:
+            return None, f"no notifier named '{name}' is declared under `notifiers:`"
+        return dispatcher.submit(name, message, required=required), ""
+
+    # -- hooks of the sink ---------------------------------------------------------------
+
+    def drain(self) -> None:
+        while self._done:
+            self.run.audit("notification", audit_data(self._done.popleft()))
+
+    def run_event(self, event: str, data: Mapping[str, Any]) -> None:
+        dispatcher = self._start()
+        tpl: Templater | None = None
+        for name, rule in targets(self.run.runbook.notify, event, self._notifiers):
+            if name in self.off or name not in self._notifiers:
+                continue
+            text = None
+            if rule is not None and rule.message:
+                tpl = tpl or Templater(self._context(), where=self.run.runbook.where)
+                try:
+                    text = str(tpl.text(rule.message))
+                except VvrunError as exc:
+                    text = f"(message not rendered: {self.run.masker.mask(exc.message)})"
+            message = event_message(event, runbook=self.run.runbook.name,
+                                    run_id=self.run.run_id, text=text,
+                                    status=str(data.get("status") or event),
+                                    operator=self.run.opts.operator)
+            required = bool(rule and rule.required)
+            ticket = dispatcher.submit(name, message, required=required)
+            if required:
+                self._required.append(ticket)
+
+    def ended(self) -> None:
+        """Wait (bounded) for what is still being delivered, then record every outcome."""
+        if self._dispatcher is None:
+            return
+        self._dispatcher.close(timeout=END_WAIT)
+        self.drain()
+        for ticket in self._required:
+            try:
+                ticket.result(timeout=0)
+            except VvrunError as exc:
+                self.run.audit("notification_required_failed",
+                               {"notifier": ticket.notifier, "error": exc.message})
+
+    # -- building ------------------------------------------------------------------------
+
+    def _start(self) -> Dispatcher:
+        with self._lock:
+            if self._dispatcher is None:
+                self._dispatcher = self._build()
+            return self._dispatcher
+
+    def _build(self) -> Dispatcher:
+        from vvrun.notify.configure import configured
+
+        tpl = Templater(self._context(), where=self.run.runbook.where)
+        masker = self.run.masker
+        for name, config in self.run.runbook.notifiers.items():
+            try:
+                notifier = configured(name, tpl.value(config))
+            except VvrunError as exc:  # off for this run: the run itself goes on
+                self.off[name] = masker.mask(exc.message)
+                self.run.audit("notifier_off", {"notifier": name, "reason": self.off[name],
+                                                "hint": exc.hint or ""})
+                continue
+            for secret in notifier.secrets():
+                masker.add(secret)
+            self._notifiers[name] = notifier
+        dispatcher = Dispatcher(self._notifiers, on_delivery=self._done.append,
+                                mask=masker.mask)
+        if self.run.resumed:
+            self._remember(dispatcher)
+        return dispatcher
+
+    def _remember(self, dispatcher: Dispatcher) -> None:
+        """A resumed run updates the Statuspage incident it opened (its `ref` in the audit)."""
+        for event in self.run.store.events(self.run.run_id):
+            data = event.get("data") or {}
+            if (event.get("kind") == "notification" and data.get("service") == "statuspage"
+                    and data.get("ok") and data.get("ref")
+                    and data.get("notifier") in self._notifiers):
+                notifier = dispatcher.notifier(data["notifier"])
+                remember = getattr(notifier, "remember", None)
+                if remember is not None:
+                    remember(self.run.run_id, str(data["ref"]))
