@@ -20,7 +20,7 @@ from vvrun.language.load import Loaded
 from vvrun.language.model import Connection, Duration, Input, Retry, Runbook, Step
 
 TYPE_KEYS = ("sql", "redis", "http", "shell", "confirm", "manual")
-_CONN_KINDS = ("postgres", "redis", "http")
+_CONN_KINDS = ("postgres", "redis", "http", "ssh")
 
 
 @dataclass
@@ -130,6 +130,10 @@ def _connection(name: str, raw: Mapping[str, Any], where: Location) -> Connectio
     kind = next(k for k in _CONN_KINDS if k in raw)
     if kind == "http":
         settings = dict(raw["http"])
+    elif kind == "ssh":  # `ssh: user@host` or `ssh: {host, user, port, ...}`, plus siblings
+        target = raw["ssh"]
+        settings = {"target": target} if isinstance(target, str) else dict(target)
+        settings.update({k: v for k, v in raw.items() if k != kind})
     else:
         target = raw[kind]
         settings = {"url": target} if isinstance(target, str) else dict(target)
