@@ -2,7 +2,10 @@
 own host key, its own config and a generated ed25519 user key. Skipped (with the reason) only
 when sshd cannot be found.
 
-    sshd_server  session fixture → Sshd(port, user, identity_file, known_hosts, wrong_* files)
+    with running_sshd(folder) as server: ...   # Sshd(port, user, identity_file, known_hosts, …)
+
+Each test module wraps it in its own session fixture (a fixture imported into a module would be
+shadowed by the test functions' parameters, which linters flag).
 """
 
 from __future__ import annotations
@@ -65,12 +68,12 @@ def _wait_for_port(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
     pytest.fail(f"sshd did not listen on 127.0.0.1:{port} within 15s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def sshd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+@contextlib.contextmanager
+def running_sshd(d: Path) -> Iterator[Sshd]:
+    """A real sshd for the length of the block, its files in the empty folder `d`."""
     if not os.path.exists(SSHD) or shutil.which("ssh") is None:
         pytest.skip("OpenSSH server/client not installed: apt-get install -y openssh-server "
                     "openssh-client")
-    d = tmp_path_factory.mktemp("sshd")
     os.chmod(d, 0o700)
     host_pub = _keygen(d / "host_ed25519")
     other_pub = _keygen(d / "other_host_ed25519")

@@ -71,8 +71,9 @@ exit $rc
 def remote_command(command: str, cwd: str | None) -> str:
     """What ssh hands to the remote login shell: bash running the wrapper with the step's
     command as an argument (quoted once, as a word)."""
-    return " ".join(["bash", "-c", shlex.quote(WRAPPER), "vvrun-ssh", shlex.quote(command),
-                     shlex.quote(cwd or ""), str(int(GRACE))])
+    # --norc: bash run by sshd would read ~/.bashrc again (the login shell already did)
+    return " ".join(["bash", "--norc", "-c", shlex.quote(WRAPPER), "vvrun-ssh",
+                     shlex.quote(command), shlex.quote(cwd or ""), str(int(GRACE))])
 
 
 def env_block(env: dict[str, str], io: StepIO) -> bytes:
