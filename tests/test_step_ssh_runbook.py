@@ -173,3 +173,18 @@ def test_vvrun_killed_mid_step_leaves_nothing_running_on_the_host(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_example_runs_against_a_real_sshd(tmp_path: Path, sshd: Sshd) -> None:
+    example = Path(__file__).parent.parent / "examples" / "ssh.yaml"
+    out = vv(tmp_path, "run", str(example), "--output", "json",
+             "--var", f"user={sshd.user}", "--var", f"port={sshd.port}",
+             "--var", f"identity_file={sshd.identity_file}",
+             "--var", f"known_hosts={sshd.known_hosts}",
+             "--var", "web1_host=127.0.0.1", "--var", "web2_host=127.0.0.1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    ended = {e["step_id"]: e["status"] for e in map(json.loads, out.stdout.splitlines())
+             if e.get("event") == "step_ended"}
+    assert ended == {"uptime": "succeeded", "disk[0]": "succeeded", "disk[1]": "succeeded",
+                     "disk": "succeeded"}
+    assert '"step_skipped"' in out.stdout  # the restart: not asked for

@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from vvrun.steps import STEP_TYPES
+from vvrun.steps.shell import SSH_CONNECTION
 
 SCHEMA_ID = "https://vvrun.dev/schema/runbook.schema.json"
 TYPE_KEYS: tuple[str, ...] = tuple(STEP_TYPES)
@@ -239,51 +240,6 @@ _CONNECTION_HTTP = {
     },
 }
 
-_SSH_FILES = {
-    "port": {"type": ["integer", "string"], "minimum": 1, "maximum": 65535, "minLength": 1,
-             "default": 22, "description": "The sshd port (a number or a template).",
-             "examples": [22]},
-    "identity_file": {"type": "string", "minLength": 1,
-                      "description": "The private key (`-i`); only this key is offered.",
-                      "examples": ["~/.ssh/id_ed25519"]},
-    "known_hosts": {"type": "string", "minLength": 1,
-                    "description": "The known_hosts file that must hold the host's key "
-                    "(StrictHostKeyChecking=yes); default: ssh's own.",
-                    "examples": ["~/.ssh/known_hosts"]},
-    "connect_timeout": _duration("Give up connecting after this long (default 10s).", ["10s"]),
-}
-
-_CONNECTION_SSH = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["ssh"],
-    "description": "A host for `shell` steps with `on:`, reached with the system OpenSSH "
-    "client (BatchMode, host key checked, one ControlMaster connection per host).",
-    "properties": {
-        "ssh": {
-            "description": "`user@host` (a template), or `{host, user, port, identity_file, "
-            "known_hosts, connect_timeout}`.",
-            "examples": ["deploy@web1.internal", {"host": "web1.internal", "user": "deploy"}],
-            "oneOf": [
-                {"type": "string", "minLength": 1, "description": "`user@host` or `host`."},
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["host"],
-                    "properties": {
-                        "host": {"type": "string", "minLength": 1,
-                                 "description": "The host name or address (a template)."},
-                        "user": {"type": "string", "minLength": 1,
-                                 "description": "The remote user; default: ssh's own."},
-                        **_SSH_FILES,
-                    },
-                },
-            ],
-        },
-        **_SSH_FILES,
-    },
-}
-
 _DEFAULTS = {
     "type": "object",
     "additionalProperties": False,
@@ -357,7 +313,7 @@ def _defs() -> dict[str, Any]:
         "connection_postgres": _CONNECTION_POSTGRES,
         "connection_redis": _CONNECTION_REDIS,
         "connection_http": _CONNECTION_HTTP,
-        "connection_ssh": _CONNECTION_SSH,
+        "connection_ssh": SSH_CONNECTION,  # next to the code that reads it
     }
     for name, module in STEP_TYPES.items():
         defs[f"{name}_body"] = module.SCHEMA  # shared, never changed: copies are made to export

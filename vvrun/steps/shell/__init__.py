@@ -18,9 +18,10 @@ from vvrun.steps.shell._local import GRACE, execute_local, group_members
 from vvrun.steps.shell._remote import execute_remote
 from vvrun.steps.shell._ssh import SshTarget, resolve_target
 from vvrun.steps.shell._stream import LINE_CAP, OUTPUT_CAP
+from vvrun.steps.shell.connection import SSH_CONNECTION
 
-__all__ = ["GRACE", "LINE_CAP", "NAME", "OUTPUT_CAP", "SCHEMA", "ShellAction", "ShellSpec",
-           "describe", "execute", "group_members", "parse", "render"]
+__all__ = ["GRACE", "LINE_CAP", "NAME", "OUTPUT_CAP", "SCHEMA", "SSH_CONNECTION", "ShellAction",
+           "ShellSpec", "describe", "execute", "group_members", "parse", "render"]
 
 NAME = "shell"
 
