@@ -203,6 +203,9 @@ def test_connection_refused_and_missing_files(sshd: Sshd, clients: Clients) -> N
         c = conns(sshd, web3={**sshd.connection(), "port": port})
         with pytest.raises(ConnectFailed, match="refused the connection"):
             run(sshd, {"run": "echo hi", "on": "web3"}, clients, connections=c)
+    c = conns(sshd, web3={**sshd.connection(), "ssh": "root@no-such-host.invalid"})
+    with pytest.raises(ConnectFailed, match=r"cannot resolve the host name no-such-host\.invalid"):
+        run(sshd, {"run": "echo hi", "on": "web3"}, clients, connections=c)
     c = conns(sshd, web3={**sshd.connection(), "known_hosts": "/nonexistent/kh"})
     with pytest.raises(ConnectFailed, match="known_hosts file '/nonexistent/kh' does not exist"):
         run(sshd, {"run": "echo hi", "on": "web3"}, clients, connections=c)

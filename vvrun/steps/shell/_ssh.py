@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -123,8 +124,6 @@ def ssh_argv(ssh: str, target: SshTarget, control_dir: str, env: Mapping[str, st
 
 def check_files(target: SshTarget, env: Mapping[str, str], where: Location) -> None:
     """Missing key files, said before ssh says something vaguer."""
-    import os
-
     for key, what, hint in (
         ("known_hosts", "known_hosts file", "create it with the host's key: `ssh-keyscan "
          f"-p {target.port or 22} {target.host} >> FILE` after checking the fingerprint"),
