@@ -21,7 +21,7 @@ from vvrun.language.load import Loaded
 from vvrun.language.model import Connection, Duration, Input, Retry, Runbook, Step
 
 TYPE_KEYS = ("sql", "redis", "http", "shell", "confirm", "manual", "notify")
-_CONN_KINDS = ("postgres", "redis", "http")
+_CONN_KINDS = ("postgres", "redis", "http", "ssh")
 
 
 @dataclass
@@ -163,11 +163,21 @@ def _connection(name: str, raw: Mapping[str, Any], where: Location) -> Connectio
     kind = next(k for k in _CONN_KINDS if k in raw)
     if kind == "http":
         settings = dict(raw["http"])
+    elif kind == "ssh":  # `ssh: user@host` or `ssh: {host, user, port, ...}`, plus siblings
+        target = raw["ssh"]
+        settings = {"target": target} if isinstance(target, str) else dict(target)
+        settings.update({k: v for k, v in raw.items() if k != kind})
+        settings["url"] = _ssh_url(settings)  # what plans and docs show as its target
     else:
         target = raw[kind]
         settings = {"url": target} if isinstance(target, str) else dict(target)
         settings.update({k: v for k, v in raw.items() if k != kind})
     return Connection(name=name, kind=kind, settings=settings, where=where)
+
+
+def _ssh_url(s: Mapping[str, Any]) -> str:
+    where = s.get("target") or "@".join(str(s[k]) for k in ("user", "host") if s.get(k))
+    return f"ssh://{where}" + (f":{s['port']}" if s.get("port") is not None else "")
 
 
 def _retry(raw: Any) -> Retry | None:

@@ -15,7 +15,7 @@ CONNECTION_KIND: dict[str, str | None] = {
     "sql": "postgres",
     "redis": "redis",
     "http": "http",
-    "shell": None,
+    "shell": "ssh",  # only with `on:`; without it a shell step runs here
     "confirm": None,
     "manual": None,
     "notify": None,

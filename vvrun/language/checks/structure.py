@@ -4,6 +4,7 @@ keys that only some step types take."""
 from __future__ import annotations
 
 import difflib
+from typing import Any
 
 from vvrun.language.checks.context import (
     URL_SCHEME,
@@ -56,6 +57,9 @@ def connection(c: Checker, i: int, step: Step) -> None:
         kind = CONNECTION_KIND.get(type_)
         if kind is None:
             continue
+        if type_ == "shell":
+            _shell_on(c, path, spec)
+            continue
         name = getattr(spec, "connection", None)
         of_kind = [c.name for c in c.rb.connections.values() if c.kind == kind]
         declared = c.data.get("connections")
@@ -94,6 +98,29 @@ def connection(c: Checker, i: int, step: Step) -> None:
             c.add(f"several {kind} connections ({', '.join(of_kind)}) and the step "
                      "names none", path, code="ambiguous-connection",
                      hint=f"add `connection: <name>` to the {type_} body")
+
+
+def _shell_on(c: Checker, path: tuple[Any, ...], spec: object) -> None:
+    """`on:` names an ssh connection; a templated one (`"{{ item }}"`) is checked at run time."""
+    name = getattr(spec, "on", None)
+    if name is None or "{{" in name or "{%" in name:
+        return
+    ssh = [n for n, conn in c.rb.connections.items() if conn.kind == "ssh"]
+    declared = c.data.get("connections")
+    declared = list(declared) if isinstance(declared, dict) else []
+    if name in ssh or (name in declared and name not in c.rb.connections):
+        return  # fine, or already reported by the schema
+    opath = (*path, "on")
+    if name in declared:
+        c.add(f"`on: {name}` names a {c.rb.connections[name].kind} connection; a shell step "
+              "runs on an ssh one", opath, code="connection-kind",
+              hint=f"name an ssh connection ({', '.join(ssh) or 'none declared'})")
+        return
+    close = difflib.get_close_matches(name, ssh, n=1)
+    c.add(f"`on: {name}` names no ssh connection" + (
+        f" — did you mean '{close[0]}'?" if close else ""), opath, code="unknown-connection",
+        hint=None if close else "declare it under `connections:`, e.g. "
+        f"`{name}: {{ssh: deploy@{name}.internal}}`")
 
 
 def _relative_url(url: str) -> bool:

@@ -19,11 +19,12 @@ from typing import Any
 
 from vvrun.identity.schema import APPROVERS_SCHEMA
 from vvrun.steps import STEP_TYPES
+from vvrun.steps.shell import SSH_CONNECTION
 from vvrun.text.durations import SCHEMA_PATTERN
 
 SCHEMA_ID = "https://vvrun.dev/schema/runbook.schema.json"
 TYPE_KEYS: tuple[str, ...] = tuple(STEP_TYPES)
-CONNECTION_KINDS = ("postgres", "redis", "http")
+CONNECTION_KINDS = ("postgres", "redis", "http", "ssh")
 
 ID_PATTERN = "^[a-z][a-z0-9_]*$"
 NAME_PATTERN = "^[a-z0-9][a-z0-9-]*$"
@@ -322,6 +323,7 @@ def _defs() -> dict[str, Any]:
         "connection_postgres": _CONNECTION_POSTGRES,
         "connection_redis": _CONNECTION_REDIS,
         "connection_http": _CONNECTION_HTTP,
+        "connection_ssh": SSH_CONNECTION,  # next to the code that reads it
     }
     for name, module in STEP_TYPES.items():
         defs[f"{name}_body"] = module.SCHEMA  # shared, never changed: copies are made to export
@@ -337,7 +339,7 @@ def runbook_schema() -> dict[str, Any]:
     step["oneOf"] = [{"required": [name]} for name in TYPE_KEYS]
     defs["step"] = step
     connection = {
-        "description": "A named target: exactly one of `postgres`, `redis`, `http`.",
+        "description": "A named target: exactly one of `postgres`, `redis`, `http`, `ssh`.",
         "oneOf": [{"$ref": f"#/$defs/connection_{k}"} for k in CONNECTION_KINDS],
     }
     defs["connection"] = connection
