@@ -11,7 +11,7 @@ from vvrun import __version__
 from vvrun.errors import VvrunError
 from vvrun.guard import SideEffectBlocked
 from vvrun.language.model import Runbook, Step
-from vvrun.language.templates import DependsOn, Templater, Unknown
+from vvrun.language.templates import DependsOn, Templater, TemplateRefused, Unknown
 from vvrun.plan.context import (
     ResolvedInput,
     dependency,
@@ -158,7 +158,7 @@ class _Planner:
         unknown = unknowns_in(source, self.context, expression=False)
         try:
             text = _unhide_placeholders(str(tpl.text(source)))
-        except SideEffectBlocked:
+        except (SideEffectBlocked, TemplateRefused):
             raise
         except (VvrunError, DependsOn) as exc:
             why = f"it needs {exc.path}" if isinstance(exc, DependsOn) else exc.message
@@ -243,7 +243,7 @@ class _Planner:
             truth = bool(value)
         except DependsOn as exc:
             unknown = unknown or [exc.path]
-        except SideEffectBlocked:
+        except (SideEffectBlocked, TemplateRefused):
             raise
         except VvrunError as exc:
             warnings.append(f"`when` cannot be evaluated in a plan: {exc.message}")

@@ -20,7 +20,8 @@ from vvrun.language.checks.context import (
 )
 from vvrun.language.load import iter_paths
 from vvrun.language.model import Step
-from vvrun.language.templates import has_template
+from vvrun.language.templates import has_template, refusals
+from vvrun.language.templates.lookup import refused
 
 
 def top_templates(c: Checker) -> None:
@@ -104,6 +105,7 @@ def names_in_template(c: Checker, path: Path, value: str) -> list[tuple[str, ...
         c.add(f"template does not parse: {error}", path, code="template-syntax",
                  hint="check the {{ }} and {% %} pairs", offset=line_offset(value, lineno))
         return None
+    sandbox(c, path, value, expression=False)
     return list(names)
 
 
@@ -115,13 +117,25 @@ def expression(c: Checker, path: Path, value: str) -> list[tuple[str, ...]] | No
                  hint="an expression is Jinja without {{ }}, e.g. "
                  "`steps.find.result.rowcount > 0 and inputs.force`")
         return None
+    sandbox(c, path, value, expression=True)
     return list(names)
+
+
+def sandbox(c: Checker, path: Path, value: str, *, expression: bool) -> None:
+    """What the sandbox would refuse at run time is an error now, where it is written."""
+    for name, why in refusals(value, expression=expression):
+        at = value.find(name)
+        c.add(why, path, code="sandbox", offset=at if at >= 0 else None,
+              hint="templates read inputs, env, steps and run by key, and change values "
+              "with filters")
 
 
 def references(c: Checker, i: int, step: Step, path: Path, value: str,
                names: list[tuple[str, ...]], *, result_ok: bool, loop_ok: bool) -> None:
     for ref in names:
         root = ref[0]
+        if any(refused(part) for part in ref):
+            continue  # said once already, as what the sandbox refuses
         if root == "result":
             if not result_ok:
                 c.add("`result` exists only in expect, outputs and retry.until", path,
