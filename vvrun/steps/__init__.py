@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from vvrun.steps import confirm, http, manual, redis, shell, sql
+from vvrun.steps import confirm, http, manual, redis, shell, sql, stop
 from vvrun.steps.base import StepType
 
 STEP_TYPES: dict[str, StepType] = {
     m.NAME: m  # type: ignore[misc]
-    for m in (sql, redis, http, shell, confirm, manual)
+    for m in (sql, redis, http, shell, confirm, manual, stop)
 }
 
 #: Which connection kind each step type talks to (None: needs no connection).
@@ -18,4 +18,5 @@ CONNECTION_KIND: dict[str, str | None] = {
     "shell": None,
     "confirm": None,
     "manual": None,
+    "stop": None,
 }

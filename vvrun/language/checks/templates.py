@@ -44,15 +44,19 @@ def top_templates(c: Checker) -> None:
             expression(c, ("defaults", "retry", "until"), until)
 
 
-def step_templates(c: Checker, i: int, step: Step) -> None:
-    base: Path = ("steps", i)
+def step_templates(c: Checker, at: Path, step: Step) -> None:
+    base: Path = at
+    in_loop = c.in_loop(at)
     for rel, value in iter_paths(step.raw):
         if not isinstance(value, str) or not rel:
             continue
+        if rel[0] == "steps" and step.type == "group":
+            continue  # a group's steps are checked on their own
         path = (*base, *rel)
-        result_ok = rel[0] in RESULT_KEYS or rel == ("retry", "until") or (
+        until = rel in (("retry", "until"), ("repeat", "until"))
+        result_ok = rel[0] in RESULT_KEYS or until or (
             rel[:3] == ("manual", "verify", "expect"))
-        is_expr = (rel[0] in EXPRESSION_KEYS or rel == ("retry", "until")
+        is_expr = (rel[0] in EXPRESSION_KEYS or until
                    or rel[:3] == ("manual", "verify", "expect"))
         if is_expr:
             if "{{" in value or "{%" in value:
@@ -66,8 +70,10 @@ def step_templates(c: Checker, i: int, step: Step) -> None:
         else:
             continue
         if names is not None:
-            references(c, i, step, path, value, names, result_ok=result_ok,
-                            loop_ok=step.for_each is not None and rel != ("for_each",))
+            own_loop = (step.for_each is not None or "repeat" in step.raw) and (
+                rel != ("for_each",))
+            references(c, at, step, path, value, names, result_ok=result_ok,
+                       loop_ok=in_loop or own_loop, inner_ok=result_ok or until)
 
 
 def template(c: Checker, scope: Path, path: Path, *, allowed: tuple[str, ...]) -> None:
@@ -130,8 +136,9 @@ def sandbox(c: Checker, path: Path, value: str, *, expression: bool) -> None:
               "with filters")
 
 
-def references(c: Checker, i: int, step: Step, path: Path, value: str,
-               names: list[tuple[str, ...]], *, result_ok: bool, loop_ok: bool) -> None:
+def references(c: Checker, at: Path, step: Step, path: Path, value: str,
+               names: list[tuple[str, ...]], *, result_ok: bool, loop_ok: bool,
+               inner_ok: bool = False) -> None:
     for ref in names:
         root = ref[0]
         if any(refused(part) for part in ref):
@@ -144,13 +151,14 @@ def references(c: Checker, i: int, step: Step, path: Path, value: str,
                          "result` in a later step")
         elif root in ("item", "loop"):
             if not loop_ok:
-                c.add(f"`{root}` exists only in a step with `for_each`", path,
+                c.add(f"`{root}` exists only in a step with `for_each` (or in a group that "
+                      "loops)", path,
                          code="item-outside", offset=find_ref(value, ref),
                          hint="add `for_each: <list expression>` to the step")
         elif root == "inputs":
             check_input(c, path, value, ref)
         elif root == "steps":
-            check_step_ref(c, i, path, value, ref)
+            check_step_ref(c, at, path, value, ref, inner_ok=inner_ok)
         elif root == "run":
             if len(ref) > 1 and ref[1] not in RUN_ATTRS:
                 c.add(f"unknown name 'run.{ref[1]}'", path, code="unknown-name",
@@ -174,9 +182,11 @@ def check_input(c: Checker, path: Path, value: str, ref: tuple[str, ...]) -> Non
              + (", ".join(c.input_names) or "none") + ")")
 
 
-def check_step_ref(c: Checker, i: int, path: Path, value: str, ref: tuple[str, ...]) -> None:
+def check_step_ref(c: Checker, at: Path, path: Path, value: str, ref: tuple[str, ...], *,
+                   inner_ok: bool = False) -> None:
     if len(ref) < 2:
         return
+    i = c.ordinal.get(at, 0)
     target = ref[1]
     j = c.first_index.get(target)
     if j is None:
@@ -191,8 +201,28 @@ def check_step_ref(c: Checker, i: int, path: Path, value: str, ref: tuple[str, .
         c.add(f"a step cannot read its own 'steps.{target}'", path, code="step-order",
                  offset=find_ref(value, ref), hint="inside expect/outputs/until use `result`")
         return
+    where_t = c.path_of[target]
+    if at[:len(where_t)] == where_t:
+        c.add(f"a step inside group '{target}' cannot read 'steps.{target}': the group "
+              "ends after it", path, code="step-order", offset=find_ref(value, ref),
+              hint="read the steps before it inside the group, by their own ids")
+        return
+    if where_t[:len(at)] == at:  # a group reading its own steps: outputs and repeat.until
+        if not inner_ok:
+            c.add(f"step '{target}' runs inside this group, after this is read", path,
+                  code="step-order", offset=find_ref(value, ref),
+                  hint="read inner steps in the group's outputs or repeat.until")
+        return
+    container = where_t[:-2]
+    if at[:len(container)] != container:
+        group = c.value(container).get("id", "?")
+        c.add(f"step '{target}' is inside group '{group}'; outside it, use "
+              f"steps.{group}.result.items[i].{target} or the group's outputs", path,
+              code="group-scope", offset=find_ref(value, ref),
+              hint=f"add `outputs:` to group '{group}' for what later steps need")
+        return
     if j > i:
-        line = c.pos.value(("steps", j))
+        line = c.pos.value(where_t)
         c.add(f"step '{target}' is defined later (line {line[0] if line else '?'}); "
                  "a step can only use steps before it", path, code="step-order",
                  offset=find_ref(value, ref),
@@ -203,7 +233,7 @@ def check_step_ref(c: Checker, i: int, path: Path, value: str, ref: tuple[str, .
                  offset=find_ref(value, ref),
                  hint=f"use steps.{target}.result, .outputs or .status")
         return
-    other = c.steps.get(j)
+    other = c.steps.get(where_t)
     if len(ref) > 3 and ref[2] == "outputs" and other is not None and (
             ref[3] not in other.outputs):
         known = ", ".join(other.outputs) or "none"
