@@ -52,7 +52,8 @@ class Engine:
                               masker=masker, options=options, run_id=run_id)
         self.record = Recorder(self.run)
         self.attempts = Attempter(self.run)
-        self.groups = GroupRunner(self.run, self.record, self._run_step, self._reuse)
+        self.groups = GroupRunner(self.run, self.record, self._run_step, self._reuse,
+                                  self.templater)
 
     @property
     def run_id(self) -> str:
@@ -257,6 +258,8 @@ class Engine:
                 return self._skip(step, f"when `{step.when}` is false", key), None
             if step.type == "group":
                 return self.groups.run_group(step, index, key, tpl, per_item_when, number)
+            if step.type == "runbook":
+                return self.groups.run_call(step, index, key, tpl, number)
             if step.for_each is not None:
                 return self._for_each(step, index, key, tpl, per_item_when, number)
             return self._one(step, index, key, tpl, number=number)

@@ -64,11 +64,46 @@ class GroupRunner:
     """Runs group steps for the engine, through the engine's own `run_step` for each inner
     step (passed in, so nothing here calls back into the module that drives the run)."""
 
-    def __init__(self, run: RunSession, record: Recorder, run_step: RunStep, reuse: Reuse):
+    def __init__(self, run: RunSession, record: Recorder, run_step: RunStep, reuse: Reuse,
+                 templater: Callable[[Step], Templater]):
         self.run = run
         self.record = record
         self.run_step = run_step
         self.reuse = reuse
+        self.templater = templater
+
+    def run_call(self, step: Step, index: int, key: str, tpl: Templater,
+                 number: str) -> Outcome:
+        """A `runbook` step: the callee's steps run here, ledger keys `key.<id>`, with its own
+        inputs and `steps.*`; its top-level `outputs` become this step's result/outputs."""
+        from vvrun.language.inputs import resolve_inputs
+
+        started = time.time()
+        callee = self.run.runbook.callee(step.spec.path)
+        given = tpl.value(dict(step.spec.inputs))
+        inputs = resolve_inputs(callee, given, self.run.opts.environ)
+        for name, inp in callee.inputs.items():
+            if inp.secret and name in inputs:
+                self.run.masker.add(inputs[name])
+        self.run.emit("step_started", {
+            "index": index + 1, "total": len(self.run.runbook.steps), "number": number,
+            "step_id": key, "type": "runbook", "title": str(tpl.text(step.title or step.id)),
+            "description": tpl.text(step.description) if step.description else "",
+            **describe_dict(Description(summary=f"run runbook {step.spec.path}: "
+                                        f"{callee.title}"), self.run.masker),
+            "danger": step.danger, "attempt": 1, "item": None})
+        saved = (self.run.runbook, self.run.inputs, self.run.views)
+        self.run.runbook, self.run.inputs, self.run.views = callee, dict(inputs), {}
+        try:
+            _, failure = self._round(Group(callee.steps), index, key, {}, number)
+            if failure is None:
+                ctpl = self.templater(step)
+                outputs = {n: evaluate(ctpl, e) for n, e in callee.outputs.items()}
+        finally:
+            self.run.runbook, self.run.inputs, self.run.views = saved
+        if failure is not None:
+            return self.record.failed(step, key, failure, started), failure
+        return self.record.succeeded(step, key, outputs, outputs, started, attempts=1), None
 
     def run_group(self, step: Step, index: int, key: str, tpl: Templater,
                   per_item_when: bool, number: str) -> Outcome:

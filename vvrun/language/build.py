@@ -100,6 +100,7 @@ def build(loaded: Loaded, bad: frozenset[tuple[Any, ...]] = frozenset()) -> Buil
         steps=tuple(steps),
         source_hash=hashlib.sha256(loaded.source).hexdigest(),
         where=Location(file, 1, 1),
+        outputs=dict(get("outputs", {}, dict)),
     )
     return Built(runbook, loaded, frozenset(skipped), tuple(ids))
 

@@ -5,6 +5,7 @@ Built once from a validated document (see `language.build`); later stages never 
 
 from __future__ import annotations
 
+import os.path
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,6 +152,12 @@ class Runbook:
     steps: tuple[Step, ...] = ()
     source_hash: str = ""  # sha256 of the file bytes: binds plans and resumes to the content
     where: Location = field(default_factory=Location)
+    outputs: Mapping[str, str] = field(default_factory=dict)  # what a caller gets (§3.7)
+    callees: Mapping[str, Runbook] = field(default_factory=dict)  # by resolved path
+
+    def callee(self, path: str) -> Runbook:
+        """The runbook a `runbook` step of this one calls (paths are relative to this file)."""
+        return self.callees[os.path.normpath(os.path.join(os.path.dirname(self.path), path))]
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:

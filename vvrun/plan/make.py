@@ -38,7 +38,7 @@ def make_plan(
     masker = plan_masker(runbook, variables, environ)
     resolved = resolve_plan_inputs(runbook, variables, environ, show_env)
     context = make_context(resolved, environ, show_env)
-    planner = _Planner(runbook, context, masker)
+    planner = _Planner(runbook, context, masker, environ, show_env)
     steps = tuple(planner.all_steps(runbook.steps))
     warnings = [
         f"input '{r.input.name}' has no value: the plan shows ⟨inputs.{r.input.name}⟩ "
@@ -129,9 +129,11 @@ def _unquote(shown: str) -> str:
 
 
 class _Planner:
-    def __init__(self, runbook: Runbook, context: dict[str, Any], masker: Masker):
+    def __init__(self, runbook: Runbook, context: dict[str, Any], masker: Masker,
+                 environ: Mapping[str, str], show_env: tuple[str, ...]):
         self.runbook = runbook
         self.context = context
+        self.masker, self.environ, self.show_env = masker, environ, show_env
         self.mask: Callable[[str], str] = lambda text: masker.mask(_unhide_placeholders(text))
 
     def connections(self) -> list[PlannedConnection]:
@@ -183,9 +185,30 @@ class _Planner:
                 out.append(self.group(number, step, looping))
                 loops = looping or bool(step.for_each) or step.spec.repeat is not None
                 out += self.all_steps(step.spec.steps, f"{number}.", loops)
+            elif step.type == "runbook" and self.runbook.callees:
+                out.append(self.step(number, step, looping))
+                out += self._inline(step, f"{number}.", looping)
             else:
                 out.append(self.step(number, step, looping))
         return out
+
+    def _inline(self, step: Step, prefix: str, looping: bool) -> list[PlannedStep]:
+        """A called runbook's steps, planned with the inputs the call gives it (a value only
+        the run knows stays ⟨inputs.name⟩)."""
+        callee = self.runbook.callee(step.spec.path)
+        tpl = self._templater(step, looping)
+        given = {}
+        for name, source in step.spec.inputs.items():
+            try:
+                value = tpl.value(source)
+            except (VvrunError, DependsOn):
+                continue
+            if "⟨" not in str(value):
+                given[name] = value
+        resolved = resolve_plan_inputs(callee, given, self.environ, self.show_env)
+        sub = _Planner(callee, make_context(resolved, self.environ, self.show_env),
+                       self.masker, self.environ, self.show_env)
+        return sub.all_steps(callee.steps, prefix, looping)
 
     def _templater(self, step: Step, looping: bool) -> Templater:
         tpl = Templater(self.context, where=step.where)

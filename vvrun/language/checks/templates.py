@@ -235,6 +235,7 @@ def check_step_ref(c: Checker, at: Path, path: Path, value: str, ref: tuple[str,
         return
     other = c.steps.get(where_t)
     if len(ref) > 3 and ref[2] == "outputs" and other is not None and (
+            other.type != "runbook") and (
             ref[3] not in other.outputs):
         known = ", ".join(other.outputs) or "none"
         c.add(f"step '{target}' has no output '{ref[3]}'", path, code="unknown-output",

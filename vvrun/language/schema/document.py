@@ -205,6 +205,15 @@ def _top(step: Mapping[str, Any], connection: Mapping[str, Any],
             },
             "steps": {"type": "array", "minItems": 1, "items": step,
                       "description": "The steps, run in order."},
+            "outputs": {
+                "type": "object",
+                "propertyNames": {"pattern": ID_PATTERN},
+                "additionalProperties": {"type": "string", "minLength": 1},
+                "description": "`{name: expression}` over `steps.*` and `inputs.*`, evaluated "
+                "when the runbook ends: what a runbook that calls this one (a `runbook` step) "
+                "gets as that step's result and outputs.",
+                "examples": [{"stuck": "steps.find.result.rowcount"}],
+            },
         },
         "$defs": dict(defs),
     }
