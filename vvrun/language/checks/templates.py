@@ -32,7 +32,9 @@ def top_templates(c: Checker) -> None:
         for name in c.rb.connections:
             for path, value in iter_paths(conns[name], ("connections", name)):
                 if isinstance(value, str):
-                    template(c, ("_top",), path, allowed=("inputs", "env", "run"))
+                    # a connection opens when a step first uses it: it may aim at what an
+                    # earlier step found (`{{ steps.find_primary.outputs.url }}`)
+                    template(c, ("_top",), path, allowed=("inputs", "env", "run", "steps"))
     locks = c.data.get("locks")
     if isinstance(locks, list) and all(isinstance(x, str) for x in locks):
         for i in range(len(locks)):
@@ -92,6 +94,18 @@ def template(c: Checker, scope: Path, path: Path, *, allowed: tuple[str, ...]) -
                      offset=find_ref(value, ref))
         elif ref[0] == "inputs":
             check_input(c, path, value, ref)
+        elif ref[0] == "steps" and len(ref) > 1 and ref[1] not in c.first_index:
+            close = difflib.get_close_matches(ref[1], list(c.first_index), n=1)
+            c.add(f"unknown step '{ref[1]}'" + (f" — did you mean '{close[0]}'?" if close
+                                                 else ""), path, code="unknown-step",
+                  offset=find_ref(value, ref), hint=None if close else "steps.<id> names a "
+                  "step of this runbook")
+        elif ref[0] == "steps" and len(ref) > 3 and ref[2] == "outputs":
+            other = c.steps.get(c.path_of[ref[1]])
+            if other is not None and other.type != "runbook" and ref[3] not in other.outputs:
+                c.add(f"step '{ref[1]}' has no output '{ref[3]}'", path,
+                      code="unknown-output", offset=find_ref(value, ref),
+                      hint=f"its outputs: {', '.join(other.outputs) or 'none'}")
 
 
 def _exists(c: Checker, path: Path) -> bool:
