@@ -106,7 +106,7 @@ def test_a_clean_runbook_builds_with_defaults_merged(tmp_path: Path) -> None:
 def test_for_each_steps_may_use_item_and_loop(tmp_path: Path) -> None:
     text = HEAD + (
         "steps:\n"
-        "  - id: a\n    shell: 'true'\n    outputs: {names: result.stdout.split()}\n"
+        "  - id: a\n    shell: 'true'\n    outputs: {names: result.stdout | split}\n"
         "  - id: b\n    for_each: steps.a.outputs.names\n"
         "    shell: echo {{ item }} {{ loop.index }}\n    expect: result.exit_code == 0\n"
     )
@@ -118,7 +118,7 @@ def test_template_locals_are_not_unknown_names(tmp_path: Path) -> None:
         "steps:\n"
         "  - id: a\n    shell: 'true'\n"
         "  - id: b\n    manual: |\n"
-        "      {% for line in steps.a.result.stdout.splitlines() %}- {{ line }} "
+        "      {% for line in steps.a.result.stdout | splitlines %}- {{ line }} "
         "({{ loop.index }})\n      {% endfor %}{% set n = 1 %}{{ n }}\n"
     )
     assert check_file(_write(tmp_path, text))[1] == []

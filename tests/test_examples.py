@@ -15,7 +15,8 @@ ALL = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
 FEATURES = {"quickstart.yaml", "inputs.yaml", "when.yaml", "retry-until.yaml",
             "expect-outputs.yaml", "on-failure.yaml", "sql.yaml", "redis.yaml", "http.yaml",
             "shell.yaml", "confirm.yaml", "manual.yaml", "secrets.yaml", "locks.yaml",
-            "approvers.yaml", "for-each.yaml"}
+            "approvers.yaml", "for-each.yaml", "groups.yaml", "stop.yaml", "runbook-call.yaml",
+            "key-lookup.yaml"}
 
 
 def _vvrun(*args: str) -> subprocess.CompletedProcess[str]:

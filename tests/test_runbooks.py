@@ -799,7 +799,7 @@ def test_deploy_refuses_a_dirty_tree(world: World, app_repo: tuple[Path, Path]) 
     (clone / "stray.txt").write_text("uncommitted\n")
     out = world.run("deploy", repo=str(clone), method="vercel")
     assert out.exit_code == 1
-    assert "result.stdout.strip() == ''" in out.step("clean").error
+    assert "(result.stdout | trim) == ''" in out.step("clean").error
     assert world.doubles_called() == []
 
 

@@ -138,8 +138,9 @@ def test_sandbox_escapes_fail_cleanly(source: str) -> None:
         tpl.text("{{ " + source + " }}")
 
 
-def test_an_escape_in_a_runbook_fails_the_step_cleanly(tmp_path: Path) -> None:
-    from tests.test_engine_support import Runner, write_runbook
+def test_an_escape_in_a_runbook_is_a_validate_error_with_its_line(tmp_path: Path) -> None:
+    from tests.test_engine_support import write_runbook
+    from vvrun.language.pipeline import check_file
 
     rb = write_runbook(tmp_path, """
         version: 1
@@ -153,9 +154,18 @@ def test_an_escape_in_a_runbook_fails_the_step_cleanly(tmp_path: Path) -> None:
             shell: echo {{ lipsum.__globals__ }}
             on_failure: continue
     """)
-    out = Runner().run(rb)
-    assert out.status == "failed" and out.result.exit_code == 1
-    assert "cycler.__init__.__globals__.os" in out.step("sneaky").error
+    _, problems = check_file(str(rb))
+    found = {(p.where.line, p.code, p.where.step_id) for p in problems}
+    assert {(6, "sandbox", "sneaky"), (9, "sandbox", "sneaky2")} <= found
+
+
+def test_an_escape_that_only_a_run_can_see_is_refused_with_exit_2() -> None:
+    from vvrun.language.templates import TemplateRefused
+
+    tpl = Templater({"inputs": {"name": "__class__"}})
+    with pytest.raises(TemplateRefused) as err:
+        tpl.expr("inputs.name | string | attr(inputs.name)")
+    assert err.value.exit_code == 2 and "refused" in err.value.message
 
 
 @pytest.mark.parametrize("source", ["9 ** (9 ** 9)", "'a' * 10**9", "[1] * 10**8",

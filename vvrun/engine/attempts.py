@@ -31,7 +31,9 @@ class Attempter:
 
     def run_attempts(self, step: Step, key: str, module: Any, action: Any, tpl: Templater,
                      digest: str, answered: Mapping[str, Any] | None, with_outputs: bool
-                     ) -> tuple[dict[str, Any], dict[str, Any], int]:
+                     ) -> tuple[dict[str, Any], dict[str, Any], int, str | None]:
+        """(result, outputs, attempts, note); the note says when `retry.until` ran out and
+        `on_exhausted: continue` let the step succeed with its last result."""
         retry = step.retry or Retry()
         attempts = max(1, retry.attempts)
         delay = retry.delay.seconds
@@ -43,9 +45,10 @@ class Attempter:
             try:
                 if answered is not None:  # a confirm answered by --yes or before a resume
                     raw: dict[str, Any] = dict(answered)
-                    return raw, self.outputs(step, tpl.child(result=raw), with_outputs), attempt
+                    return (raw, self.outputs(step, tpl.child(result=raw), with_outputs),
+                            attempt, None)
                 return (*self._attempt(step, key, module, action, tpl, with_outputs,
-                                       attempt, digest), attempt)
+                                       attempt, digest), attempt, None)
             except StepFailed as exc:
                 last = exc
             if attempt < attempts:
@@ -54,6 +57,12 @@ class Attempter:
                 self.run.opts.sleep(delay)
                 delay *= retry.backoff
         assert last is not None
+        if isinstance(last, _UntilFalse) and retry.on_exhausted == "continue":
+            raw = last.result  # type: ignore[attr-defined]
+            note = (f"retry.until `{retry.until}` still false after {attempts} attempts; "
+                    "on_exhausted: continue — the last result is the step's result")
+            return (dict(raw), self.outputs(step, tpl.child(result=raw), with_outputs),
+                    attempts, note)
         if isinstance(last, _UntilFalse) and attempts > 1:
             last.message += f" (after {attempts} attempts)"
         last.attempts = attempts  # type: ignore[attr-defined]  # the ledger records how many
@@ -94,9 +103,13 @@ class Attempter:
                     if finish is not None:  # a poll that commits each round (batched work)
                         finish(True)
                         finish = None
-                    raise _UntilFalse(f"retry.until `{until}` is still false"
-                                      + _saw(until or "", rtpl, self.run.masker), where=step.where,
-                                      hint="raise retry.attempts or retry.delay to wait longer")
+                    still = _UntilFalse(f"retry.until `{until}` is still false"
+                                        + _saw(until or "", rtpl, self.run.masker),
+                                        where=step.where,
+                                        hint="raise retry.attempts or retry.delay to wait "
+                                        "longer, or set retry.on_exhausted: continue")
+                    still.result = dict(raw)  # type: ignore[attr-defined]
+                    raise still
                 for expr in step.expect:
                     if not evaluate(rtpl, expr):
                         raise ExpectFailed(f"expect `{expr}` was false"

@@ -14,6 +14,7 @@ from typing import Any
 from vvrun.engine import approval
 from vvrun.engine.attempts import Attempter
 from vvrun.engine.context import action_hash, describe_dict, evaluate, step_view
+from vvrun.engine.groups import GroupRunner, RunStopped, loop_items, loop_view, stop_if_stop
 from vvrun.engine.notifications import attach as attach_notifications
 from vvrun.engine.options import RunOptions
 from vvrun.engine.recording import Recorder
@@ -53,6 +54,8 @@ class Engine:
         self.record = Recorder(self.run)
         self.attempts = Attempter(self.run)
         attach_notifications(self.run, self._base_context)  # run events, the notify step
+        self.groups = GroupRunner(self.run, self.record, self._run_step, self._reuse,
+                                  self.templater)
 
     @property
     def run_id(self) -> str:
@@ -125,6 +128,8 @@ class Engine:
         status, error = Status.SUCCEEDED, None
         try:
             status, error = self._loop()
+        except RunStopped as exc:  # a `stop` step: the run ends on purpose
+            return self._finish_run(Status(exc.status), f"stopped: {exc.reason}")
         except Paused as exc:
             status, error = Status.PAUSED, _with_run_hint(exc, self.run.run_id)
             if self.run.current is not None:
@@ -194,7 +199,7 @@ class Engine:
                     or (done.status == Status.FAILED and step.on_failure == "continue")):
                 self._reuse(step, done)  # a tolerated failure was dealt with: not run again
             else:
-                result, error = self._run_step(step, i)
+                result, error = self._run_step(step, i, step.id, {}, str(i + 1))
                 if result.status == Status.FAILED:
                     if step.on_failure == "continue":
                         pass
@@ -222,70 +227,79 @@ class Engine:
             return f"tagged {', '.join(sorted(skipped))} (--skip-tags)"
         return None
 
-    def _reuse(self, step: Step, done: StepResult) -> None:
+    def _reuse(self, step: Step, done: StepResult, key: str | None = None) -> None:
+        key = key or step.id
         self.run.views[step.id] = step_view(done.status.value, done.result, done.outputs)
-        self.run.summary[step.id] = done
-        self.run.emit("step_skipped", {"step_id": step.id,
+        if key == step.id:
+            self.run.summary[step.id] = done
+        self.run.emit("step_skipped", {"step_id": key,
                                    "reason": f"{done.status.value} before the resume"})
+        stop_if_stop(step, done)  # a run that stopped on purpose stops again on resume
 
-    def _skip(self, step: Step, reason: str) -> StepResult:
+    def _skip(self, step: Step, reason: str, key: str | None = None) -> StepResult:
+        key = key or step.id
         now = time.time()
-        result = StepResult(step.id, Status.SKIPPED, started_at=now, ended_at=now)
-        self.run.store.step_finished(self.run.run_id, step.id, result)
+        result = StepResult(key, Status.SKIPPED, started_at=now, ended_at=now)
+        self.run.store.step_finished(self.run.run_id, key, result)
         self.run.views[step.id] = step_view("skipped", {}, {})
-        self.run.summary[step.id] = result
-        self.run.emit("step_skipped", {"step_id": step.id, "reason": reason})
+        if key == step.id:
+            self.run.summary[step.id] = result
+        self.run.emit("step_skipped", {"step_id": key, "reason": reason})
         return result
 
-    def _run_step(self, step: Step, index: int) -> tuple[StepResult, StepFailed | None]:
-        tpl = self.templater(step)
+    def _run_step(self, step: Step, index: int, key: str, extra: Mapping[str, Any],
+                  number: str) -> tuple[StepResult, StepFailed | None]:
+        """Run one step (a group, a loop, or a single action) under ledger key `key`;
+        `extra` are the names a group round adds (`item`, `loop`)."""
+        tpl = self.templater(step).child(**extra) if extra else self.templater(step)
         started = time.time()
         try:
             per_item_when = step.for_each is not None and step.when is not None and any(
                 p[0] in ("item", "loop") for p in referenced_names(step.when, expression=True))
             if step.when is not None and not per_item_when and not evaluate(tpl, step.when):
-                return self._skip(step, f"when `{step.when}` is false"), None
+                return self._skip(step, f"when `{step.when}` is false", key), None
+            if step.type == "group":
+                return self.groups.run_group(step, index, key, tpl, per_item_when, number)
+            if step.type == "runbook":
+                return self.groups.run_call(step, index, key, tpl, number)
             if step.for_each is not None:
-                return self._for_each(step, index, tpl, per_item_when)
-            return self._one(step, index, step.id, tpl)
+                return self._for_each(step, index, key, tpl, per_item_when, number)
+            return self._one(step, index, key, tpl, number=number)
         except StepFailed as exc:
-            return self.record.failed(step, step.id, exc, started), exc
+            return self.record.failed(step, key, exc, started), exc
 
-    def _for_each(self, step: Step, index: int, tpl: Templater, per_item_when: bool
-                  ) -> tuple[StepResult, StepFailed | None]:
+    def _for_each(self, step: Step, index: int, key: str, tpl: Templater, per_item_when: bool,
+                  number: str) -> tuple[StepResult, StepFailed | None]:
         started = time.time()
-        items = evaluate(tpl, step.for_each or "")
-        if isinstance(items, Mapping):
-            items = [{"key": k, "value": v} for k, v in items.items()]
-        if not isinstance(items, list | tuple):
-            raise StepFailed(f"for_each `{step.for_each}` gave {type(items).__name__}, "
-                             "not a list", where=step.where,
-                             hint="for_each needs a list, e.g. steps.find.result.rows")
+        items = loop_items(tpl, step)
         results: list[Any] = []
         n = len(items)
+        ran = False
         for i, item in enumerate(items):
-            key = f"{step.id}[{i}]"
-            done = self.run.ledger.get(key)
+            ikey = f"{key}[{i}]"
+            done = self.run.ledger.get(ikey)
             if done is not None and done.status in (Status.SUCCEEDED, Status.SKIPPED):
+                ran = ran or done.status == Status.SUCCEEDED
                 results.append(dict(done.result))
                 continue
-            loop = {"index": i + 1, "index0": i, "length": n, "first": i == 0,
-                    "last": i == n - 1}
-            itpl = tpl.child(item=item, loop=loop)
+            itpl = tpl.child(item=item, loop=loop_view(i, n))
             if per_item_when and not evaluate(itpl, step.when or "true"):
-                self._skip_item(key, f"when `{step.when}` is false")
+                self._skip_item(ikey, f"when `{step.when}` is false")
                 results.append({})
                 continue
-            result, error = self._one(step, index, key, itpl, item=(i, n))
+            ran = True
+            result, error = self._one(step, index, ikey, itpl, item=(i, n), number=number)
             if result.status == Status.FAILED:
                 partial = {"items": results}
-                return self.record.failed(step, step.id, error or StepFailed("item failed"),
+                return self.record.failed(step, key, error or StepFailed("item failed"),
                                     started, result=partial), error
             results.append(dict(result.result))
+        if n and not ran:  # SPEC §3: a loop whose items were all skipped is `skipped`
+            return self._skip(step, "every item was skipped", key), None
         aggregate = {"items": results}
         rtpl = tpl.child(result=aggregate)
         outputs = {name: evaluate(rtpl, expr) for name, expr in step.outputs.items()}
-        return self.record.succeeded(step, step.id, aggregate, outputs, started, attempts=1), None
+        return self.record.succeeded(step, key, aggregate, outputs, started, attempts=1), None
 
     def _skip_item(self, key: str, reason: str) -> None:
         now = time.time()
@@ -296,7 +310,8 @@ class Engine:
     # -- one step (or one item of a for_each step) ---------------------------------------
 
     def _one(self, step: Step, index: int, key: str, tpl: Templater,
-             item: tuple[int, int] | None = None) -> tuple[StepResult, StepFailed | None]:
+             item: tuple[int, int] | None = None, number: str | None = None
+             ) -> tuple[StepResult, StepFailed | None]:
         started = time.time()
         module = STEP_TYPES[step.type]
         self.run.current = key
@@ -311,6 +326,7 @@ class Engine:
         title = str(tpl.text(step.title)) if step.title else desc.summary
         self.run.emit("step_started", {
             "index": index + 1, "total": len(self.run.runbook.steps), "step_id": key,
+            "number": number or str(index + 1),
             "type": step.type, "title": title,
             "description": tpl.text(step.description) if step.description else "",
             **describe_dict(desc, self.run.masker), "danger": step.danger, "attempt": 1,
@@ -337,8 +353,8 @@ class Engine:
                 return self.record.succeeded(step, key, acked, {}, started, attempts=1,
                                        digest=digest), None
         try:
-            result, outputs, attempts = self.attempts.run_attempts(step, key, module, action, tpl,
-                                                       digest, answered, item is None)
+            result, outputs, attempts, note = self.attempts.run_attempts(
+                step, key, module, action, tpl, digest, answered, item is None)
         except StepFailed as exc:
             return self.record.failed(step, key, exc, started, digest=digest), exc
         if step.type == "confirm" and result.get("confirmed") and answered is None:
@@ -346,8 +362,10 @@ class Engine:
             approval.second_approver(self.run, step, key, digest)
         if step.type == "manual":
             approval.record_acknowledged(self.run, key, result)
-        return self.record.succeeded(step, key, result, outputs, started, attempts=attempts,
-                               digest=digest), None
+        done = self.record.succeeded(step, key, result, outputs, started, attempts=attempts,
+                                     digest=digest, note=note)
+        stop_if_stop(step, done)
+        return done, None
 
     # -- templates and events ------------------------------------------------------------
 

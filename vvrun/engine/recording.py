@@ -28,9 +28,10 @@ class Recorder:
                          self.run.masker.mask_obj(dict(outputs)), note, attempts, started,
                          time.time(), digest)
         self.run.store.step_finished(self.run.run_id, key, rec)
-        if key == step.id:
+        if is_step_key(key, step):
             # later templates see the real values; everything written is masked
             self.run.views[step.id] = step_view("succeeded", result, outputs)
+        if key == step.id:
             self.run.summary[step.id] = rec
         self.run.emit("step_ended", {"step_id": key, "status": "succeeded", "result": rec.result,
                                  "outputs": rec.outputs, "error": note,
@@ -48,8 +49,9 @@ class Recorder:
                          self.run.masker.mask(exc.message), getattr(exc, "attempts", 1), started,
                          time.time(), digest)
         self.run.store.step_finished(self.run.run_id, key, rec)
-        if key == step.id:
+        if is_step_key(key, step):
             self.run.views[step.id] = step_view("failed", raw, {})
+        if key == step.id:
             self.run.summary[step.id] = rec
         self.run.emit("step_ended", {"step_id": key, "status": "failed", "result": rec.result,
                                  "outputs": {}, "error": self.run.masker.mask(exc.format()),
@@ -74,3 +76,9 @@ class Recorder:
         self.run.emit("step_ended", {"step_id": key, "status": status.value, "result": {},
                                  "outputs": {}, "error": rec.error, "duration": None})
         self.run.current = None
+
+
+def is_step_key(key: str, step: Step) -> bool:
+    """True for the step's own ledger key — `id`, or `group[2].id` inside a group — and not
+    for one item of its `for_each` (`id[3]`)."""
+    return key == step.id or key.endswith("." + step.id)

@@ -18,9 +18,17 @@ from typing import Any
 from vvrun.errors import Location, Problem
 from vvrun.identity.schema import parse_approvers
 from vvrun.language.load import Loaded
-from vvrun.language.model import Connection, Duration, Input, Retry, Runbook, Step
+from vvrun.language.model import (
+    Connection,
+    Duration,
+    Group,
+    Input,
+    Repeat,
+    Retry,
+    Runbook,
+    Step,
+)
 
-TYPE_KEYS = ("sql", "redis", "http", "shell", "confirm", "manual", "notify")
 _CONN_KINDS = ("postgres", "redis", "http", "ssh")
 
 
@@ -78,7 +86,7 @@ def build(loaded: Loaded, bad: frozenset[tuple[Any, ...]] = frozenset()) -> Buil
         if not isinstance(raw, dict) or _is_bad(bad, ("steps", i)):
             skipped.add(i)
             continue
-        steps.append(_step(raw, defaults, where(("steps", i), step_id)))
+        steps.append(_step(raw, defaults, ("steps", i), where, bad))
     runbook = Runbook(
         path=file,
         name=get("name", "", str),
@@ -93,6 +101,7 @@ def build(loaded: Loaded, bad: frozenset[tuple[Any, ...]] = frozenset()) -> Buil
         steps=tuple(steps),
         source_hash=hashlib.sha256(loaded.source).hexdigest(),
         where=Location(file, 1, 1),
+        outputs=dict(get("outputs", {}, dict)),
     )
     runbook = _with_integrations(runbook, data, bad, where)
     return Built(runbook, loaded, frozenset(skipped), tuple(ids))
@@ -188,13 +197,33 @@ def _retry(raw: Any) -> Retry | None:
         delay=Duration.parse(raw.get("delay", 1)),
         backoff=float(raw.get("backoff", 1)),
         until=raw.get("until"),
+        on_exhausted=raw.get("on_exhausted", "fail"),
     )
 
 
-def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], where: Location) -> Step:
+def _repeat(raw: Any) -> Repeat | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("until"), str):
+        return None
+    return Repeat(until=raw["until"], max=int(raw.get("max", 10)),
+                  delay=Duration.parse(raw.get("delay", 0)),
+                  on_exhausted=raw.get("on_exhausted", "fail"))
+
+
+def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: tuple[Any, ...],
+          locate: Any, bad: frozenset[tuple[Any, ...]]) -> Step:
     from vvrun.steps import STEP_TYPES
 
-    type_key = next(k for k in TYPE_KEYS if k in raw)
+    where = locate(path, raw.get("id"))
+    if "steps" in raw:
+        type_key = "group"
+        spec: Any = Group(
+            steps=tuple(_step(r, defaults, (*path, "steps", j), locate, bad)
+                        for j, r in enumerate(raw["steps"])
+                        if isinstance(r, dict) and not _is_bad(bad, (*path, "steps", j))),
+            repeat=_repeat(raw.get("repeat")))
+    else:
+        type_key = next(k for k in STEP_TYPES if k in raw)
+        spec = STEP_TYPES[type_key].parse(raw[type_key], where)
     timeout = raw.get("timeout", defaults.get("timeout"))
     when = raw.get("when")
     expect = raw.get("expect", ())
@@ -203,7 +232,7 @@ def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], where: Location) 
     return Step(
         id=raw["id"],
         type=type_key,
-        spec=STEP_TYPES[type_key].parse(raw[type_key], where),
+        spec=spec,
         title=raw.get("title"),
         description=raw.get("description"),
         when=str(when).lower() if isinstance(when, bool) else when,

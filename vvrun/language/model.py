@@ -5,6 +5,7 @@ Built once from a validated document (see `language.build`); later stages never 
 
 from __future__ import annotations
 
+import os.path
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,47 @@ class Retry:
     delay: Duration = Duration(1.0)
     backoff: float = 1.0
     until: str | None = None
+    on_exhausted: str = "fail"  # fail | continue (the step succeeds with its last result)
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """`repeat:` on a group: run it again until `until` holds, at most `max` rounds."""
+
+    until: str
+    max: int = 10
+    delay: Duration = Duration(0.0)
+    on_exhausted: str = "fail"
+
+
+@dataclass(frozen=True)
+class Group:
+    """The spec of a group step (`steps:` instead of a type key): its steps, run in order as
+    one step, once, per `for_each` item, or `repeat`ed."""
+
+    steps: tuple[Step, ...]
+    repeat: Repeat | None = None
+
+    def summary(self, for_each: str | None) -> str:
+        """The group in one line, with its loop: for the terminal and for plans."""
+        n = len(self.steps)
+        text = f"group of {n} step{'' if n == 1 else 's'}"
+        if for_each:
+            text += f", for each item of `{for_each}`"
+        if self.repeat is not None:
+            r = self.repeat
+            text += (f", repeated until `{r.until}` (at most {r.max} rounds"
+                     + (f", {r.delay} apart)" if r.delay.seconds else ")"))
+        return text
+
+    def walk(self) -> tuple[Step, ...]:
+        """Every step inside, nested groups' steps included, in order."""
+        out: list[Step] = []
+        for s in self.steps:
+            out.append(s)
+            if isinstance(s.spec, Group):
+                out.extend(s.spec.walk())
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -75,7 +117,7 @@ class Step:
     """One step: the common keys plus `spec`, the frozen body its step type parsed."""
 
     id: str
-    type: str  # the type key: sql | redis | http | shell | confirm | manual
+    type: str  # the type key (sql | redis | http | shell | confirm | manual | stop), or group
     spec: Any
     title: str | None = None
     description: str | None = None
@@ -115,6 +157,12 @@ class Runbook:
     secrets: Mapping[str, Any] = field(default_factory=dict)  # name -> secrets.SecretSource
     notifiers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # as written
     notify: tuple[Any, ...] = ()  # run-event rules: notify.events.Rule
+    outputs: Mapping[str, str] = field(default_factory=dict)  # what a caller gets (§3.7)
+    callees: Mapping[str, Runbook] = field(default_factory=dict)  # by resolved path
+
+    def callee(self, path: str) -> Runbook:
+        """The runbook a `runbook` step of this one calls (paths are relative to this file)."""
+        return self.callees[os.path.normpath(os.path.join(os.path.dirname(self.path), path))]
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:

@@ -9,10 +9,12 @@ Later stages run as far as the earlier ones allow, so one pass reports everythin
 
 from __future__ import annotations
 
+import os.path
 from typing import Any
 
 from vvrun.errors import Problem, RunbookInvalid
 from vvrun.language.build import build
+from vvrun.language.calls import resolve_calls
 from vvrun.language.checks import run_checks
 from vvrun.language.load import Loaded, load_file
 from vvrun.language.model import Runbook
@@ -28,12 +30,20 @@ def load_runbook(path: str) -> Runbook:
     return runbook
 
 
-def check_file(path: str, *, warnings: bool = True) -> tuple[Runbook | None, list[Problem]]:
-    """Every problem in the file (errors and warnings) and the runbook when it has no error."""
-    return check_loaded(load_file(path), warnings=warnings)
+def check_file(path: str, *, warnings: bool = True,
+               stack: tuple[str, ...] = ()) -> tuple[Runbook | None, list[Problem]]:
+    """Every problem in the file (errors and warnings) and the runbook when it has no error.
+    `stack`: the files calling this one through `runbook` steps (to refuse cycles)."""
+    return check_loaded(load_file(path), warnings=warnings,
+                        stack=stack or (os.path.abspath(path),))
 
 
-def check_loaded(loaded: Loaded, *, warnings: bool = True) -> tuple[Runbook | None, list[Problem]]:
+def _load_callee(path: str, stack: tuple[str, ...]) -> tuple[Runbook | None, list[Problem]]:
+    return check_file(path, warnings=False, stack=stack)
+
+
+def check_loaded(loaded: Loaded, *, warnings: bool = True,
+                 stack: tuple[str, ...] = ()) -> tuple[Runbook | None, list[Problem]]:
     problems = list(loaded.problems)
     if loaded.data is None:
         return None, _sorted(problems)
@@ -41,10 +51,12 @@ def check_loaded(loaded: Loaded, *, warnings: bool = True) -> tuple[Runbook | No
     problems += schema_problems
     built = build(loaded, bad)
     problems += run_checks(built, warnings=warnings)
-    problems = _sorted(problems)
+    runbook, call_problems = resolve_calls(
+        built.runbook, _load_callee, stack or (os.path.abspath(loaded.path),))
+    problems = _sorted(problems + call_problems)
     if any(p.severity == "error" for p in problems):
         return None, problems
-    return built.runbook, problems
+    return runbook, problems
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:

@@ -10,8 +10,8 @@ from typing import Any
 from vvrun import __version__
 from vvrun.errors import VvrunError
 from vvrun.guard import SideEffectBlocked
-from vvrun.language.model import Runbook, Step
-from vvrun.language.templates import DependsOn, Templater, Unknown
+from vvrun.language.model import Group, Runbook, Step
+from vvrun.language.templates import DependsOn, Templater, TemplateRefused, Unknown
 from vvrun.plan.context import (
     ResolvedInput,
     dependency,
@@ -39,8 +39,8 @@ def make_plan(
     masker = plan_masker(runbook, variables, environ)
     resolved = resolve_plan_inputs(runbook, variables, environ, show_env)
     context = make_context(resolved, environ, show_env)
-    planner = _Planner(runbook, context, masker)
-    steps = tuple(planner.step(i, s) for i, s in enumerate(runbook.steps, 1))
+    planner = _Planner(runbook, context, masker, environ, show_env)
+    steps = tuple(planner.all_steps(runbook.steps))
     warnings = [
         f"input '{r.input.name}' has no value: the plan shows ⟨inputs.{r.input.name}⟩ "
         f"(give it with --var {r.input.name}=...)"
@@ -130,9 +130,11 @@ def _unquote(shown: str) -> str:
 
 
 class _Planner:
-    def __init__(self, runbook: Runbook, context: dict[str, Any], masker: Masker):
+    def __init__(self, runbook: Runbook, context: dict[str, Any], masker: Masker,
+                 environ: Mapping[str, str], show_env: tuple[str, ...]):
         self.runbook = runbook
         self.context = context
+        self.masker, self.environ, self.show_env = masker, environ, show_env
         self.mask: Callable[[str], str] = lambda text: masker.mask(_unhide_placeholders(text))
 
     def connections(self) -> list[PlannedConnection]:
@@ -159,7 +161,7 @@ class _Planner:
         unknown = unknowns_in(source, self.context, expression=False)
         try:
             text = _unhide_placeholders(str(tpl.text(source)))
-        except SideEffectBlocked:
+        except (SideEffectBlocked, TemplateRefused):
             raise
         except (VvrunError, DependsOn) as exc:
             why = f"it needs {exc.path}" if isinstance(exc, DependsOn) else exc.message
@@ -173,10 +175,77 @@ class _Planner:
             return source, []
         return text, []
 
-    def step(self, number: int, step: Step) -> PlannedStep:
+    def all_steps(self, steps: tuple[Step, ...], prefix: str = "",
+                  looping: bool = False) -> list[PlannedStep]:
+        """Every step in order; a group once, with its loop, then its steps numbered `2.1`,
+        `2.2`… (inside a loop, `item` and `loop` are what only the run knows)."""
+        out: list[PlannedStep] = []
+        for n, step in enumerate(steps, 1):
+            number: int | str = f"{prefix}{n}" if prefix else n
+            if isinstance(step.spec, Group):
+                out.append(self.group(number, step, looping))
+                loops = looping or bool(step.for_each) or step.spec.repeat is not None
+                out += self.all_steps(step.spec.steps, f"{number}.", loops)
+            elif step.type == "runbook" and self.runbook.callees:
+                out.append(self.step(number, step, looping))
+                out += self._inline(step, f"{number}.", looping)
+            else:
+                out.append(self.step(number, step, looping))
+        return out
+
+    def _inline(self, step: Step, prefix: str, looping: bool) -> list[PlannedStep]:
+        """A called runbook's steps, planned with the inputs the call gives it (a value only
+        the run knows stays ⟨inputs.name⟩)."""
+        callee = self.runbook.callee(step.spec.path)
+        tpl = self._templater(step, looping)
+        given = {}
+        for name, source in step.spec.inputs.items():
+            try:
+                value = tpl.value(source)
+            except (VvrunError, DependsOn):
+                continue
+            if "⟨" not in str(value):
+                given[name] = value
+        resolved = resolve_plan_inputs(callee, given, self.environ, self.show_env)
+        sub = _Planner(callee, make_context(resolved, self.environ, self.show_env),
+                       self.masker, self.environ, self.show_env)
+        return sub.all_steps(callee.steps, prefix, looping)
+
+    def _templater(self, step: Step, looping: bool) -> Templater:
+        tpl = Templater(self.context, where=step.where)
+        if step.for_each or looping:
+            tpl = tpl.child(item=Unknown("item"), loop={"index": Unknown("loop.index"),
+                                                        "first": Unknown("loop.first"),
+                                                        "last": Unknown("loop.last")})
+        return tpl
+
+    def group(self, number: int | str, step: Step, looping: bool) -> PlannedStep:
+        tpl = self._templater(step, looping)
+        warnings: list[str] = []
+        condition, will_run, depends = self._condition(step, tpl, warnings)
+        title, _ = self._text(step.title, tpl) if step.title else (step.id, [])
+        description, _ = self._text(step.description or "", tpl)
+        summary = self.mask(step.spec.summary(step.for_each))
+        repeat = step.spec.repeat
+        return PlannedStep(
+            number=number, id=step.id, type="group", title=self.mask(title), summary=summary,
+            body="", language="text", target=None, params=(), notes=(),
+            description=self.mask(description.strip()), when=step.when, condition=condition,
+            will_run=will_run, depends_on=depends, danger=step.danger,
+            timeout=str(step.timeout) if step.timeout else None,
+            retry=None if repeat is None else (
+                f"repeated until `{repeat.until}`, at most {repeat.max} rounds"
+                + (f", {repeat.delay} apart" if repeat.delay.seconds else "")
+                + (", then continues anyway" if repeat.on_exhausted == "continue" else "")),
+            expect=tuple(step.expect), outputs=tuple(step.outputs.items()),
+            on_failure=step.on_failure, tags=tuple(step.tags), for_each=step.for_each,
+            warnings=tuple(self.mask(w) for w in warnings),
+            source_hash=step_source_hash(step), action_hash=hash_of({"summary": summary}))
+
+    def step(self, number: int | str, step: Step, looping: bool = False) -> PlannedStep:
         tpl = Templater(self.context, where=step.where)
         warnings: list[str] = []
-        if step.for_each:
+        if step.for_each or looping:
             tpl = tpl.child(item=Unknown("item"), loop={"index": Unknown("loop.index"),
                                                         "first": Unknown("loop.first"),
                                                         "last": Unknown("loop.last")})
@@ -245,7 +314,7 @@ class _Planner:
             truth = bool(value)
         except DependsOn as exc:
             unknown = unknown or [exc.path]
-        except SideEffectBlocked:
+        except (SideEffectBlocked, TemplateRefused):
             raise
         except VvrunError as exc:
             warnings.append(f"`when` cannot be evaluated in a plan: {exc.message}")

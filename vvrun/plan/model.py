@@ -43,7 +43,7 @@ class PlannedStep:
     """One step as it would run. `condition` is a sentence: "always", "runs (…)",
     "skipped (…)", or "depends on x"; `will_run` is True, False or None (cannot know)."""
 
-    number: int
+    number: int | str  # `2.3`: the third step of the group that is step 2
     id: str
     type: str
     title: str

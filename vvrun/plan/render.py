@@ -15,7 +15,7 @@ from typing import Any
 from vvrun.errors import VvrunError
 from vvrun.guard import SideEffectBlocked
 from vvrun.language.model import Connection, Step
-from vvrun.language.templates import DependsOn, Templater, Unknown
+from vvrun.language.templates import DependsOn, Templater, TemplateRefused, Unknown
 from vvrun.steps import STEP_TYPES
 from vvrun.steps.base import Description
 
@@ -76,7 +76,7 @@ def describe_step(
         try:
             desc = (describe(render(spec, t, conns))  # type: ignore[misc]
                     if own else _plain(step_type, spec, t, conns))
-        except SideEffectBlocked:
+        except (SideEffectBlocked, TemplateRefused):
             raise
         except DependsOn as exc:
             depends = depends or exc.path

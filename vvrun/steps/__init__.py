@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from vvrun.steps import confirm, http, manual, notify, redis, shell, sql
+from vvrun.steps import confirm, http, manual, notify, redis, runbook, shell, sql, stop
 from vvrun.steps.base import StepType
 
 STEP_TYPES: dict[str, StepType] = {
     m.NAME: m  # type: ignore[misc]
-    for m in (sql, redis, http, shell, confirm, manual, notify)
+    for m in (sql, redis, http, shell, confirm, manual, notify, stop, runbook)
 }
 
 #: Which connection kind each step type talks to (None: needs no connection).
@@ -19,4 +19,6 @@ CONNECTION_KIND: dict[str, str | None] = {
     "confirm": None,
     "manual": None,
     "notify": None,
+    "stop": None,
+    "runbook": None,
 }

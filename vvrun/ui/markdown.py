@@ -252,9 +252,19 @@ def render_runbook_doc(runbook: Runbook, source: str) -> str:
     out += ["## Locks", "", "One run at a time per lock: "
             + ", ".join(code(k) for k in locks) + ".", ""]
     out += ["## Steps", ""]
-    for number, step in enumerate(runbook.steps, 1):
-        out += _doc_step(number, step, runbook)
+    out += _doc_steps(runbook.steps, runbook, "")
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _doc_steps(steps: Sequence[Step], runbook: Runbook, prefix: str) -> list[str]:
+    """Steps in order; a group's steps follow it, numbered `2.1`, `2.2`…"""
+    out: list[str] = []
+    for n, step in enumerate(steps, 1):
+        number = f"{prefix}{n}"
+        out += _doc_step(number, step, runbook)
+        if step.type == "group":
+            out += _doc_steps(step.spec.steps, runbook, f"{number}.")
+    return out
 
 
 def _doc_inputs(runbook: Runbook) -> list[str]:
@@ -293,7 +303,15 @@ def _doc_connections(runbook: Runbook) -> list[str]:
     return [*out, ""]
 
 
-def _doc_step(number: int, step: Step, runbook: Runbook) -> list[str]:
+def _doc_step(number: int | str, step: Step, runbook: Runbook) -> list[str]:
+    if step.type == "group":
+        out = [f"### {number}. {step.title or step.id}", "", " · ".join(
+            [code(step.id), code("group")]), "", step.spec.summary(step.for_each) + ".", ""]
+        if step.description:
+            out += [step.description.strip(), ""]
+        if step.when:
+            out += [f"**Only when** {code(step.when)}", ""]
+        return out + [f"- output {code(k)} = {code(v)}" for k, v in step.outputs.items()] + [""]
     desc = fallback(step.type, step.spec, None, runbook.connections)
     title = step.title or desc.summary
     badges = []

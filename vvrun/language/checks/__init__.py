@@ -27,21 +27,21 @@ def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
     defaults.input_defaults(c)
     notify.notify_targets(c)
     notify.notifier_templates(c)
-    for i, step in c.steps.items():
-        templates.step_templates(c, i, step)
-        structure.on_failure(c, i, step)
-        structure.connection(c, i, step)
-        structure.step_keys(c, i, step)
-        notify.secrets_where_they_belong(c, i, step)
+    for at, step in c.steps.items():
+        templates.step_templates(c, at, step)
+        structure.on_failure(c, at, step)
+        structure.connection(c, at, step)
+        structure.step_keys(c, at, step)
+        notify.secrets_where_they_belong(c, at, step)
         if step.type == "sql":
-            danger.sql(c, ("steps", i, "sql"), step.spec.query, step, i)
+            danger.sql(c, (*at, "sql"), step.spec.query, step, at)
         elif step.type == "manual" and step.spec.verify is not None:
             v = step.spec.verify
             if v.type == "sql":
-                danger.sql(c, ("steps", i, "manual", "verify", "sql"), v.spec.query, step, i)
+                danger.sql(c, (*at, "manual", "verify", "sql"), v.spec.query, step, at)
         if warnings:
-            danger.danger(c, i, step)
-            danger.shell_raw(c, i, step)
+            danger.danger(c, at, step)
+            danger.shell_raw(c, at, step)
     if warnings:
         defaults.secret_defaults(c)
     return c.problems

@@ -36,18 +36,40 @@ class Checker:
         self.problems: list[Problem] = []
         raw_steps = self.data.get("steps")
         self.raw_steps: list[Any] = raw_steps if isinstance(raw_steps, list) else []
-        self.first_index: dict[str, int] = {}
-        for i, raw in enumerate(self.raw_steps):
+        # every step written, groups' steps included, in order: (path, raw mapping)
+        self.raw_all: list[tuple[Path, Any]] = list(_walk_raw(self.raw_steps, ("steps",)))
+        self.first_index: dict[str, int] = {}  # id → its place in that order
+        self.path_of: dict[str, Path] = {}
+        for n, (path, raw) in enumerate(self.raw_all):
             sid = raw.get("id") if isinstance(raw, dict) else None
-            if isinstance(sid, str):
-                self.first_index.setdefault(sid, i)
+            if isinstance(sid, str) and sid not in self.first_index:
+                self.first_index[sid] = n
+                self.path_of[sid] = path
+        self.ordinal: dict[Path, int] = {p: n for n, (p, _) in enumerate(self.raw_all)}
         built_steps = iter(self.rb.steps)
-        self.steps: dict[int, Step] = {
-            i: next(built_steps)
-            for i in range(len(self.raw_steps)) if i not in built.skipped_steps
-        }
+        self.steps: dict[Path, Step] = {}
+        for i in range(len(self.raw_steps)):
+            if i not in built.skipped_steps:
+                self._add_built(("steps", i), next(built_steps))
         inputs = self.data.get("inputs")
         self.input_names = list(inputs) if isinstance(inputs, dict) else []
+
+    def _add_built(self, path: Path, step: Step) -> None:
+        self.steps[path] = step
+        if step.type == "group":
+            raw = step.raw.get("steps") or []
+            inner = iter(step.spec.steps)
+            for j, r in enumerate(raw):
+                if isinstance(r, dict) and any(s.id == r.get("id") for s in step.spec.steps):
+                    self._add_built((*path, "steps", j), next(inner))
+
+    def in_loop(self, path: Path) -> bool:
+        """Whether a step at `path` sits inside a group with `for_each` or `repeat`."""
+        for n in range(2, len(path), 2):
+            group = self.steps.get(path[:n])
+            if group is not None and (group.for_each or getattr(group.spec, "repeat", None)):
+                return True
+        return False
 
     # -- reporting ----------------------------------------------------------------------
 
@@ -62,10 +84,12 @@ class Checker:
             pos = self.pos.value(path)
         line, col = pos if pos else (None, None)
         step_id = None
-        if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
-            raw = self.raw_steps[path[1]]
-            step_id = raw.get("id") if isinstance(raw, dict) else None
-            step_id = step_id if isinstance(step_id, str) else None
+        for n in range(len(path), 1, -1):  # the innermost step the path is in
+            if path[n - 2] == "steps" and isinstance(path[n - 1], int):
+                raw = self.value(path[:n])
+                sid = raw.get("id") if isinstance(raw, dict) else None
+                step_id = sid if isinstance(sid, str) else None
+                break
         self.problems.append(Problem(message, Location(self.loaded.path, line, col, step_id),
                                      severity, hint, code))
 
@@ -109,3 +133,10 @@ def line_offset(text: str, lineno: int | None) -> int:
             break
         offset = nl + 1
     return offset
+
+
+def _walk_raw(steps: list[Any], base: Path) -> Any:
+    for i, raw in enumerate(steps):
+        yield (*base, i), raw
+        if isinstance(raw, dict) and isinstance(raw.get("steps"), list):
+            yield from _walk_raw(raw["steps"], (*base, i, "steps"))

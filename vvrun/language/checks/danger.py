@@ -14,7 +14,7 @@ from vvrun.language.model import Step
 from vvrun.steps.sqlmeaning import analyse as sql_meaning
 
 
-def sql(c: Checker, path: Path, query: str, step: Step, i: int) -> None:
+def sql(c: Checker, path: Path, query: str, step: Step, at: Path) -> None:
     if not isinstance(c.value(path), str):
         path = (*path, "query")
     meaning = sql_meaning.analyse(query)
@@ -63,10 +63,10 @@ def sql(c: Checker, path: Path, query: str, step: Step, i: int) -> None:
                      "`SELECT set_config('name', {{ value }}, false)`")
 
 
-def danger(c: Checker, i: int, step: Step) -> None:
+def danger(c: Checker, at: Path, step: Step) -> None:
     if step.danger:
         return
-    path: Path = ("steps", i, step.type)
+    path: Path = (*at, step.type)
     why: list[str] = []
     if step.type == "sql":
         why += sql_meaning.analyse(step.spec.query).reasons
@@ -93,10 +93,10 @@ def danger(c: Checker, i: int, step: Step) -> None:
                  severity="warning", hint=DANGER_HINT)
 
 
-def shell_raw(c: Checker, i: int, step: Step) -> None:
+def shell_raw(c: Checker, at: Path, step: Step) -> None:
     if step.type != "shell":
         return
-    path: Path = ("steps", i, "shell")
+    path: Path = (*at, "shell")
     if not isinstance(c.value(path), str):
         path = (*path, "run")
     for m in re.finditer(r"\{\{[^}]*\|\s*raw\b[^}]*\}\}", step.spec.run):

@@ -42,9 +42,9 @@ def notify_targets(c: Checker) -> None:
                 _to(c, ("notify", i, "to"))
                 if isinstance(rule.get("message"), str):
                     _template(c, ("notify", i, "message"))
-    for i, step in c.steps.items():
+    for at, step in c.steps.items():
         if step.type == "notify" and isinstance(c.raw_steps[i].get("notify"), dict):
-            _to(c, ("steps", i, "notify", "to"))
+            _to(c, (*at, "notify", "to"))
 
 
 def notifier_templates(c: Checker) -> None:
@@ -89,13 +89,13 @@ def secret_ref(c: Checker, path: Path, value: str, ref: tuple[str, ...]) -> None
           "`command` (declared: " + (", ".join(declared) or "none") + ")")
 
 
-def secrets_where_they_belong(c: Checker, i: int, step: Any) -> None:
+def secrets_where_they_belong(c: Checker, at: Path, step: Any) -> None:
     """`secrets.<name>` in a step names a declared secret (the step's other names are checked
     by `templates.step_templates`)."""
     for rel, value in iter_paths(step.raw):
         if not isinstance(value, str) or "secrets" not in value:
             continue
-        path = ("steps", i, *rel)
+        path = (*at, *rel)
         names, error, _ = parsed(value, rel[0] in EXPRESSION_KEYS)
         if error is None:
             for ref in names:

@@ -9,31 +9,39 @@ from typing import Any
 from vvrun.language.checks.context import (
     URL_SCHEME,
     Checker,
+    Path,
 )
 from vvrun.language.model import Step
 from vvrun.steps import CONNECTION_KIND
 
 
 def duplicate_ids(c: Checker) -> None:
-    seen: dict[str, int] = {}
-    for i, raw in enumerate(c.raw_steps):
+    """Ids are unique across the file, groups' steps included."""
+    seen: dict[str, Path] = {}
+    for at, raw in c.raw_all:
         sid = raw.get("id") if isinstance(raw, dict) else None
         if not isinstance(sid, str):
             continue
         if sid in seen:
-            first = c.pos.value(("steps", seen[sid], "id"))
+            first = c.pos.value((*seen[sid], "id"))
             c.add(f"duplicate step id '{sid}' (first at line {first[0] if first else '?'})",
-                     ("steps", i, "id"), code="duplicate-id",
+                     (*at, "id"), code="duplicate-id",
                      hint="step ids must be unique: rename one of them")
         else:
-            seen[sid] = i
+            seen[sid] = at
 
 
-def on_failure(c: Checker, i: int, step: Step) -> None:
+def on_failure(c: Checker, at: Path, step: Step) -> None:
     target = step.on_failure
     if target in ("abort", "continue") or "on_failure" not in step.raw:
         return
-    path = ("steps", i, "on_failure")
+    path = (*at, "on_failure")
+    if len(at) > 2:
+        c.add("on_failure inside a group is abort or continue; a jump leaves from the group",
+              path, code="on-failure",
+              hint=f"set `on_failure: {target}` on the group itself")
+        return
+    i = c.ordinal[at]
     j = c.first_index.get(target)
     if j is None:
         close = difflib.get_close_matches(target, list(c.first_index), n=1)
@@ -41,6 +49,9 @@ def on_failure(c: Checker, i: int, step: Step) -> None:
                  + (f" — did you mean '{close[0]}'?" if close else ""), path,
                  code="on-failure",
                  hint=None if close else "use abort, continue or the id of a later step")
+    elif len(c.path_of[target]) > 2:
+        c.add(f"on_failure jumps into group step '{target}'; jump to a top-level step", path,
+              code="on-failure", hint="point it at the group, or at a step after it")
     elif j <= i:
         c.add(f"on_failure jumps back to '{target}'; it must name a later step", path,
                  code="on-failure",
@@ -48,11 +59,11 @@ def on_failure(c: Checker, i: int, step: Step) -> None:
                  "after this one")
 
 
-def connection(c: Checker, i: int, step: Step) -> None:
-    specs = [(("steps", i, step.type), step.type, step.spec)]
+def connection(c: Checker, at: Path, step: Step) -> None:
+    specs = [((*at, step.type), step.type, step.spec)]
     if step.type == "manual" and step.spec.verify is not None:
         v = step.spec.verify
-        specs = [(("steps", i, "manual", "verify", v.type), v.type, v.spec)]
+        specs = [((*at, "manual", "verify", v.type), v.type, v.spec)]
     for path, type_, spec in specs:
         kind = CONNECTION_KIND.get(type_)
         if kind is None:
@@ -128,12 +139,19 @@ def _relative_url(url: str) -> bool:
     return not URL_SCHEME.match(url) and not url.lstrip().startswith(("{{", "{%"))
 
 
-def step_keys(c: Checker, i: int, step: Step) -> None:
+def step_keys(c: Checker, at: Path, step: Step) -> None:
     if step.watch is not None and step.type not in ("sql", "redis", "http"):
         c.add(f"`watch` re-runs read-only sql, redis or http steps, not {step.type}",
-                 ("steps", i, "watch"), code="watch", key=True,
+                 (*at, "watch"), code="watch", key=True,
                  hint="remove `watch`, or use `retry.until` to poll")
     if (step.approvers > 1 or step.approvers_group) and step.type != "confirm" and not step.danger:
         c.add("`approvers` (more than one, or a group) is for a confirm or `danger: true` step",
-                 ("steps", i, "approvers"), code="approvers", key=True,
+                 (*at, "approvers"), code="approvers", key=True,
                  hint="add `danger: true`, or put the approval in a confirm step")
+    if "repeat" in step.raw and step.type != "group":
+        c.add("`repeat` re-runs a group of steps; this step is not one", (*at, "repeat"),
+              code="repeat", key=True, hint="use `retry: {until: ...}` to poll one step, or "
+              "put it in `steps:` under a group")
+    if step.type == "group" and step.for_each and "repeat" in step.raw:
+        c.add("a group takes `for_each` or `repeat`, not both", (*at, "repeat"),
+              code="repeat", key=True, hint="nest one group inside the other")

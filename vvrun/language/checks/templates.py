@@ -20,7 +20,8 @@ from vvrun.language.checks.context import (
 )
 from vvrun.language.load import iter_paths
 from vvrun.language.model import Step
-from vvrun.language.templates import has_template
+from vvrun.language.templates import has_template, refusals
+from vvrun.language.templates.lookup import refused
 
 
 def top_templates(c: Checker) -> None:
@@ -31,7 +32,10 @@ def top_templates(c: Checker) -> None:
         for name in c.rb.connections:
             for path, value in iter_paths(conns[name], ("connections", name)):
                 if isinstance(value, str):
-                    template(c, ("_top",), path, allowed=("inputs", "env", "run", "secrets"))
+                    # a connection opens when a step first uses it: it may aim at what an
+                    # earlier step found (`{{ steps.find_primary.outputs.url }}`)
+                    template(c, ("_top",), path,
+                             allowed=("inputs", "env", "run", "secrets", "steps"))
     locks = c.data.get("locks")
     if isinstance(locks, list) and all(isinstance(x, str) for x in locks):
         for i in range(len(locks)):
@@ -43,15 +47,19 @@ def top_templates(c: Checker) -> None:
             expression(c, ("defaults", "retry", "until"), until)
 
 
-def step_templates(c: Checker, i: int, step: Step) -> None:
-    base: Path = ("steps", i)
+def step_templates(c: Checker, at: Path, step: Step) -> None:
+    base: Path = at
+    in_loop = c.in_loop(at)
     for rel, value in iter_paths(step.raw):
         if not isinstance(value, str) or not rel:
             continue
+        if rel[0] == "steps" and step.type == "group":
+            continue  # a group's steps are checked on their own
         path = (*base, *rel)
-        result_ok = rel[0] in RESULT_KEYS or rel == ("retry", "until") or (
+        until = rel in (("retry", "until"), ("repeat", "until"))
+        result_ok = rel[0] in RESULT_KEYS or until or (
             rel[:3] == ("manual", "verify", "expect"))
-        is_expr = (rel[0] in EXPRESSION_KEYS or rel == ("retry", "until")
+        is_expr = (rel[0] in EXPRESSION_KEYS or until
                    or rel[:3] == ("manual", "verify", "expect"))
         if is_expr:
             if "{{" in value or "{%" in value:
@@ -65,8 +73,10 @@ def step_templates(c: Checker, i: int, step: Step) -> None:
         else:
             continue
         if names is not None:
-            references(c, i, step, path, value, names, result_ok=result_ok,
-                            loop_ok=step.for_each is not None and rel != ("for_each",))
+            own_loop = (step.for_each is not None or "repeat" in step.raw) and (
+                rel != ("for_each",))
+            references(c, at, step, path, value, names, result_ok=result_ok,
+                       loop_ok=in_loop or own_loop, inner_ok=result_ok or until)
 
 
 def template(c: Checker, scope: Path, path: Path, *, allowed: tuple[str, ...]) -> None:
@@ -85,6 +95,18 @@ def template(c: Checker, scope: Path, path: Path, *, allowed: tuple[str, ...]) -
                      offset=find_ref(value, ref))
         elif ref[0] == "inputs":
             check_input(c, path, value, ref)
+        elif ref[0] == "steps" and len(ref) > 1 and ref[1] not in c.first_index:
+            close = difflib.get_close_matches(ref[1], list(c.first_index), n=1)
+            c.add(f"unknown step '{ref[1]}'" + (f" — did you mean '{close[0]}'?" if close
+                                                 else ""), path, code="unknown-step",
+                  offset=find_ref(value, ref), hint=None if close else "steps.<id> names a "
+                  "step of this runbook")
+        elif ref[0] == "steps" and len(ref) > 3 and ref[2] == "outputs":
+            other = c.steps.get(c.path_of[ref[1]])
+            if other is not None and other.type != "runbook" and ref[3] not in other.outputs:
+                c.add(f"step '{ref[1]}' has no output '{ref[3]}'", path,
+                      code="unknown-output", offset=find_ref(value, ref),
+                      hint=f"its outputs: {', '.join(other.outputs) or 'none'}")
 
 
 def _exists(c: Checker, path: Path) -> bool:
@@ -104,6 +126,7 @@ def names_in_template(c: Checker, path: Path, value: str) -> list[tuple[str, ...
         c.add(f"template does not parse: {error}", path, code="template-syntax",
                  hint="check the {{ }} and {% %} pairs", offset=line_offset(value, lineno))
         return None
+    sandbox(c, path, value, expression=False)
     return list(names)
 
 
@@ -115,13 +138,26 @@ def expression(c: Checker, path: Path, value: str) -> list[tuple[str, ...]] | No
                  hint="an expression is Jinja without {{ }}, e.g. "
                  "`steps.find.result.rowcount > 0 and inputs.force`")
         return None
+    sandbox(c, path, value, expression=True)
     return list(names)
 
 
-def references(c: Checker, i: int, step: Step, path: Path, value: str,
-               names: list[tuple[str, ...]], *, result_ok: bool, loop_ok: bool) -> None:
+def sandbox(c: Checker, path: Path, value: str, *, expression: bool) -> None:
+    """What the sandbox would refuse at run time is an error now, where it is written."""
+    for name, why in refusals(value, expression=expression):
+        at = value.find(name)
+        c.add(why, path, code="sandbox", offset=at if at >= 0 else None,
+              hint="templates read inputs, env, steps and run by key, and change values "
+              "with filters")
+
+
+def references(c: Checker, at: Path, step: Step, path: Path, value: str,
+               names: list[tuple[str, ...]], *, result_ok: bool, loop_ok: bool,
+               inner_ok: bool = False) -> None:
     for ref in names:
         root = ref[0]
+        if any(refused(part) for part in ref):
+            continue  # said once already, as what the sandbox refuses
         if root == "result":
             if not result_ok:
                 c.add("`result` exists only in expect, outputs and retry.until", path,
@@ -130,13 +166,14 @@ def references(c: Checker, i: int, step: Step, path: Path, value: str,
                          "result` in a later step")
         elif root in ("item", "loop"):
             if not loop_ok:
-                c.add(f"`{root}` exists only in a step with `for_each`", path,
+                c.add(f"`{root}` exists only in a step with `for_each` (or in a group that "
+                      "loops)", path,
                          code="item-outside", offset=find_ref(value, ref),
                          hint="add `for_each: <list expression>` to the step")
         elif root == "inputs":
             check_input(c, path, value, ref)
         elif root == "steps":
-            check_step_ref(c, i, path, value, ref)
+            check_step_ref(c, at, path, value, ref, inner_ok=inner_ok)
         elif root == "run":
             if len(ref) > 1 and ref[1] not in RUN_ATTRS:
                 c.add(f"unknown name 'run.{ref[1]}'", path, code="unknown-name",
@@ -160,9 +197,11 @@ def check_input(c: Checker, path: Path, value: str, ref: tuple[str, ...]) -> Non
              + (", ".join(c.input_names) or "none") + ")")
 
 
-def check_step_ref(c: Checker, i: int, path: Path, value: str, ref: tuple[str, ...]) -> None:
+def check_step_ref(c: Checker, at: Path, path: Path, value: str, ref: tuple[str, ...], *,
+                   inner_ok: bool = False) -> None:
     if len(ref) < 2:
         return
+    i = c.ordinal.get(at, 0)
     target = ref[1]
     j = c.first_index.get(target)
     if j is None:
@@ -177,8 +216,28 @@ def check_step_ref(c: Checker, i: int, path: Path, value: str, ref: tuple[str, .
         c.add(f"a step cannot read its own 'steps.{target}'", path, code="step-order",
                  offset=find_ref(value, ref), hint="inside expect/outputs/until use `result`")
         return
+    where_t = c.path_of[target]
+    if at[:len(where_t)] == where_t:
+        c.add(f"a step inside group '{target}' cannot read 'steps.{target}': the group "
+              "ends after it", path, code="step-order", offset=find_ref(value, ref),
+              hint="read the steps before it inside the group, by their own ids")
+        return
+    if where_t[:len(at)] == at:  # a group reading its own steps: outputs and repeat.until
+        if not inner_ok:
+            c.add(f"step '{target}' runs inside this group, after this is read", path,
+                  code="step-order", offset=find_ref(value, ref),
+                  hint="read inner steps in the group's outputs or repeat.until")
+        return
+    container = where_t[:-2]
+    if at[:len(container)] != container:
+        group = c.value(container).get("id", "?")
+        c.add(f"step '{target}' is inside group '{group}'; outside it, use "
+              f"steps.{group}.result.items[i].{target} or the group's outputs", path,
+              code="group-scope", offset=find_ref(value, ref),
+              hint=f"add `outputs:` to group '{group}' for what later steps need")
+        return
     if j > i:
-        line = c.pos.value(("steps", j))
+        line = c.pos.value(where_t)
         c.add(f"step '{target}' is defined later (line {line[0] if line else '?'}); "
                  "a step can only use steps before it", path, code="step-order",
                  offset=find_ref(value, ref),
@@ -189,8 +248,9 @@ def check_step_ref(c: Checker, i: int, path: Path, value: str, ref: tuple[str, .
                  offset=find_ref(value, ref),
                  hint=f"use steps.{target}.result, .outputs or .status")
         return
-    other = c.steps.get(j)
+    other = c.steps.get(where_t)
     if len(ref) > 3 and ref[2] == "outputs" and other is not None and (
+            other.type != "runbook") and (
             ref[3] not in other.outputs):
         known = ", ".join(other.outputs) or "none"
         c.add(f"step '{target}' has no output '{ref[3]}'", path, code="unknown-output",

@@ -17,121 +17,26 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from vvrun.identity.schema import APPROVERS_SCHEMA
+from vvrun.language.schema.step_keys import (
+    ID_PATTERN,
+    ON_FAILURE,
+    RETRY,
+    TAGS,
+    common_step_properties,
+    duration,
+)
 from vvrun.steps import STEP_TYPES
 from vvrun.steps.shell import SSH_CONNECTION
-from vvrun.text.durations import SCHEMA_PATTERN
 
 SCHEMA_ID = "https://vvrun.dev/schema/runbook.schema.json"
 TYPE_KEYS: tuple[str, ...] = tuple(STEP_TYPES)
 CONNECTION_KINDS = ("postgres", "redis", "http", "ssh")
 
-ID_PATTERN = "^[a-z][a-z0-9_]*$"
 NAME_PATTERN = "^[a-z0-9][a-z0-9-]*$"
-DURATION_PATTERN = SCHEMA_PATTERN  # the one grammar, shared with the parser
-
-
-def _duration(description: str, examples: list[Any] | None = None) -> dict[str, Any]:
-    return {
-        "type": ["string", "number"],
-        "pattern": DURATION_PATTERN,
-        "minimum": 0,
-        "description": description
-        + " A duration: `500ms`, `30s`, `5m`, `1h`, `1h30m`, or seconds.",
-        "examples": examples or ["30s", "5m"],
-    }
-
-
-def _expression(description: str, examples: list[str]) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "description": description, "examples": examples}
-
-
-_EXPECT = {
-    "description": "An expression about `result`, or a list of them; any false → the step "
-    "fails, showing the expression and the values it saw.",
-    "examples": ["result.rowcount == 0", ["result.status == 200", "result.json.ok"]],
-    "oneOf": [
-        {"type": "string", "minLength": 1},
-        {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-    ],
-}
-
-_RETRY = {
-    "type": "object",
-    "additionalProperties": False,
-    "description": "Try again on failure; with `until` the step polls until the expression holds.",
-    "examples": [{"attempts": 3, "delay": "2s", "backoff": 2},
-                 {"attempts": 30, "delay": "10s", "until": "result.value == 0"}],
-    "properties": {
-        "attempts": {"type": "integer", "minimum": 1, "default": 1,
-                     "description": "How many times to run the step at most."},
-        "delay": _duration("Wait between attempts.", ["2s"]),
-        "backoff": {"type": "number", "minimum": 1, "default": 1,
-                    "description": "Multiply the delay by this after each attempt."},
-        "until": _expression("Poll: repeat (within `attempts`) until this expression about "
-                             "`result` holds.", ["result.value == 0"]),
-    },
-}
-
-_ON_FAILURE = {
-    "type": "string",
-    "pattern": "^(abort|continue|[a-z][a-z0-9_]*)$",
-    "default": "abort",
-    "description": "`abort` (the run fails, exit 1), `continue` (recorded; the run goes on), or "
-    "the id of a later step to jump to (a rollback path).",
-    "examples": ["abort", "continue", "rollback"],
-}
-
-_TAGS = {
-    "type": "array",
-    "items": {"type": "string", "pattern": r"^[^\s,]+$"},
-    "uniqueItems": True,
-    "description": "Words to select by (`--tags`, `--skip-tags`).",
-    "examples": [["database", "emergency"]],
-}
-
-
-def _common_step_properties() -> dict[str, Any]:
-    return {
-        "id": {"type": "string", "pattern": ID_PATTERN,
-               "description": "Unique in the file; templates reach it as `steps.<id>`.",
-               "examples": ["long_running"]},
-        "title": {"type": "string", "minLength": 1,
-                  "description": "One line for the operator; defaults to a summary of the step."},
-        "description": {"type": "string",
-                        "description": "Markdown guidance shown before the step runs."},
-        "when": {"type": ["string", "boolean"], "minLength": 1,
-                 "description": "A bare expression; false → the step is `skipped`.",
-                 "examples": ["steps.long_running.result.rowcount > 0"]},
-        "timeout": _duration("Stop the step after this long (for sql, the statement_timeout)."),
-        "retry": _RETRY,
-        "expect": _EXPECT,
-        "outputs": {
-            "type": "object",
-            "propertyNames": {"pattern": ID_PATTERN},
-            "additionalProperties": {"type": "string", "minLength": 1},
-            "description": "`{name: expression}` evaluated over `result`, kept as "
-            "`steps.<id>.outputs.<name>`.",
-            "examples": [{"count": "result.rowcount"}],
-        },
-        "on_failure": _ON_FAILURE,
-        "danger": {"type": "boolean", "default": False,
-                   "description": "The operator must confirm before it runs; plans flag it."},
-        "idempotent": {"type": "boolean", "default": False,
-                       "description": "Safe to run again automatically when resuming after a "
-                       "crash mid-step."},
-        "approvers": APPROVERS_SCHEMA,
-        "tags": _TAGS,
-        "watch": _duration("At a terminal, re-run this read-only step every interval and redraw "
-                           "its result until Enter (or `retry.until` holds).", ["2s"]),
-        "for_each": _expression("An expression giving a list; the step runs once per `item` "
-                                "(`loop.index` counts from 1).",
-                                ["steps.find.result.rows", "inputs.replicas"]),
-    }
 
 
 def _step_schema(bodies: Mapping[str, Any]) -> dict[str, Any]:
-    props = _common_step_properties()
+    props = common_step_properties()
     for name, body in bodies.items():
         props[name] = body
     return {
@@ -139,7 +44,7 @@ def _step_schema(bodies: Mapping[str, Any]) -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["id"],
         "description": "A step: an `id`, exactly one type key (" + ", ".join(TYPE_KEYS)
-        + ") and the common keys.",
+        + ") or `steps` (a group), and the common keys.",
         "properties": props,
     }
 
@@ -180,10 +85,10 @@ _CONNECTION_POSTGRES = {
     "properties": {
         "postgres": {**_URL, "description": "The connection URL (a template).",
                      "examples": ["{{ inputs.database_url }}"]},
-        "statement_timeout": _duration("Session `statement_timeout` (a step's own `timeout` "
+        "statement_timeout": duration("Session `statement_timeout` (a step's own `timeout` "
                                        "wins for that step)."),
-        "lock_timeout": _duration("Session `lock_timeout`: give up waiting for a lock.", ["5s"]),
-        "connect_timeout": _duration("Give up connecting after this long.", ["10s"]),
+        "lock_timeout": duration("Session `lock_timeout`: give up waiting for a lock.", ["5s"]),
+        "connect_timeout": duration("Give up connecting after this long.", ["10s"]),
         "application_name": {"type": "string", "description": "Shown in pg_stat_activity.",
                              "examples": ["vvrun"]},
     },
@@ -207,8 +112,8 @@ _CONNECTION_REDIS = {
                     "required": ["url"],
                     "properties": {
                         "url": {**_URL, "description": "The connection URL (a template)."},
-                        "socket_timeout": _duration("Give up on a command after this long."),
-                        "connect_timeout": _duration("Give up connecting after this long."),
+                        "socket_timeout": duration("Give up on a command after this long."),
+                        "connect_timeout": duration("Give up connecting after this long."),
                     },
                 },
             ],
@@ -233,7 +138,7 @@ _CONNECTION_HTTP = {
                 "base_url": {**_URL, "description": "Relative step URLs join this."},
                 "headers": {"type": "object", "additionalProperties": {"type": "string"},
                             "description": "Headers sent with every request (templates)."},
-                "timeout": _duration("Request timeout unless the step sets one."),
+                "timeout": duration("Request timeout unless the step sets one."),
                 "verify": {"type": "boolean", "default": True,
                            "description": "Verify TLS certificates."},
             },
@@ -247,9 +152,9 @@ _DEFAULTS = {
     "description": "Step settings applied unless a step sets its own.",
     "examples": [{"timeout": "2m"}],
     "properties": {
-        "timeout": _duration("Default step timeout."),
-        "retry": _RETRY,
-        "on_failure": {**_ON_FAILURE, "pattern": "^(abort|continue)$",
+        "timeout": duration("Default step timeout."),
+        "retry": RETRY,
+        "on_failure": {**ON_FAILURE, "pattern": "^(abort|continue)$",
                        "description": "Default `on_failure`: `abort` or `continue`."},
         "idempotent": {"type": "boolean", "default": False,
                        "description": "Default `idempotent`."},
@@ -277,7 +182,7 @@ def _top(step: Mapping[str, Any], connection: Mapping[str, Any],
                       "examples": ["Database emergency"]},
             "description": {"type": "string", "description": "Markdown; shown at start, in "
                             "plans and in docs."},
-            "tags": _TAGS,
+            "tags": TAGS,
             "inputs": {
                 "type": "object",
                 "propertyNames": {"pattern": ID_PATTERN},
@@ -302,6 +207,15 @@ def _top(step: Mapping[str, Any], connection: Mapping[str, Any],
             "steps": {"type": "array", "minItems": 1, "items": step,
                       "description": "The steps, run in order."},
             **_integrations(),
+            "outputs": {
+                "type": "object",
+                "propertyNames": {"pattern": ID_PATTERN},
+                "additionalProperties": {"type": "string", "minLength": 1},
+                "description": "`{name: expression}` over `steps.*` and `inputs.*`, evaluated "
+                "when the runbook ends: what a runbook that calls this one (a `runbook` step) "
+                "gets as that step's result and outputs.",
+                "examples": [{"stuck": "steps.find.result.rowcount"}],
+            },
         },
         "$defs": dict(defs),
     }
@@ -336,7 +250,7 @@ def runbook_schema() -> dict[str, Any]:
     defs = copy.deepcopy(_defs())
     bodies = {name: {"$ref": f"#/$defs/{name}_body"} for name in TYPE_KEYS}
     step = _step_schema(bodies)
-    step["oneOf"] = [{"required": [name]} for name in TYPE_KEYS]
+    step["oneOf"] = [{"required": [name]} for name in (*TYPE_KEYS, "steps")]
     defs["step"] = step
     connection = {
         "description": "A named target: exactly one of `postgres`, `redis`, `http`, `ssh`.",
@@ -358,6 +272,7 @@ def _document_schema() -> dict[str, Any]:
     """The top level with step bodies and connections left open: they are checked on their own."""
     defs = dict(_defs())
     step = _step_schema({name: True for name in TYPE_KEYS})
+    defs["step"] = step  # a group's steps: the same open step, checked by type key later
     return _top(step, True, defs)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from vvrun.errors import Location, Problem
 from vvrun.language.load import Loaded
 from vvrun.language.schema import document as S
+from vvrun.language.schema.step_keys import DURATION_PATTERN
 
 _TYPE_WORDS = {
     "string": "text",
@@ -63,13 +64,17 @@ class _Context:
         self.bad_paths: set[tuple[Any, ...]] = set()
 
     def step_id(self, path: tuple[Any, ...]) -> str | None:
-        if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
-            steps = self.data.get("steps")
-            if isinstance(steps, list) and path[1] < len(steps):
-                step = steps[path[1]]
-                if isinstance(step, dict) and isinstance(step.get("id"), str):
-                    return step["id"]
-        return None
+        """The id of the innermost step at or above `path` (groups nest steps)."""
+        found, cur = None, self.data
+        for n, key in enumerate(path):
+            try:
+                cur = cur[key]
+            except (KeyError, IndexError, TypeError):
+                break
+            if n and path[n - 1] == "steps" and isinstance(key, int) and isinstance(cur, dict):
+                sid = cur.get("id")
+                found = sid if isinstance(sid, str) else None
+        return found
 
     def add(self, message: str, path: tuple[Any, ...], *, hint: str | None = None,
             code: str = "schema", key: bool = False) -> None:
@@ -87,8 +92,8 @@ def _field(path: tuple[Any, ...]) -> str:
         return "the runbook"
     names = [p for p in path if isinstance(p, str)]
     last = path[-1]
-    if len(path) == 2 and path[0] == "steps":
-        return "the step"
+    if len(path) >= 2 and path[-2] == "steps" and isinstance(last, int):
+        return "the step"  # a top-level step or one inside a group
     if len(path) == 2 and path[0] == "inputs":
         return f"input '{last}'"
     if len(path) == 2 and path[0] == "connections":
@@ -102,6 +107,8 @@ def _container(path: tuple[Any, ...]) -> str:
     if not path:
         return "at the top level"
     if len(path) == 2 and path[0] in ("steps", "inputs", "connections"):
+        return "in " + _field(path)
+    if len(path) > 2 and path[-2] == "steps" and isinstance(path[-1], int):
         return "in " + _field(path)
     return f"in '{path[-1]}'" if isinstance(path[-1], str) else "in " + _field(path)
 
@@ -130,7 +137,7 @@ _PATTERN_WORDS = {
                    "for example `find_stuck`"),
     S.NAME_PATTERN: ("must be a slug: lowercase letters, digits and '-'",
                      "for example `db-emergency`"),
-    S.DURATION_PATTERN: ("is not a duration", "write it like 500ms, 30s, 5m, 1h or a number "
+    DURATION_PATTERN: ("is not a duration", "write it like 500ms, 30s, 5m, 1h or a number "
                          "of seconds"),
     "^(abort|continue|[a-z][a-z0-9_]*)$": ("must be abort, continue or the id of a later step",
                                            None),
@@ -352,7 +359,7 @@ def validate(loaded: Loaded) -> tuple[list[Problem], frozenset[tuple[Any, ...]]]
     if isinstance(steps, list):
         for i, step in enumerate(steps):
             if isinstance(step, dict):
-                _check_step(ctx, i, step)
+                _check_step(ctx, ("steps", i), step)
     conns = data.get("connections")
     if isinstance(conns, dict):
         for name, conn in conns.items():
@@ -365,13 +372,24 @@ def validate(loaded: Loaded) -> tuple[list[Problem], frozenset[tuple[Any, ...]]]
     return ctx.problems, frozenset(ctx.bad_paths)
 
 
-def _check_step(ctx: _Context, i: int, step: dict[str, Any]) -> None:
-    path = ("steps", i)
+def _check_step(ctx: _Context, path: tuple[Any, ...], step: dict[str, Any]) -> None:
     keys = [k for k in S.TYPE_KEYS if k in step]
     types = ", ".join(S.TYPE_KEYS)
+    if "steps" in step:
+        if keys:
+            ctx.add(f"the step has both `steps` (a group) and a type key ({keys[0]})",
+                    (*path, keys[0]), hint="a group only holds steps: move the "
+                    f"{keys[0]} into a step inside it", code="step-type", key=True)
+        inner = step["steps"]
+        if isinstance(inner, list):
+            for j, child in enumerate(inner):
+                if isinstance(child, dict):
+                    _check_step(ctx, (*path, "steps", j), child)
+        return
     if not keys:
         ctx.add("the step has no type key", path,
-                hint=f"add exactly one of: {types}", code="step-type")
+                hint=f"add exactly one of: {types} (or `steps:` for a group)",
+                code="step-type")
         return
     if len(keys) > 1:
         ctx.add(f"the step has {len(keys)} type keys ({', '.join(keys)}); a step does one thing",

@@ -11,17 +11,25 @@
 from vvrun.language.templates.environment import (
     ENV,
     EnvVars,
+    TemplateRefused,
     TemplateRenderError,
     compile_expression,
     compile_template,
 )
-from vvrun.language.templates.names import explain, has_template, referenced_names, template_names
+from vvrun.language.templates.names import (
+    explain,
+    has_template,
+    referenced_names,
+    refusals,
+    template_names,
+)
 from vvrun.language.templates.templater import Templater
 from vvrun.language.templates.unknown import DependsOn, Unknown
 from vvrun.language.templates.values import Ident, Param, Raw, SqlText
 
 __all__ = [
-    "ENV", "DependsOn", "EnvVars", "Ident", "Param", "Raw", "SqlText", "TemplateRenderError",
+    "ENV", "DependsOn", "EnvVars", "Ident", "Param", "Raw", "SqlText", "TemplateRefused",
+    "TemplateRenderError",
     "Templater", "Unknown", "compile_expression", "compile_template", "explain", "has_template",
-    "referenced_names", "template_names",
+    "referenced_names", "refusals", "template_names",
 ]

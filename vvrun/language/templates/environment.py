@@ -6,15 +6,24 @@ from __future__ import annotations
 import contextvars
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from vvrun.errors import StepFailed
-from vvrun.language.templates.filters import b64encode, host, keeps_unknown
+from vvrun.errors import RunbookError, StepFailed
+from vvrun.language.templates.filters import (
+    b64encode,
+    ends_with,
+    host,
+    keeps_unknown,
+    split,
+    splitlines,
+    starts_with,
+)
+from vvrun.language.templates.lookup import KeyFirst
 from vvrun.language.templates.values import Ident, Raw
 
 MAX_POWER_EXPONENT = 256
@@ -31,6 +40,9 @@ class VvrunUndefined(StrictUndefined):
 
     @property
     def _undefined_message(self) -> str:
+        if self._undefined_hint is None and isinstance(self._undefined_obj, Mapping):
+            keys = ", ".join(sorted(map(str, self._undefined_obj))[:12]) or "none"
+            return f"no key {self._undefined_name!r} here (its keys: {keys})"
         if isinstance(self._undefined_obj, EnvVars):
             return (f"the environment variable {self._undefined_name} is not set "
                     f"(export it, or default it: env.{self._undefined_name} | default('…'))")
@@ -39,6 +51,11 @@ class VvrunUndefined(StrictUndefined):
 
 class TemplateRenderError(StepFailed):
     """A template or expression failed while rendering (undefined name, bad operation)."""
+
+
+class TemplateRefused(RunbookError):
+    """The sandbox refused what a template reached for (`__class__`, `mro`…): the runbook is
+    wrong, whatever the values (exit 2), in a run as in a plan."""
 
 
 class OutputSink:
@@ -60,7 +77,7 @@ ACTIVE: contextvars.ContextVar[OutputSink | None] = contextvars.ContextVar(
 
 
 
-class SandboxEnvironment(ImmutableSandboxedEnvironment):
+class SandboxEnvironment(KeyFirst, ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"**", "*"})
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
@@ -102,8 +119,13 @@ def make_environment() -> SandboxEnvironment:
     env.filters["raw"] = lambda v: Raw(str(v))
     env.filters["host"] = host
     env.filters["b64encode"] = b64encode
+    env.filters["split"] = split
+    env.filters["splitlines"] = splitlines
+    env.tests["startingwith"] = starts_with
+    env.tests["endingwith"] = ends_with
     for name in ("host", "b64encode", "int", "float", "length", "count", "abs", "round",
-                 "urlencode", "tojson", "sum", "min", "max", "first", "last"):
+                 "urlencode", "tojson", "sum", "min", "max", "first", "last", "split",
+                 "splitlines"):
         env.filters[name] = keeps_unknown(env.filters[name], name)
     return env
 

@@ -40,3 +40,21 @@ def host(value: Any) -> str:
 def b64encode(value: Any) -> str:
     data = value if isinstance(value, bytes) else str(value).encode()
     return base64.b64encode(data).decode()
+
+
+def split(value: Any, sep: str | None = None, maxsplit: int = -1) -> list[str]:
+    """`'a,b' | split(',')`: the words of a string (on whitespace without `sep`)."""
+    return str(value).split(sep, maxsplit)
+
+
+def splitlines(value: Any) -> list[str]:
+    return str(value).splitlines()
+
+
+def starts_with(value: Any, prefix: str) -> bool:
+    """`x is startingwith('cache:')`."""
+    return isinstance(value, str) and value.startswith(prefix)
+
+
+def ends_with(value: Any, suffix: str) -> bool:
+    return isinstance(value, str) and value.endswith(suffix)

@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, nodes
 
 from vvrun.language.templates.environment import ENV
+from vvrun.language.templates.lookup import INSTEAD, refused
 
 
 @lru_cache(maxsize=4096)
@@ -97,3 +98,33 @@ def _lookup(context: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, An
 
 def has_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+@lru_cache(maxsize=4096)
+def refusals(source: str, *, expression: bool = False) -> tuple[tuple[str, str], ...]:
+    """What the sandbox will refuse in a template, found without running it: `(name, why)`
+    for Python internals (`__class__`, `mro`) and methods (`.split(',')`). Empty when the
+    source does not parse (that has its own message)."""
+    try:
+        ast = ENV.parse("{{ " + source + " }}" if expression else source)
+    except TemplateSyntaxError:
+        return ()
+    out: list[tuple[str, str]] = []
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Call, nodes.Filter)):
+        name = None
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value if isinstance(node.arg.value, str) else None
+        elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args and (
+                isinstance(node.args[0], nodes.Const)):
+            name = str(node.args[0].value)
+        if name is not None and refused(name):
+            out.append((name, f"{name!r} is refused by the sandbox: templates never reach "
+                              "Python internals"))
+        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) and (
+                node.node.attr in INSTEAD):
+            attr = node.node.attr
+            out.append((attr, f"`.{attr}(…)` calls a Python method, which templates never "
+                              f"reach — use `{INSTEAD[attr]}`"))
+    return tuple(dict.fromkeys(out))

@@ -23,12 +23,13 @@ from urllib.parse import quote
 from jinja2 import TemplateSyntaxError, Undefined, UndefinedError
 from jinja2.exceptions import SecurityError, TemplateError
 
-from vvrun.errors import Location, RunbookError
+from vvrun.errors import Location, RunbookError, VvrunError
 from vvrun.language.templates.environment import (
     ACTIVE,
     EXPR_IN_TEXT,
     SENTINEL,
     OutputSink,
+    TemplateRefused,
     TemplateRenderError,
     compile_expression,
     compile_template,
@@ -66,7 +67,9 @@ class Templater:
             text = compile_template(source).render(self.context)
         except TemplateSyntaxError as exc:
             raise RunbookError(f"template does not parse: {exc.message}", where=self.where) from exc
-        except (UndefinedError, SecurityError, TemplateError, ArithmeticError, TypeError) as exc:
+        except SecurityError as exc:
+            raise _refused(f"template {source.strip()!r}", exc, self.where) from exc
+        except (UndefinedError, TemplateError, ArithmeticError, TypeError) as exc:
             raise TemplateRenderError(
                 f"template {source.strip()!r} failed: {exc}", where=self.where
             ) from exc
@@ -168,10 +171,15 @@ class Templater:
             value = fn(**self.context)
         except DependsOn:
             raise
-        except (UndefinedError, SecurityError, TemplateError, ArithmeticError, TypeError) as exc:
+        except SecurityError as exc:
+            raise _refused(f"expression {source!r}", exc, self.where) from exc
+        except (UndefinedError, TemplateError, ArithmeticError, TypeError) as exc:
             raise TemplateRenderError(
                 f"expression {source!r} failed: {exc}", where=self.where
             ) from exc
+        if isinstance(value, Undefined) and issubclass(value._undefined_exception, SecurityError):
+            raise _refused(f"expression {source!r}", SecurityError(value._undefined_message),
+                           self.where)
         if isinstance(value, Undefined):
             # A bare name the sandbox hides (`range.__self__`) or that does not exist evaluates
             # to an Undefined without touching it; an expression must say so, not yield it.
@@ -179,3 +187,11 @@ class Templater:
                 f"expression {source!r} failed: {value._undefined_message}", where=self.where
             )
         return value
+
+
+def _refused(what: str, exc: SecurityError, where: Location | None) -> VvrunError:
+    if "too large" in str(exc):  # the arithmetic budget: the values, not the runbook
+        return TemplateRenderError(f"{what} failed: {exc}", where=where)
+    return TemplateRefused(f"{what} is refused: {exc}", where=where,
+                           hint="templates read inputs, env, steps and run by key; use a "
+                           "filter to transform a value")
