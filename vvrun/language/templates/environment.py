@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, Undefined
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -40,12 +40,12 @@ class VvrunUndefined(StrictUndefined):
 
     @property
     def _undefined_message(self) -> str:
+        if isinstance(self._undefined_obj, EnvVars):  # never list the environment's names
+            return (f"the environment variable {self._undefined_name} is not set "
+                    f"(export it, or default it: env.{self._undefined_name} | default('…'))")
         if self._undefined_hint is None and isinstance(self._undefined_obj, Mapping):
             keys = ", ".join(sorted(map(str, self._undefined_obj))[:12]) or "none"
             return f"no key {self._undefined_name!r} here (its keys: {keys})"
-        if isinstance(self._undefined_obj, EnvVars):
-            return (f"the environment variable {self._undefined_name} is not set "
-                    f"(export it, or default it: env.{self._undefined_name} | default('…'))")
         return super()._undefined_message
 
 
@@ -104,6 +104,8 @@ class SandboxEnvironment(KeyFirst, ImmutableSandboxedEnvironment):
 
 
 def finalize(value: Any) -> Any:
+    if isinstance(value, Undefined):
+        str(value)  # fail here, inside the render, with the template's own message
     sink = ACTIVE.get()
     if sink is None or sink.mode == "text":
         return value
