@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vvrun.events import NullSink
-from vvrun.prompter import NoTerminalPrompter
+from vvrun.ui.prompter import NoTerminalPrompter
 
 
 def memory_store() -> Any:

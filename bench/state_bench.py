@@ -23,10 +23,10 @@ from vvrun.engine import Engine, RunOptions
 from vvrun.events import NullSink
 from vvrun.language.inputs import resolve_inputs
 from vvrun.language.pipeline import load_runbook
-from vvrun.prompter import NoTerminalPrompter
 from vvrun.secrets import Masker
 from vvrun.state.memory import MemoryStore
 from vvrun.state.sqlite import SqliteStore
+from vvrun.ui.prompter import NoTerminalPrompter
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 

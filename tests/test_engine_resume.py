@@ -191,7 +191,7 @@ def test_two_approvers(tmp_path: Path) -> None:
 
 
 def test_manual_step_pauses_then_ack_completes_it(tmp_path: Path) -> None:
-    from vvrun.prompter import AckPrompter
+    from vvrun.ui.prompter import AckPrompter
 
     rb = write_runbook(tmp_path, """
         version: 1

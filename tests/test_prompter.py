@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from vvrun.errors import EXIT_PAUSED, Paused, UsageError
-from vvrun.prompter import AckPrompter, NoTerminalPrompter, TerminalPrompter
+from vvrun.ui.prompter import AckPrompter, NoTerminalPrompter, TerminalPrompter
 
 
 def prompter(answers: str, **kw) -> tuple[TerminalPrompter, io.StringIO]:
@@ -118,7 +118,7 @@ def test_text_is_not_taken_as_markup() -> None:
 
 
 SCRIPT = textwrap.dedent("""
-    from vvrun.prompter import TerminalPrompter
+    from vvrun.ui.prompter import TerminalPrompter
     p = TerminalPrompter()
     secret = p.ask("password", secret=True)
     print("GOT", len(secret), flush=True)

@@ -259,7 +259,7 @@ def test_json_sink_writes_one_flushed_object_per_line() -> None:
 
 def test_planning_does_not_import_rich() -> None:
     code = ("import sys, io; from vvrun.ui.console import TerminalSink; "
-            "from vvrun.ui.events import JsonSink; import vvrun.prompter; "
+            "from vvrun.ui.events import JsonSink; import vvrun.ui.prompter; "
             "print('rich' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

@@ -82,12 +82,12 @@ class _Edge:
 
     def prompter(self, run_id: str) -> Any:
         if self.stdin_tty:
-            from vvrun.prompter import TerminalPrompter
+            from vvrun.ui.prompter import TerminalPrompter
 
             # JSON lines own stdout: questions go to stderr then
             out = sys.stderr if self.output == "json" else sys.stdout
             return TerminalPrompter(out, before_prompt=getattr(self.sink, "pause", None))
-        from vvrun.prompter import NoTerminalPrompter
+        from vvrun.ui.prompter import NoTerminalPrompter
 
         return NoTerminalPrompter(run_id)
 
@@ -342,7 +342,7 @@ def _resume(edge: _Edge, run_id: str, book: Any, source: str, variables: Mapping
         done = store.step_results(run_id).get(ack)
         if done is not None and done.status.value == "succeeded":
             raise UsageError(f"step '{ack}' was already acknowledged in run {run_id}")
-        from vvrun.prompter import AckPrompter
+        from vvrun.ui.prompter import AckPrompter
 
         ack_prompter = AckPrompter(fields or {}, notes=note,
                                    fallback=prompter if edge.stdin_tty else None, step_id=ack)
