@@ -26,6 +26,7 @@ CASES: dict[str, tuple[str, str]] = {
     "shell": ("case_steps", "shell_steps"),
     "sql": ("case_steps", "sql_steps"),
     "state": ("case_steps", "durable_state"),
+    "sqlout": ("case_sql_output", "sql_with_output"),
     "delete": ("case_delete", "pattern_delete"),
     "bigresult": ("case_bigresult", "big_result"),
     "plan": ("case_cli", "plan_all"),

@@ -62,6 +62,9 @@ class TerminalSink:
             highlight=False, emoji=False, force_interactive=interactive and color)
         self.live_enabled = interactive and color
         self.interactive = interactive
+        # plain text (files, pipes, NO_COLOR) needs none of rich's rendering for a line: a
+        # direct write is the same bytes, at a tenth of the cost a step (bench: sqlout)
+        self._plain: TextIO | None = None if color else self.console.file
         self._lock = threading.RLock()
         self._live: StatusLine | None = None
         self._watch: WatchView | None = None
@@ -102,6 +105,10 @@ class TerminalSink:
         return bool(lines) and all(ln in self._announced for ln in lines)
 
     def _print(self, text: str, style: str = "", indent: int = 0) -> None:
+        if self._plain is not None:
+            pad = " " * indent
+            self._plain.write("".join(f"{pad}{line}\n" for line in text.splitlines() or [""]))
+            return
         from rich.text import Text
 
         for line in text.splitlines() or [""]:
