@@ -60,20 +60,28 @@ def approve_loop(run: RunSession, step: Step, key: str, tpl: Templater, items: l
         left += done is None or done.status.value not in ("succeeded", "skipped")
     if not left:
         return {}
-    table = table_text(rendered)
+    table = table_text(key, rendered)
     digest = hashlib.sha256(json.dumps([(i.key, i.digest) for i in rendered]).encode()
                             ).hexdigest()
     covered = {i.key: i.digest for i in rendered}
+    run.current = key  # a pause or a no while asking is the loop's, recorded as such
+    _ask(run, step, key, rendered, left, table, digest)
+    run.current = None
+    return covered
+
+
+def _ask(run: RunSession, step: Step, key: str, rendered: list[Item], left: int, table: str,
+         digest: str) -> None:
     if step.approvers > 1 or step.approvers_group:
         desc = Description(summary=f"{len(rendered)} items of dangerous step '{key}'",
                            body=table, language="text")
         approve_proved(run, step, key, None, desc)
-        return covered
+        return
     if _confirmed_before(run, key, digest):
-        return covered
+        return
     if run.opts.yes:
         record_confirmed(run, key, digest, via="--yes")
-        return covered
+        return
     where = step.where.with_step(key)
     n = len(rendered)
     question = f"Run dangerous step '{key}' for {'this item' if n == 1 else f'all {n} items'}"
@@ -90,7 +98,6 @@ def approve_loop(run: RunSession, step: Step, key: str, tpl: Templater, items: l
                       "the run stops here", where=where,
                       hint="no item of this step ran; start again when it is time")
     record_confirmed(run, key, digest, via="prompt")
-    return covered
 
 
 def _confirmed_before(run: RunSession, key: str, digest: str) -> bool:
@@ -108,16 +115,22 @@ def _render(run: RunSession, step: Step, key: str, tpl: Templater) -> Item:
     return Item(key, action_hash(desc, run.masker), describe_dict(desc, run.masker))
 
 
-def table_text(items: list[Item], width: int = TABLE_WIDTH) -> str:
-    """One row per item: its rendered action, its parameters and target when it has any."""
+def table_text(key: str, items: list[Item], width: int = TABLE_WIDTH) -> str:
+    """A title line, then one row per item: its rendered action, its parameters when it has
+    any, and its target when the items do not all act on the same one."""
     from vvrun.ui.tables import fit
+
+    targets = {i.shown.get("target") or "" for i in items}
+    title = f"dangerous step '{key}', {len(items)} item{'' if len(items) == 1 else 's'}"
+    if len(targets) == 1 and "" not in targets:
+        title += f", on {targets.pop()}"
 
     columns: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
         ("action", lambda d: d.get("body") or d.get("summary") or "")]
     if any(i.shown.get("params") for i in items):
         columns.append(("parameters", lambda d: ", ".join(
             f"${n} = {p!r}" for n, p in enumerate(d.get("params") or (), 1))))
-    if any(i.shown.get("target") for i in items):
+    if len(targets) > 1:
         columns.append(("on", lambda d: d.get("target") or ""))
     rows = [[i.key, *(get(i.shown) for _, get in columns)] for i in items]
-    return "\n".join(fit(["item", *(name for name, _ in columns)], rows, width))
+    return "\n".join([title + ":", *fit(["item", *(name for name, _ in columns)], rows, width)])
