@@ -189,13 +189,13 @@ def render(spec: ManualSpec, tpl: Templater, conns: Mapping[str, Connection]) ->
     return ManualAction(
         instructions=str(tpl.text(spec.instructions)),
         checklist=tuple(str(tpl.text(item)) for item in spec.checklist),
-        record=tuple(RecordField(f.name, str(tpl.text(f.description)), _choices(f, tpl),
+        record=tuple(RecordField(f.name, str(tpl.text(f.description)), record_choices(f, tpl),
                                  f.pattern, f.optional) for f in spec.record),
         verify=verify,
     )
 
 
-def _choices(f: RecordField, tpl: Templater) -> tuple[str, ...]:
+def record_choices(f: RecordField, tpl: Templater) -> tuple[str, ...]:
     """The field's choices; from its expression, rendered now (in a plan an unknown value
     raises DependsOn, and the plan shows the expression as ⟨…⟩)."""
     if f.choices_from is None:

@@ -132,7 +132,8 @@ def common_step_properties() -> dict[str, Any]:
                                 "per `item` (`loop.index` counts from 1); its result is "
                                 "`{items: [...]}`, one result per item; a loop whose items were "
                                 "all skipped is `skipped`; a `danger` loop asks once, with a "
-                                "table of every rendered item (`confirm_each: true` asks per item).",
+                                "table of every rendered item (`confirm_each: true` asks per "
+                                "item).",
                                 ["steps.find.result.rows", "inputs.replicas"]),
         "confirm_each": {"type": "boolean", "default": False,
                          "description": "With `danger` and `for_each`: ask before each item. "
