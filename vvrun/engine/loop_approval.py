@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +25,7 @@ from vvrun.language.model import Step
 from vvrun.language.templates import Templater
 from vvrun.steps import STEP_TYPES
 from vvrun.steps.base import Description
-
-TABLE_WIDTH = 120  # wider rows are shown expanded, one block per item, nothing cut
+from vvrun.ui.items import items_table
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ def approve_loop(run: RunSession, step: Step, key: str, tpl: Templater, items: l
         left += done is None or done.status.value not in ("succeeded", "skipped")
     if not left:
         return {}
-    table = table_text(key, rendered)
+    table = items_table(key, [(i.key, i.shown) for i in rendered])
     digest = hashlib.sha256(json.dumps([(i.key, i.digest) for i in rendered]).encode()
                             ).hexdigest()
     covered = {i.key: i.digest for i in rendered}
@@ -113,24 +111,3 @@ def _render(run: RunSession, step: Step, key: str, tpl: Templater) -> Item:
         action = shell_secrets_to_env(action, run.runbook, run.inputs)
     desc = module.describe(action)
     return Item(key, action_hash(desc, run.masker), describe_dict(desc, run.masker))
-
-
-def table_text(key: str, items: list[Item], width: int = TABLE_WIDTH) -> str:
-    """A title line, then one row per item: its rendered action, its parameters when it has
-    any, and its target when the items do not all act on the same one."""
-    from vvrun.ui.tables import fit
-
-    targets = {i.shown.get("target") or "" for i in items}
-    title = f"dangerous step '{key}', {len(items)} item{'' if len(items) == 1 else 's'}"
-    if len(targets) == 1 and "" not in targets:
-        title += f", on {targets.pop()}"
-
-    columns: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
-        ("action", lambda d: d.get("body") or d.get("summary") or "")]
-    if any(i.shown.get("params") for i in items):
-        columns.append(("parameters", lambda d: ", ".join(
-            f"${n} = {p!r}" for n, p in enumerate(d.get("params") or (), 1))))
-    if len(targets) > 1:
-        columns.append(("on", lambda d: d.get("target") or ""))
-    rows = [[i.key, *(get(i.shown) for _, get in columns)] for i in items]
-    return "\n".join([title + ":", *fit(["item", *(name for name, _ in columns)], rows, width)])

@@ -18,6 +18,7 @@ class RecordInfo:
     description: str = ""
     choices: tuple[str, ...] = ()
     pattern: str | None = None
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class PlannedStep:
     tags: tuple[str, ...] = ()
     watch: str | None = None
     for_each: str | None = None
+    confirm_each: bool = False  # a dangerous loop asks per item, not once
+    items: str | None = None  # a dangerous loop's items as a table, when the plan knows them
     warnings: tuple[str, ...] = ()
     source_hash: str = ""  # sha256 of the step as written: which steps changed
     action_hash: str = ""  # sha256 of what it would do, as shown
