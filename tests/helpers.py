@@ -42,11 +42,11 @@ class ScriptedPrompter:
     ticks: list[str] | None = None
     notes: str = ""
     asked: list[str] = field(default_factory=list)
-    details: list[str] = field(default_factory=list)  # what each confirm showed
+    shown: list[str] = field(default_factory=list)  # the detail each confirm showed
 
     def confirm(self, question: str, *, default: bool = False, detail: str = "") -> bool:
         self.asked.append(question)
-        self.details.append(detail)
+        self.shown.append(detail)
         if not self.confirms:
             raise Paused(f"waiting for an answer: {question}")
         return self.confirms.pop(0)

@@ -78,7 +78,7 @@ def test_one_yes_terminates_every_sleeping_backend(tmp_path: Path) -> None:
     out = Runner(environ=ENV).run(book, prompter=prompter)
     assert out.status == "succeeded", out.result.error
     assert prompter.asked == ["Run dangerous step 'kill' for all 3 items?"]
-    table = prompter.details[0]
+    table = prompter.shown[0]
     assert table.startswith("dangerous step 'kill', 3 items, on postgresql://")
     assert "SELECT pg_terminate_backend($1) AS gone" in table
     for i, pid in enumerate(pids):
@@ -166,7 +166,7 @@ def test_resume_is_covered_by_the_answer_unless_the_items_changed(tmp_path: Path
     assert changed.status == "succeeded", changed.result.error
     assert changed.prompter.asked == ["Run dangerous step 'touch' for all 3 items (2 done "
                                       "before)?"]
-    assert "three-b" in changed.prompter.details[0]
+    assert "three-b" in changed.prompter.shown[0]
     assert (tmp_path / "done").read_text().split() == ["one-a", "two-a", "three-b"]
     assert len(changed.audit("confirmed")) == 2
 

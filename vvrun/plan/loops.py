@@ -5,6 +5,7 @@ once), and choices from an expression (⟨…⟩ while they need a value only a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from vvrun.errors import VvrunError
 from vvrun.language.model import Step
@@ -13,39 +14,39 @@ from vvrun.plan.model import RecordInfo
 from vvrun.plan.render import describe_step
 from vvrun.steps.base import Connection
 from vvrun.steps.manual import RecordField, record_choices
-from vvrun.ui.items import items_table
 
 MAX_ITEMS = 200  # a plan lists at most this many items; the run shows them all
 
 
-def loop_table(step: Step, tpl: Templater, conns: Mapping[str, Connection],
-               mask: Callable[[str], str]) -> str | None:
-    """The table of a dangerous loop's items when the plan knows them (`inputs.replicas`),
-    None when the list needs a run (`steps.find.result.rows`): the plan then shows the loop's
-    expression."""
+def loop_items(step: Step, tpl: Templater, conns: Mapping[str, Connection],
+               mask: Callable[[str], str]) -> tuple[dict[str, Any], ...]:
+    """A dangerous loop's items, each rendered (`{item, summary, body, params, target}`,
+    masked), when the plan knows them (`inputs.replicas`); none when the list needs a run
+    (`steps.find.result.rows`): the plan then shows the loop's expression. At most
+    MAX_ITEMS are rendered; the last entry then says how many more (`{"more": n}`)."""
     if not step.for_each or not step.danger or step.type in ("group", "runbook"):
-        return None
+        return ()
     try:
         items = tpl.expr(step.for_each)
     except (DependsOn, VvrunError):
-        return None
+        return ()
     if isinstance(items, Mapping):
         items = [{"key": k, "value": v} for k, v in items.items()]
     if not isinstance(items, list | tuple) or "⟨" in repr(items):
-        return None
-    rows = []
+        return ()
+    rows: list[dict[str, Any]] = []
     for i, item in enumerate(items[:MAX_ITEMS]):
         itpl = tpl.child(item=item, loop={"index": i + 1, "index0": i, "length": len(items),
                                           "first": i == 0, "last": i == len(items) - 1})
         desc, _, _ = describe_step(step.type, step.spec, itpl, conns)
-        rows.append((f"{step.id}[{i}]", {
-            "summary": mask(desc.summary), "body": mask(desc.body or ""),
+        rows.append({
+            "item": f"{step.id}[{i}]", "summary": mask(desc.summary),
+            "body": mask(desc.body or ""),
             "target": mask(str(desc.target)) if desc.target else None,
-            "params": [mask(p) if isinstance(p, str) else p for p in desc.params]}))
-    text = items_table(step.id, rows)
+            "params": [mask(p) if isinstance(p, str) else p for p in desc.params]})
     if len(items) > MAX_ITEMS:
-        text += f"\n… and {len(items) - MAX_ITEMS} more items"
-    return text
+        rows.append({"more": len(items) - MAX_ITEMS})
+    return tuple(rows)
 
 
 def record_info(f: RecordField, tpl: Templater, mask: Callable[[str], str]) -> RecordInfo:

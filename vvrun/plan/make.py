@@ -20,7 +20,7 @@ from vvrun.plan.context import (
     resolve_plan_inputs,
     unknowns_in,
 )
-from vvrun.plan.loops import loop_table, record_info
+from vvrun.plan.loops import loop_items, record_info
 from vvrun.plan.model import Plan, PlannedConnection, PlannedInput, PlannedStep
 from vvrun.plan.render import describe_step, hash_of, show_value, step_source_hash
 from vvrun.secrets import Masker
@@ -296,7 +296,7 @@ class _Planner:
             watch=format_duration(step.watch.seconds) if step.watch else None,
             for_each=step.for_each,
             confirm_each=step.confirm_each,
-            items=loop_table(step, Templater(self.context, where=step.where),
+            items=loop_items(step, Templater(self.context, where=step.where),
                              self.runbook.connections, self.mask),
             warnings=tuple(self.mask(w) for w in warnings),
             source_hash=step_source_hash(step),

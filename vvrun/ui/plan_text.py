@@ -60,7 +60,7 @@ def step_lines(step: PlannedStep, *, numbered: bool = True) -> list[str]:
     if step.for_each:
         lines.append(f"{INDENT}for each item of: {step.for_each}")
         if step.items:
-            lines += [f"{INDENT}  {line}" for line in step.items.splitlines()]
+            lines += [f"{INDENT}  {line}" for line in loop_table(step).splitlines()]
     if step.target:
         lines.append(f"{INDENT}target: {step.target}")
     if step.type == "confirm":
@@ -164,3 +164,12 @@ def render_text(plans: Sequence[Plan], diffs: Sequence[PlanDiff | None] = ()) ->
             out += diff_lines(diff)
         out += plan_lines(plan)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def loop_table(step: Any) -> str:
+    """A planned dangerous loop's items as the table the run will ask about."""
+    from vvrun.ui.items import items_table
+
+    rows = [(str(d["item"]), d) for d in step.items if "item" in d]
+    more = sum(int(d.get("more", 0)) for d in step.items)
+    return items_table(step.id, rows) + (f"\n… and {more} more items" if more else "")
