@@ -38,13 +38,15 @@ class ScriptedPrompter:
 
     confirms: list[bool] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
-    answers: dict[str, str] = field(default_factory=dict)
+    answers: dict[str, str | list[str]] = field(default_factory=dict)
     ticks: list[str] | None = None
     notes: str = ""
     asked: list[str] = field(default_factory=list)
+    shown: list[str] = field(default_factory=list)  # the detail each confirm showed
 
     def confirm(self, question: str, *, default: bool = False, detail: str = "") -> bool:
         self.asked.append(question)
+        self.shown.append(detail)
         if not self.confirms:
             raise Paused(f"waiting for an answer: {question}")
         return self.confirms.pop(0)
@@ -56,11 +58,14 @@ class ScriptedPrompter:
         return self.words.pop(0) == word
 
     def ask(self, name: str, *, description: str = "", choices: tuple[str, ...] = (),
-            pattern: str | None = None, secret: bool = False) -> str:
+            pattern: str | None = None, secret: bool = False, optional: bool = False) -> str:
         self.asked.append(name)
         if name not in self.answers:
             raise Paused(f"waiting for field {name!r}")
-        return self.answers[name]
+        answer = self.answers[name]
+        if isinstance(answer, list):  # answers given in turn: a bad one is asked again
+            return answer.pop(0) if len(answer) > 1 else answer[0]
+        return answer
 
     def checklist(self, items: tuple[str, ...]) -> list[str]:
         return list(items) if self.ticks is None else self.ticks

@@ -16,7 +16,7 @@ FEATURES = {"quickstart.yaml", "inputs.yaml", "when.yaml", "retry-until.yaml",
             "expect-outputs.yaml", "on-failure.yaml", "sql.yaml", "redis.yaml", "http.yaml",
             "shell.yaml", "confirm.yaml", "manual.yaml", "secrets.yaml", "locks.yaml",
             "approvers.yaml", "for-each.yaml", "groups.yaml", "stop.yaml", "runbook-call.yaml",
-            "key-lookup.yaml"}
+            "key-lookup.yaml", "danger-loop.yaml"}
 
 
 def _vvrun(*args: str) -> subprocess.CompletedProcess[str]:
@@ -234,3 +234,40 @@ def test_for_each(world: World) -> None:
     assert len(items) == 3
     assert "checking web-3 (3 of 3)" in items[2]["stdout"]
     assert [i["stdout"].strip() for i in out.result("each_number")["items"]] == ["9", "25", "64"]
+
+
+def test_danger_loop_asks_once_and_terminates_every_session(world: World) -> None:
+    import threading
+    import time
+
+    import psycopg
+
+    app = "example-stuck-worker"
+
+    def sleep() -> None:
+        try:
+            with psycopg.connect(world.db_url, autocommit=True, application_name=app) as conn:
+                conn.execute("SELECT pg_sleep(120)")
+        except psycopg.Error:
+            pass  # terminated by the runbook
+
+    threads = [threading.Thread(target=sleep, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    active = "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND state = 'active'"
+    deadline = time.monotonic() + 20
+    while len(world.sql(active, (app,))) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)  # polling pg_stat_activity for the condition
+    first = min(r[0] for r in world.sql(active, (app,)))
+    out = world.run(_ex("danger-loop.yaml"), app=app, yes=False, confirms=True,
+                    fields={"culprit": str(first), "ticket": ""})
+    assert out.status == "succeeded", out.error
+    assert out.result("note")["fields"] == {"culprit": str(first), "ticket": None}
+    asked = [a for a in out.asked if a.startswith("confirm:")]
+    assert asked == ["confirm: Run dangerous step 'terminate' for all 2 items?",
+                     "confirm: Run dangerous step 'flush[0]'?",
+                     "confirm: Run dangerous step 'flush[1]'?"]
+    for t in threads:
+        t.join(timeout=20)
+    assert world.sql(active, (app,)) == []

@@ -40,20 +40,32 @@ def test_checklist_and_fields() -> None:
     assert prompter.asked == ["ack", "ticket_url", "action"]
 
 
-@pytest.mark.parametrize(("field", "answer", "message"), [
-    ({"name": "action", "choices": ["cancel", "terminate"]}, "leave",
+@pytest.mark.parametrize(("field", "answer", "good", "message"), [
+    ({"name": "action", "choices": ["cancel", "terminate"]}, "leave", "cancel",
      "field 'action' must be one of cancel, terminate, not 'leave'"),
-    ({"name": "ticket", "pattern": "^INC-[0-9]+$"}, "12",
+    ({"name": "ticket", "pattern": "^INC-[0-9]+$"}, "12", "INC-12",
      "field 'ticket' must match ^INC-[0-9]+$, not '12'"),
-    ("ticket", "  ", "field 'ticket' needs a value"),
+    ("ticket", "  ", "INC-1", "field 'ticket' needs a value"),
 ])
-def test_a_bad_answer_is_refused(field, answer, message) -> None:
+def test_a_bad_answer_is_asked_again(field, answer, good, message) -> None:
+    """SPEC §3.10: an invalid answer is asked again, never the end of the run."""
     name = field if isinstance(field, str) else field["name"]
-    with pytest.raises(StepFailed) as info:
-        run_step("manual", {"instructions": "x", "record": [field]},
-                 prompter=ScriptedPrompter(answers={name: answer}))
-    assert info.value.message == message
-    assert info.value.where == WHERE
+    console = ListConsole()
+    prompter = ScriptedPrompter(answers={name: [answer, good]})
+    result = run_step("manual", {"instructions": "x", "record": [field]},
+                      prompter=prompter, console=console)
+    assert result["fields"] == {name: good}
+    assert prompter.asked == ["ack", name, name]
+    assert ("stderr", message) in console.lines
+
+
+def test_a_prompter_that_keeps_answering_wrong_pauses_the_run() -> None:
+    prompter = ScriptedPrompter(answers={"action": ["leave"]})
+    with pytest.raises(Paused):
+        run_step("manual", {"instructions": "x",
+                            "record": [{"name": "action", "choices": ["cancel"]}]},
+                 prompter=prompter)
+    assert prompter.asked.count("action") == manual.ASK_TRIES
 
 
 def test_no_terminal_pauses_with_the_resume_command() -> None:

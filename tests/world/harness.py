@@ -97,7 +97,7 @@ class Operator:
         return self.typed == word
 
     def ask(self, name: str, *, description: str = "", choices: tuple[str, ...] = (),
-            pattern: str | None = None, secret: bool = False) -> str:
+            pattern: str | None = None, secret: bool = False, optional: bool = False) -> str:
         self.asked.append(f"field: {name}")
         if name in self.fields:
             return self.fields[name]

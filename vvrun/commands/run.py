@@ -349,6 +349,11 @@ def _resume(edge: _Edge, run_id: str, book: Any, source: str, variables: Mapping
     stored = {k: v for k, v in record.inputs.items() if k in book.inputs}
     inputs = resolve_inputs(book, {**stored, **variables}, edge.environ,
                             ask=edge.ask_input(prompter))
+    if ack is not None and fields:  # a value the step would refuse: refused before the run
+        from vvrun.engine.ack_check import check_ack_fields
+
+        check_ack_fields(book, ack, fields, inputs, store.step_results(run_id), edge.environ,
+                         run_id)
     engine = Engine(book, inputs, store=store, sink=edge.sink, prompter=prompter,
                     masker=edge.masker, run_id=run_id,
                     options=edge.options(source, confirm_word=confirm_word, ack=ack,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from vvrun.engine import approval
+from vvrun.engine import approval, loop_approval
 from vvrun.engine.attempts import Attempter
 from vvrun.engine.context import action_hash, describe_dict, evaluate, step_view
 from vvrun.engine.groups import GroupRunner, RunStopped, loop_items, loop_view, stop_if_stop
@@ -272,6 +272,8 @@ class Engine:
                   number: str) -> tuple[StepResult, StepFailed | None]:
         started = time.time()
         items = loop_items(tpl, step)
+        covered = (loop_approval.approve_loop(self.run, step, key, tpl, items, per_item_when)
+                   if loop_approval.asks_once(step) else {})
         results: list[Any] = []
         n = len(items)
         ran = False
@@ -288,7 +290,8 @@ class Engine:
                 results.append({})
                 continue
             ran = True
-            result, error = self._one(step, index, ikey, itpl, item=(i, n), number=number)
+            result, error = self._one(step, index, ikey, itpl, item=(i, n), number=number,
+                                      covered=covered.get(ikey))
             if result.status == Status.FAILED:
                 partial = {"items": results}
                 return self.record.failed(step, key, error or StepFailed("item failed"),
@@ -310,8 +313,8 @@ class Engine:
     # -- one step (or one item of a for_each step) ---------------------------------------
 
     def _one(self, step: Step, index: int, key: str, tpl: Templater,
-             item: tuple[int, int] | None = None, number: str | None = None
-             ) -> tuple[StepResult, StepFailed | None]:
+             item: tuple[int, int] | None = None, number: str | None = None,
+             covered: str | None = None) -> tuple[StepResult, StepFailed | None]:
         started = time.time()
         module = STEP_TYPES[step.type]
         self.run.current = key
@@ -344,7 +347,9 @@ class Engine:
             return self.record.succeeded(step, key, dict(prev.result), {}, started,  # type: ignore[union-attr]
                                    attempts=prev.attempts, digest=digest,  # type: ignore[union-attr]
                                    note="taken as done by the operator"), None
-        answered = approval.approve(self.run, step, key, action, desc, digest)
+        # an item a dangerous loop's one answer covered runs without asking again
+        answered = (None if covered == digest
+                    else approval.approve(self.run, step, key, action, desc, digest))
         if step.type not in ("confirm", "manual"):
             started = time.time()  # a danger step's duration is its action's, not the asking
         if step.type == "manual":

@@ -248,6 +248,7 @@ def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: tuple[Any, 
         tags=tuple(raw.get("tags", ())),
         watch=Duration.parse(watch) if watch is not None else None,
         for_each=raw.get("for_each"),
+        confirm_each=bool(raw.get("confirm_each", False)),
         where=where,
         raw=raw,
     )

@@ -134,6 +134,7 @@ class Step:
     tags: tuple[str, ...] = ()
     watch: Duration | None = None
     for_each: str | None = None
+    confirm_each: bool = False  # danger + for_each: ask per item, not once for the table
     where: Location = field(default_factory=Location)
     raw: Mapping[str, Any] = field(default_factory=dict)  # the step as written, for hashes/diffs
 

@@ -20,7 +20,8 @@ from vvrun.plan.context import (
     resolve_plan_inputs,
     unknowns_in,
 )
-from vvrun.plan.model import Plan, PlannedConnection, PlannedInput, PlannedStep, RecordInfo
+from vvrun.plan.loops import loop_items, record_info
+from vvrun.plan.model import Plan, PlannedConnection, PlannedInput, PlannedStep
 from vvrun.plan.render import describe_step, hash_of, show_value, step_source_hash
 from vvrun.secrets import Masker
 from vvrun.steps.base import Description
@@ -294,6 +295,9 @@ class _Planner:
             tags=tuple(step.tags),
             watch=format_duration(step.watch.seconds) if step.watch else None,
             for_each=step.for_each,
+            confirm_each=step.confirm_each,
+            items=loop_items(step, Templater(self.context, where=step.where),
+                             self.runbook.connections, self.mask),
             warnings=tuple(self.mask(w) for w in warnings),
             source_hash=step_source_hash(step),
             action_hash=hash_of(shown),
@@ -338,10 +342,7 @@ class _Planner:
         instructions, more = self._text(spec.instructions, tpl)
         warnings += more
         checklist = tuple(self.mask(self._text(item, tpl)[0]) for item in spec.checklist)
-        record = tuple(
-            RecordInfo(f.name, self.mask(f.description), tuple(f.choices), f.pattern)
-            for f in spec.record
-        )
+        record = tuple(record_info(f, tpl, self.mask) for f in spec.record)
         verify = None
         if spec.verify is not None:
             desc, more, _ = describe_step(spec.verify.type, spec.verify.spec, tpl,

@@ -6,6 +6,7 @@ Every string in a Plan is display text that has been through the plan's Masker: 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ class RecordInfo:
     description: str = ""
     choices: tuple[str, ...] = ()
     pattern: str | None = None
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class PlannedStep:
     tags: tuple[str, ...] = ()
     watch: str | None = None
     for_each: str | None = None
+    confirm_each: bool = False  # a dangerous loop asks per item, not once
+    #: a dangerous loop's items, rendered, when the plan knows them (see plan.loops)
+    items: tuple[Mapping[str, Any], ...] = ()
     warnings: tuple[str, ...] = ()
     source_hash: str = ""  # sha256 of the step as written: which steps changed
     action_hash: str = ""  # sha256 of what it would do, as shown

@@ -12,6 +12,7 @@ from vvrun.steps import http, redis, shell, sql
 from vvrun.steps.base import Connection, Description, StepIO, Templater
 
 NAME = "manual"
+ASK_TRIES = 5  # a prompter that validates never needs a second; one that does not gets a few
 
 _EXPRESSIONS = {
     "description": "An expression, or a list of them, about `result`; all must hold.",
@@ -51,9 +52,19 @@ SCHEMA: Mapping[str, Any] = {
                                              "description": "The field's name."},
                                     "description": {"type": "string",
                                                     "description": "What to type."},
-                                    "choices": {"type": "array", "minItems": 1,
-                                                "items": {"type": "string"},
-                                                "description": "The answer must be one of these."},
+                                    "choices": {
+                                        "description": "The answer must be one of these: a "
+                                        "list, or one `{{ expression }}` giving a list, "
+                                        "rendered when the step runs (plans show ⟨…⟩).",
+                                        "examples": [["cancel", "terminate", "leave"],
+                                                     "{{ steps.stuck.result.rows | "
+                                                     "map(attribute='pid') | list }}"],
+                                        "oneOf": [{"type": "array", "minItems": 1,
+                                                   "items": {"type": ["string", "number"]}},
+                                                  {"type": "string", "minLength": 1}]},
+                                    "optional": {"type": "boolean", "default": False,
+                                                 "description": "An empty answer is allowed "
+                                                 "(recorded as null)."},
                                     "pattern": {"type": "string", "format": "regex",
                                                 "description": "The answer must match."},
                                 },
@@ -86,12 +97,18 @@ SCHEMA: Mapping[str, Any] = {
 VERIFY_TYPES: dict[str, Any] = {"sql": sql, "redis": redis, "http": http, "shell": shell}
 
 
+#: `choices` given as one `{{ expression }}`: the expression inside
+CHOICES_EXPRESSION = re.compile(r"\s*\{\{(.+)\}\}\s*", re.DOTALL)
+
+
 @dataclass(frozen=True)
 class RecordField:
     name: str
     description: str = ""
     choices: tuple[str, ...] = ()
     pattern: str | None = None
+    optional: bool = False
+    choices_from: str | None = None  # an expression giving the choices, rendered at run time
 
 
 @dataclass(frozen=True)
@@ -112,12 +129,7 @@ class ManualSpec:
 def parse(body: Any, where: Location) -> ManualSpec:
     if isinstance(body, str):
         return ManualSpec(instructions=body)
-    fields = tuple(
-        RecordField(name=f) if isinstance(f, str) else RecordField(
-            name=f["name"], description=f.get("description", ""),
-            choices=tuple(f.get("choices", ())), pattern=f.get("pattern"))
-        for f in body.get("record", ())
-    )
+    fields = tuple(_field(f) for f in body.get("record", ()))
     verify = None
     if body.get("verify"):
         v = body["verify"]
@@ -134,6 +146,18 @@ def parse(body: Any, where: Location) -> ManualSpec:
         record=fields,
         verify=verify,
     )
+
+
+def _field(f: Any) -> RecordField:
+    if isinstance(f, str):
+        return RecordField(name=f)
+    choices = f.get("choices", ())
+    match = CHOICES_EXPRESSION.fullmatch(choices) if isinstance(choices, str) else None
+    return RecordField(
+        name=f["name"], description=f.get("description", ""),
+        choices=() if isinstance(choices, str) else tuple(str(c) for c in choices),
+        pattern=f.get("pattern"), optional=bool(f.get("optional", False)),
+        choices_from=match.group(1).strip() if match else None)
 
 
 # -- render / describe / execute ------------------------------------------------------------
@@ -165,10 +189,23 @@ def render(spec: ManualSpec, tpl: Templater, conns: Mapping[str, Connection]) ->
     return ManualAction(
         instructions=str(tpl.text(spec.instructions)),
         checklist=tuple(str(tpl.text(item)) for item in spec.checklist),
-        record=tuple(RecordField(f.name, str(tpl.text(f.description)), f.choices, f.pattern)
-                     for f in spec.record),
+        record=tuple(RecordField(f.name, str(tpl.text(f.description)), record_choices(f, tpl),
+                                 f.pattern, f.optional) for f in spec.record),
         verify=verify,
     )
+
+
+def record_choices(f: RecordField, tpl: Templater) -> tuple[str, ...]:
+    """The field's choices; from its expression, rendered now (in a plan an unknown value
+    raises DependsOn, and the plan shows the expression as ⟨…⟩)."""
+    if f.choices_from is None:
+        return f.choices
+    value = tpl.expr(f.choices_from)
+    if isinstance(value, Mapping) or not isinstance(value, list | tuple):
+        raise StepFailed(f"the choices of field {f.name!r} (`{f.choices_from}`) gave "
+                         f"{type(value).__name__}, not a list", where=tpl.where,
+                         hint="end the expression with `| list`")
+    return tuple(str(v) for v in value)
 
 
 def _summary(instructions: str) -> str:
@@ -187,6 +224,8 @@ def _field_note(f: RecordField) -> str:
         text += f" (one of: {', '.join(f.choices)})"
     if f.pattern:
         text += f" (matching {f.pattern})"
+    if f.optional:
+        text += " (optional)"
     return text
 
 
@@ -205,7 +244,7 @@ def field_problem(f: RecordField, value: str) -> str | None:
     """Why `value` is not an acceptable answer for the field, or None. Used by the terminal
     prompter's re-asking, this step, and `vvrun resume --ack --field`."""
     if not value.strip():
-        return f"field {f.name!r} needs a value"
+        return None if f.optional else f"field {f.name!r} needs a value"
     if f.choices and value not in f.choices:
         return f"field {f.name!r} must be one of {', '.join(f.choices)}, not {value!r}"
     if f.pattern and not re.fullmatch(f.pattern, value):
@@ -217,7 +256,7 @@ def resume_hint(action: ManualAction, run_id: str, step_id: str) -> str:
     """The command that completes this step from a shell with no terminal prompts."""
     parts = [f"vvrun resume {run_id} --ack {step_id}"]
     for f in action.record:
-        example = "|".join(f.choices) if f.choices else "..."
+        example = "|".join(f.choices[:5]) if f.choices else "..."
         parts.append(f"--field {f.name}={example}")
     return " ".join(parts)
 
@@ -228,15 +267,7 @@ def execute(action: ManualAction, io: StepIO) -> dict[str, Any]:
     try:
         notes = io.prompter.acknowledge(action.instructions)
         ticked = io.prompter.checklist(action.checklist) if action.checklist else []
-        fields: dict[str, str] = {}
-        for f in action.record:
-            value = io.prompter.ask(f.name, description=f.description, choices=f.choices,
-                                    pattern=f.pattern)
-            problem = field_problem(f, value)
-            if problem:
-                raise StepFailed(problem, where=io.where,
-                                 hint="give an answer the step accepts")
-            fields[f.name] = value
+        fields = {f.name: _answer(f, io) for f in action.record}
     except Paused as exc:
         raise Paused(
             f"waiting for an operator to do this and acknowledge it: "
@@ -247,6 +278,24 @@ def execute(action: ManualAction, io: StepIO) -> dict[str, Any]:
     verified = None if action.verify is None else _verify(action.verify, io)
     return {"acknowledged": True, "checklist": list(ticked), "fields": fields,
             "notes": notes or "", "verified": verified}
+
+
+def _answer(f: RecordField, io: StepIO) -> str | None:
+    """The field's answer, asked again while it is not acceptable: a typo is never the end of
+    the run. A prompter that keeps giving bad answers pauses the run (it can be resumed)."""
+    if f.choices_from is not None and not f.choices and not f.optional:
+        raise StepFailed(f"field {f.name!r} has no choices: `{f.choices_from}` gave an empty "
+                         "list", where=io.where,
+                         hint="make the field `optional: true`, or skip the step with `when`")
+    for _ in range(ASK_TRIES):
+        value = io.prompter.ask(f.name, description=f.description, choices=f.choices,
+                                pattern=f.pattern, optional=f.optional)
+        problem = field_problem(f, value)
+        if problem is None:
+            return value if value.strip() else None
+        io.console.line(problem, stream="stderr")
+    raise Paused(f"no acceptable answer for field {f.name!r} after {ASK_TRIES} tries",
+                 where=io.where, hint=f"resume with `vvrun resume {io.run_id}`")
 
 
 def _verify(verify: VerifyAction, io: StepIO) -> bool:

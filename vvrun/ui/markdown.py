@@ -219,10 +219,14 @@ def _record_lines(record: Sequence) -> list[str]:
         line = f"- {code(f.name)}"
         if f.description:
             line += f" — {f.description}"
-        if f.choices:
+        if getattr(f, "choices_from", None):  # a runbook's field: choices from data
+            line += f" (one of {code('⟨' + f.choices_from + '⟩')})"
+        elif f.choices:
             line += " (one of " + ", ".join(code(c) for c in f.choices) + ")"
         if f.pattern:
             line += f" (matching {code(f.pattern)})"
+        if f.optional:
+            line += " (optional)"
         out.append(line)
     return [*out, ""]
 
@@ -333,7 +337,11 @@ def _doc_step(number: int | str, step: Step, runbook: Runbook) -> list[str]:
     if step.for_each:
         out += [f"**For each** item of {code(step.for_each)}", ""]
     cautions = []
-    if step.danger:
+    if step.danger and step.for_each and step.type != "group":
+        cautions.append("**Danger**: vvrun shows the exact action of every item and asks "
+                        + ("before each one runs." if step.confirm_each
+                           else "once, for all of them, as one table."))
+    elif step.danger:
         cautions.append("**Danger**: vvrun shows the exact action and asks before it runs.")
     spec = step.spec
     if step.type == "confirm" and spec.type_to_confirm:

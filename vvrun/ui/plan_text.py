@@ -59,6 +59,8 @@ def step_lines(step: PlannedStep, *, numbered: bool = True) -> list[str]:
         lines.append(f"{INDENT}when: {step.when}  → {step.condition}")
     if step.for_each:
         lines.append(f"{INDENT}for each item of: {step.for_each}")
+        if step.items:
+            lines += [f"{INDENT}  {line}" for line in loop_table(step).splitlines()]
     if step.target:
         lines.append(f"{INDENT}target: {step.target}")
     if step.type == "confirm":
@@ -76,6 +78,8 @@ def step_lines(step: PlannedStep, *, numbered: bool = True) -> list[str]:
                 extra += f" (one of: {', '.join(f.choices)})"
             if f.pattern:
                 extra += f" (matching {f.pattern})"
+            if f.optional:
+                extra += " (optional)"
             lines.append(f"{INDENT}record: {f.name}{extra}")
         if step.verify:
             lines.append(f"{INDENT}then checks:")
@@ -85,7 +89,11 @@ def step_lines(step: PlannedStep, *, numbered: bool = True) -> list[str]:
     for i, p in enumerate(step.params, 1):
         lines.append(f"{INDENT}${i} = {p}")
     lines += [f"{INDENT}{n}" for n in step.notes]
-    if step.danger:
+    if step.danger and step.for_each and step.type != "group":
+        lines.append(f"{INDENT}danger: the operator confirms "
+                     + ("each item's exact action before it runs" if step.confirm_each
+                        else "every item's exact action once, as one table, before any runs"))
+    elif step.danger:
         lines.append(f"{INDENT}danger: the operator confirms this exact action before it runs")
     if step.approvers > 1 or step.approvers_group:
         lines.append(f"{INDENT}needs {approvers_text(step)}, each signing with an SSH key "
@@ -156,3 +164,12 @@ def render_text(plans: Sequence[Plan], diffs: Sequence[PlanDiff | None] = ()) ->
             out += diff_lines(diff)
         out += plan_lines(plan)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def loop_table(step: Any) -> str:
+    """A planned dangerous loop's items as the table the run will ask about."""
+    from vvrun.ui.items import items_table
+
+    rows = [(str(d["item"]), d) for d in step.items if "item" in d]
+    more = sum(int(d.get("more", 0)) for d in step.items)
+    return items_table(step.id, rows) + (f"\n… and {more} more items" if more else "")

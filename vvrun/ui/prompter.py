@@ -131,12 +131,14 @@ class TerminalPrompter:
         return False
 
     def ask(self, name: str, *, description: str = "", choices: tuple[str, ...] = (),
-            pattern: str | None = None, secret: bool = False) -> str:
+            pattern: str | None = None, secret: bool = False, optional: bool = False) -> str:
         from vvrun.steps.manual import RecordField, field_problem
 
-        field = RecordField(name, description, tuple(choices), pattern)
+        field = RecordField(name, description, tuple(choices), pattern, optional)
         if description:
             self._say(description, "dim")
+        if optional:
+            self._say("(optional: Enter leaves it empty)", "dim")
         for i, choice in enumerate(choices, 1):
             self._say(f"  {i}) {choice}")
         while True:
@@ -184,7 +186,7 @@ class NoTerminalPrompter:
                           f"`--yes --confirm-word {word}`")
 
     def ask(self, name: str, *, description: str = "", choices: tuple[str, ...] = (),
-            pattern: str | None = None, secret: bool = False) -> str:
+            pattern: str | None = None, secret: bool = False, optional: bool = False) -> str:
         raise self._pause(f"waiting for a value for {name!r}",
                           f"`vvrun resume {self.run_id} --ack STEP --field {name}=VALUE`, or "
                           f"`vvrun resume {self.run_id}` at a terminal")
@@ -226,14 +228,23 @@ class AckPrompter:
         return bool(self.fallback.type_word(question, word, detail=detail))
 
     def ask(self, name: str, *, description: str = "", choices: tuple[str, ...] = (),
-            pattern: str | None = None, secret: bool = False) -> str:
+            pattern: str | None = None, secret: bool = False, optional: bool = False) -> str:
+        from vvrun.steps.manual import RecordField, field_problem
+
+        field = RecordField(name, description, tuple(choices), pattern, optional)
         if name in self.fields:
             self.used.add(name)
-            return self.fields[name]
+            problem = field_problem(field, self.fields[name])
+            if problem is None:
+                return self.fields[name]
+            if self.fallback is None:
+                raise UsageError(f"--field {name}: {problem}", hint=_allowed(field))
         if self.fallback is not None:
             return str(self.fallback.ask(name, description=description, choices=choices,
-                                         pattern=pattern, secret=secret))
-        example = "|".join(choices) if choices else "VALUE"
+                                         pattern=pattern, secret=secret, optional=optional))
+        if optional:
+            return ""
+        example = "|".join(choices[:5]) if choices else "VALUE"
         raise UsageError(f"step '{self.step_id}' records {name!r}, and --ack did not give it",
                          hint=f"add `--field {name}={example}`")
 
@@ -246,3 +257,12 @@ class AckPrompter:
     def unused(self) -> list[str]:
         """`--field` names the step never asked for (most likely typos)."""
         return sorted(set(self.fields) - self.used)
+
+
+def _allowed(field: Any) -> str:
+    """What `--field` may say, for the hint of a refused value."""
+    if field.choices:
+        return f"give one of: {', '.join(field.choices)}"
+    if field.pattern:
+        return f"give a value matching {field.pattern}"
+    return "give a value"

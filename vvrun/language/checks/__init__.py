@@ -32,6 +32,8 @@ def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
         structure.on_failure(c, at, step)
         structure.connection(c, at, step)
         structure.step_keys(c, at, step)
+        structure.loop_confirmation(c, at, step)
+        structure.record_choices(c, at, step)
         notify.secrets_where_they_belong(c, at, step)
         if step.type == "sql":
             danger.sql(c, (*at, "sql"), step.spec.query, step, at)

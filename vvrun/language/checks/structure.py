@@ -13,6 +13,7 @@ from vvrun.language.checks.context import (
 )
 from vvrun.language.model import Step
 from vvrun.steps import CONNECTION_KIND
+from vvrun.steps.manual import CHOICES_EXPRESSION
 
 
 def duplicate_ids(c: Checker) -> None:
@@ -155,3 +156,27 @@ def step_keys(c: Checker, at: Path, step: Step) -> None:
     if step.type == "group" and step.for_each and "repeat" in step.raw:
         c.add("a group takes `for_each` or `repeat`, not both", (*at, "repeat"),
               code="repeat", key=True, hint="nest one group inside the other")
+
+
+def loop_confirmation(c: Checker, at: Path, step: Step) -> None:
+    """`confirm_each` changes how a dangerous loop asks: it means nothing elsewhere."""
+    if step.confirm_each and (not step.danger or not step.for_each or step.type == "group"):
+        missing = ("a step (not a group)" if step.type == "group" else
+                   " and ".join(k for k, v in (("`danger: true`", step.danger),
+                                               ("`for_each`", step.for_each)) if not v))
+        c.add(f"`confirm_each` asks before each item of a dangerous loop; this step needs "
+              f"{missing}", (*at, "confirm_each"), code="confirm-each", key=True,
+              hint="remove `confirm_each`, or add what it needs")
+
+
+def record_choices(c: Checker, at: Path, step: Step) -> None:
+    """A manual field's `choices` is a list, or one `{{ expression }}` that gives one."""
+    if step.type != "manual" or not isinstance(step.raw.get("manual"), dict):
+        return
+    for i, f in enumerate(step.raw["manual"].get("record") or ()):
+        choices = f.get("choices") if isinstance(f, dict) else None
+        if isinstance(choices, str) and not CHOICES_EXPRESSION.fullmatch(choices):
+            c.add("`choices` is a list, or one `{{ expression }}` giving a list",
+                  (*at, "manual", "record", i, "choices"), code="choices",
+                  hint="for example `choices: \"{{ steps.stuck.result.rows | "
+                  "map(attribute='pid') | list }}\"`, or `choices: [cancel, terminate]`")

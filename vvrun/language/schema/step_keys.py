@@ -131,8 +131,14 @@ def common_step_properties() -> dict[str, Any]:
         "for_each": expression("An expression giving a list; the step (or group) runs once "
                                 "per `item` (`loop.index` counts from 1); its result is "
                                 "`{items: [...]}`, one result per item; a loop whose items were "
-                                "all skipped is `skipped`.",
+                                "all skipped is `skipped`; a `danger` loop asks once, with a "
+                                "table of every rendered item (`confirm_each: true` asks per "
+                                "item).",
                                 ["steps.find.result.rows", "inputs.replicas"]),
+        "confirm_each": {"type": "boolean", "default": False,
+                         "description": "With `danger` and `for_each`: ask before each item. "
+                         "By default a dangerous loop asks once, showing every rendered item "
+                         "as a table."},
         "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"},
                   "description": "Instead of a type key: a group of steps run in order as one "
                   "step (with `for_each`, per item; with `repeat`, until a condition holds). "
