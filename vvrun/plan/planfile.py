@@ -79,8 +79,8 @@ def _normal(value: Any) -> Any:
 
 
 _MAKE_ONE = "make one with `vvrun plan RUNBOOK --format json > plan.json`"
-#: a plan renders every step of a runbook (each up to 1 MiB of YAML): it may be larger than it
-PLAN_FILE_FACTOR = 8
+#: a plan (at most 2 MiB of text, JSON-escaped) may be much larger than the runbook it shows
+PLAN_FILE_FACTOR = 16
 
 
 def _read(path: str) -> dict[str, Any]:
