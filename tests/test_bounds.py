@@ -137,6 +137,30 @@ def test_a_var_that_is_not_utf8_names_the_byte(book: Path) -> None:
     assert "--var who is not valid UTF-8: byte 0xe9 at offset 3" in out
 
 
+def test_an_environment_value_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "env.yaml"
+    path.write_text(RUNBOOK.replace("who: {type: string, default: x}",
+                                    "who: {type: string, env: WHO}"))
+    env = {**os.environ}
+    env_bytes = {k.encode(): v.encode("utf-8", "surrogateescape") for k, v in env.items()}
+    env_bytes[b"WHO"] = b"caf\xe9"
+    proc = subprocess.run([sys.executable, "-m", "vvrun", "run", str(path), "--yes",
+                           "--state", str(tmp_path / "s.db")],
+                          capture_output=True, env=env_bytes, preexec_fn=_limits)
+    out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+    assert proc.returncode == 2, out
+    assert "$WHO is not valid UTF-8: byte 0xe9 at offset 3" in out
+    assert "Traceback" not in out
+
+
+def test_check_arg_on_text_that_never_was_bytes() -> None:
+    from vvrun.language.source import SourceRefused, check_arg
+
+    assert check_arg("café", "x") == "café"
+    with pytest.raises(SourceRefused, match="not valid text"):
+        check_arg("a\ud800", "x")
+
+
 def test_a_var_list_alias_bomb(book: Path) -> None:
     inline = "[" + ", ".join(["&a0 [x, x, x, x, x, x, x, x, x, x]"] + [
         f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]) + "]"

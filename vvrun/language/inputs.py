@@ -105,7 +105,7 @@ def resolve_inputs(
         if name in given:
             raw, source = given[name], "--var"
         elif spec.env and spec.env in environ:
-            raw, source = environ[spec.env], f"${spec.env}"
+            raw, source = _arg(environ[spec.env], f"${spec.env}"), f"${spec.env}"
         elif spec.has_default:
             raw, source = spec.default, "default"
         elif ask is not None:

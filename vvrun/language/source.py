@@ -134,7 +134,11 @@ def check_arg(text: str, what: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate no byte became: not from argv or environ
+            raise SourceRefused(f"{what} is not valid text (character {exc.start})",
+                                "give the value as UTF-8 text", "encoding") from None
         offset = len(text[: exc.start].encode("utf-8", "surrogateescape"))
         raise _bad_byte(raw, offset, what) from None
     return text
