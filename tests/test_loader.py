@@ -128,7 +128,7 @@ def test_size_bound(tmp_path) -> None:
     path.write_bytes(b"a: '" + b"x" * (loader.MAX_BYTES + 10) + b"'\n")
     got = loader.load_file(str(path))
     assert got.problems[0].code == "yaml-size"
-    assert "larger than 1024 KiB" in got.problems[0].message
+    assert "larger than 1 MiB (the limit)" in got.problems[0].message
 
 
 def test_invalid_utf8_names_the_position() -> None:

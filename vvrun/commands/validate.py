@@ -47,7 +47,7 @@ def runbook_paths(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
                 and not _is_ci_workflow(f)
             )
-        elif p.is_file():
+        elif p.exists():  # a FIFO or a device too: the loader says what it is and refuses it
             files.append(path)
         else:
             missing.append(Problem("no such file or folder", Location(path),

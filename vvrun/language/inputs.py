@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from vvrun.errors import Location, UsageError
@@ -35,41 +34,45 @@ def parse_vars(pairs: list[str] | tuple[str, ...], vars_file: str | None) -> dic
         name = name.strip()
         if not sep or not name:
             raise UsageError(
-                f"--var {pair!r} is not name=value",
-                hint=f"write it as --var {name or 'name'}=VALUE",
+                f"--var {_shown(pair)} is not name=value",
+                hint=f"write it as --var {_shown(name) if name else 'name'}=VALUE",
             )
-        values[name] = value
+        values[_arg(name, "the name of a --var")] = _arg(value, f"--var {_shown(name)}")
     return values
 
 
-def _read_vars_file(path: str) -> dict[str, Any]:
-    import yaml  # JSON is YAML too
+def _shown(text: str) -> str:
+    """Text from the command line as it can be printed (bytes that are not UTF-8 as \\xNN)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _arg(text: str, what: str) -> str:
+    from vvrun.language.source import SourceRefused, check_arg
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read --vars-file {path!r}: {exc.strerror or exc}",
-            hint="give the path of a YAML or JSON file of name: value pairs",
-        ) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
-        raise UsageError(
-            f"--vars-file is not valid YAML or JSON: {getattr(exc, 'problem', exc)}",
-            where=where,
-        ) from exc
-    if data is None:
+        return check_arg(text, what)
+    except SourceRefused as exc:
+        raise UsageError(exc.message, hint="give the value as UTF-8 text") from None
+
+
+def _read_vars_file(path: str) -> dict[str, Any]:
+    # The runbook's loader, with its bounds: size, regular files only, UTF-8, aliases, depth.
+    from vvrun.language.load import load_file
+
+    loaded = load_file(path, kind="vars")
+    errors = [p for p in loaded.problems if p.severity == "error"]
+    if errors:
+        first = errors[0]
+        message = first.message
+        if first.code == "yaml-syntax":
+            message = f"--vars-file is not valid YAML or JSON: {message}"
+        hint = first.hint
+        if first.code == "io":
+            hint = "give the path of a YAML or JSON file of name: value pairs"
+        raise UsageError(message, where=first.where, hint=hint)
+    if loaded.data is None:
         return {}
-    if not isinstance(data, Mapping):
-        raise UsageError(
-            f"--vars-file must hold a mapping of name: value, not a {type(data).__name__}",
-            where=Location(path),
-            hint="write one `name: value` per line",
-        )
-    return {str(k): v for k, v in data.items()}
+    return {str(k): v for k, v in loaded.data.items()}
 
 
 def resolve_inputs(
@@ -102,7 +105,7 @@ def resolve_inputs(
         if name in given:
             raw, source = given[name], "--var"
         elif spec.env and spec.env in environ:
-            raw, source = environ[spec.env], f"${spec.env}"
+            raw, source = _arg(environ[spec.env], f"${spec.env}"), f"${spec.env}"
         elif spec.has_default:
             raw, source = spec.default, "default"
         elif ask is not None:
@@ -217,13 +220,11 @@ def _list(raw: Any) -> list[Any] | None:
         return None
     text = raw.strip()
     if text.startswith("["):
-        import yaml
+        from vvrun.language.load import load_bytes  # bounded: a `--var` may be an alias bomb
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            return None
-        return list(data) if isinstance(data, list) else None
+        loaded = load_bytes(text.encode("utf-8", "surrogateescape"), "--var", kind="value")
+        data = loaded.data
+        return list(data) if isinstance(data, list) and not loaded.problems else None
     if not text:
         return []
     return [part.strip() for part in text.split(",")]

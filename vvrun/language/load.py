@@ -21,8 +21,18 @@ from typing import Any, ClassVar
 import yaml
 
 from vvrun.errors import Location, Problem
+from vvrun.language.source import (
+    LIMIT_ENV,
+    MAX_BYTES,
+    SourceRefused,
+    decode_utf8,
+    max_bytes,
+    read_source,
+    show_size,
+)
 
-MAX_BYTES = 1024 * 1024  # a runbook is a page of YAML; a megabyte is already absurd
+__all__ = ["MAX_BYTES", "Loaded", "Positions", "iter_paths", "load_bytes", "load_file"]
+
 MAX_DEPTH = 40  # nesting levels of mappings and lists
 MAX_NODES = 100_000  # values after alias expansion (a "billion laughs" stops here)
 MAX_ALIASES = 200  # uses of `*anchor` in one file
@@ -295,6 +305,9 @@ _AT_CONTEXT = ("while scanning a quoted scalar", "while scanning a simple key",
                "while scanning a double-quoted scalar", "while scanning a single-quoted scalar")
 
 
+_SHOWN = 100  # characters of the source line shown under a syntax error
+
+
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> _Refused:
     """A YAML syntax error at the line and column of the mistake, with that source line and a
     caret under the column, and a hint (`tab` when a tab is the cause)."""
@@ -307,35 +320,40 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> _Refused:
         return _Refused(f"YAML syntax: {message}", None, None, hint, "yaml-syntax")
     lines = text.splitlines()
     source = lines[mark.line] if mark.line < len(lines) else ""
-    if "\t" in source[: max(mark.column, len(source) - len(source.lstrip()))]:
+    column = mark.column
+    if len(source) > _SHOWN:  # show the part of a huge line around the mistake, not all of it
+        start = max(0, min(column - _SHOWN // 2, len(source) - _SHOWN))
+        source, column = source[start : start + _SHOWN], column - start
+    if "\t" in source[: max(column, len(source) - len(source.lstrip()))]:
         hint = "this line is indented with a tab: YAML allows only spaces"
     if source.strip():
         number = str(mark.line + 1)
         # tabs shown as one space each, so the caret stays under the column
         message += (f"\n  {number} | {source.replace(chr(9), ' ')}"
-                    f"\n  {' ' * len(number)} | {' ' * mark.column}^")
+                    f"\n  {' ' * len(number)} | {' ' * column}^")
     return _Refused(f"YAML syntax: {message}", mark.line + 1, mark.column + 1, hint,
                     "yaml-syntax")
 
 
-def _decode(raw: bytes) -> str:
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + 1
-        column = len(before) - (before.rfind(b"\n") + 1) + 1
-        raise _Refused(f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})", line,
-                       column, "save the file as UTF-8", "yaml-encoding") from None
+#: what each kind of document is, for the messages that name it
+_KINDS = {
+    "runbook": ("the file", "split it into several runbooks"),
+    "vars": ("--vars-file", "keep the values a runbook needs, one `name: value` per line"),
+    "value": ("the value", "give a shorter value"),
+}
+_CODES = {"file-size": "yaml-size", "encoding": "yaml-encoding"}
 
 
-def load_bytes(raw: bytes, path: str) -> Loaded:
-    """Load a runbook's bytes. Never raises for bad input: problems are in `Loaded.problems`."""
+def _refused(exc: SourceRefused) -> _Refused:
+    return _Refused(exc.message, exc.line, exc.column, exc.hint, _CODES.get(exc.code, exc.code))
+
+
+def load_bytes(raw: bytes, path: str, *, kind: str = "runbook") -> Loaded:
+    """Load a document's bytes (`kind`: "runbook", "vars" — a `--vars-file` —, or "value").
+    Never raises for bad input: problems are in `Loaded.problems`."""
     loaded = Loaded(path=path, source=raw)
     try:
-        _load_into(loaded, raw)
+        _load_into(loaded, raw, kind)
     except _Refused as exc:
         loaded.data = None
         loaded.problems.append(Problem(exc.message, Location(path, exc.line, exc.column),
@@ -345,27 +363,36 @@ def load_bytes(raw: bytes, path: str) -> Loaded:
     return loaded
 
 
-def load_file(path: str) -> Loaded:
-    """Read and load a file; an unreadable file is a problem too."""
+def load_file(path: str, *, kind: str = "runbook") -> Loaded:
+    """Read (a regular file, within the size limit) and load it; an unreadable file is a
+    problem too."""
+    what, split_hint = _KINDS[kind]
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
+        raw = read_source(path, what, split_hint=split_hint)
+    except SourceRefused as exc:
         loaded = Loaded(path=path, source=b"")
-        loaded.problems.append(Problem(f"cannot read the file: {exc.strerror or exc}",
-                                       Location(path), hint="check the path", code="io"))
+        loaded.problems.append(Problem(exc.message, Location(path, exc.line, exc.column),
+                                       hint=exc.hint, code=_CODES.get(exc.code, exc.code)))
         return loaded
-    return load_bytes(raw, path)
+    return load_bytes(raw, path, kind=kind)
 
 
-def _load_into(loaded: Loaded, raw: bytes) -> None:
-    if len(raw) > MAX_BYTES:
-        raise _Refused(f"the file is larger than {MAX_BYTES // 1024} KiB", 1, 1,
-                       "split it into several runbooks", "yaml-size")
-    text = _decode(raw)
+def _load_into(loaded: Loaded, raw: bytes, kind: str) -> None:
+    what, split_hint = _KINDS[kind]
+    try:
+        limit = max_bytes()
+        if len(raw) > limit:
+            raise SourceRefused(f"{what} is larger than {show_size(limit)} (the limit)",
+                                f"{split_hint}, or raise the limit with {LIMIT_ENV}",
+                                "file-size", 1, 1)
+        text = decode_utf8(raw, what)
+    except SourceRefused as exc:
+        raise _refused(exc) from None
     if not text.strip() or all(
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
+        if kind != "runbook":
+            return
         raise _Refused("the file is empty", 1, 1,
                        "a runbook starts with `version: 1`, `name:`, `title:` and `steps:`",
                        "yaml-empty")
@@ -382,13 +409,17 @@ def _load_into(loaded: Loaded, raw: bytes) -> None:
     finally:
         loader.dispose()
     if node is None:
+        if kind != "runbook":
+            return
         raise _Refused("the file is empty", 1, 1, "a runbook starts with `version: 1`",
                        "yaml-empty")
-    if not isinstance(node, yaml.MappingNode):
-        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
-        raise _Refused(f"the top level is {kind}, not a mapping", *_mark(node),
-                       "a runbook is a mapping: `version: 1`, `name: ...`, `title: ...`, "
-                       "`steps: [...]`", "yaml-top")
+    if kind != "value" and not isinstance(node, yaml.MappingNode):
+        shape = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+        hint = ("a runbook is a mapping: `version: 1`, `name: ...`, `title: ...`, "
+                "`steps: [...]`") if kind == "runbook" else "write one `name: value` per line"
+        message = (f"the top level is {shape}, not a mapping" if kind == "runbook" else
+                   f"{what} must hold a mapping of name: value, not {shape}")
+        raise _Refused(message, *_mark(node), hint, "yaml-top")
     loaded.data = _Builder(loaded, text.splitlines()).build(node, (), 0)
 
 

@@ -20,6 +20,7 @@ from vvrun.plan.context import (
     resolve_plan_inputs,
     unknowns_in,
 )
+from vvrun.plan.limits import PlanBudget, items_shown
 from vvrun.plan.loops import loop_items, record_info
 from vvrun.plan.model import Plan, PlannedConnection, PlannedInput, PlannedStep
 from vvrun.plan.render import describe_step, hash_of, show_value, step_source_hash
@@ -40,7 +41,7 @@ def make_plan(
     masker = plan_masker(runbook, variables, environ)
     resolved = resolve_plan_inputs(runbook, variables, environ, show_env)
     context = make_context(resolved, environ, show_env)
-    planner = _Planner(runbook, context, masker, environ, show_env)
+    planner = _Planner(runbook, context, masker, environ, show_env, PlanBudget())
     steps = tuple(planner.all_steps(runbook.steps))
     warnings = [
         f"input '{r.input.name}' has no value: the plan shows ⟨inputs.{r.input.name}⟩ "
@@ -132,8 +133,9 @@ def _unquote(shown: str) -> str:
 
 class _Planner:
     def __init__(self, runbook: Runbook, context: dict[str, Any], masker: Masker,
-                 environ: Mapping[str, str], show_env: tuple[str, ...]):
+                 environ: Mapping[str, str], show_env: tuple[str, ...], budget: PlanBudget):
         self.runbook = runbook
+        self.budget = budget
         self.context = context
         self.masker, self.environ, self.show_env = masker, environ, show_env
         self.mask: Callable[[str], str] = lambda text: masker.mask(_unhide_placeholders(text))
@@ -185,13 +187,14 @@ class _Planner:
             number: int | str = f"{prefix}{n}" if prefix else n
             if isinstance(step.spec, Group):
                 out.append(self.group(number, step, looping))
+            else:
+                out.append(self.step(number, step, looping))
+            self.budget.add(out[-1], step.where)
+            if isinstance(step.spec, Group):
                 loops = looping or bool(step.for_each) or step.spec.repeat is not None
                 out += self.all_steps(step.spec.steps, f"{number}.", loops)
             elif step.type == "runbook" and self.runbook.callees:
-                out.append(self.step(number, step, looping))
                 out += self._inline(step, f"{number}.", looping)
-            else:
-                out.append(self.step(number, step, looping))
         return out
 
     def _inline(self, step: Step, prefix: str, looping: bool) -> list[PlannedStep]:
@@ -209,7 +212,7 @@ class _Planner:
                 given[name] = value
         resolved = resolve_plan_inputs(callee, given, self.environ, self.show_env)
         sub = _Planner(callee, make_context(resolved, self.environ, self.show_env),
-                       self.masker, self.environ, self.show_env)
+                       self.masker, self.environ, self.show_env, self.budget)
         return sub.all_steps(callee.steps, prefix, looping)
 
     def _templater(self, step: Step, looping: bool) -> Templater:
@@ -239,7 +242,8 @@ class _Planner:
                 + (f", {repeat.delay} apart" if repeat.delay.seconds else "")
                 + (", then continues anyway" if repeat.on_exhausted == "continue" else "")),
             expect=tuple(step.expect), outputs=tuple(step.outputs.items()),
-            on_failure=step.on_failure, tags=tuple(step.tags), for_each=step.for_each,
+            on_failure=step.on_failure, tags=tuple(step.tags),
+            for_each=self._for_each(step, looping),
             warnings=tuple(self.mask(w) for w in warnings),
             source_hash=step_source_hash(step), action_hash=hash_of({"summary": summary}))
 
@@ -294,7 +298,7 @@ class _Planner:
             idempotent=step.idempotent,
             tags=tuple(step.tags),
             watch=format_duration(step.watch.seconds) if step.watch else None,
-            for_each=step.for_each,
+            for_each=self._for_each(step, looping),
             confirm_each=step.confirm_each,
             items=loop_items(step, Templater(self.context, where=step.where),
                              self.runbook.connections, self.mask),
@@ -303,6 +307,23 @@ class _Planner:
             action_hash=hash_of(shown),
             **extra,
         )
+
+    def _for_each(self, step: Step, looping: bool) -> str | None:
+        """The loop's expression and, when the plan knows them, its items (the first few)."""
+        if not step.for_each:
+            return None
+        tpl = Templater(self.context, where=step.where)
+        if looping:
+            tpl = tpl.child(item=Unknown("item"), loop={})
+        try:
+            items = tpl.expr(step.for_each)
+        except (SideEffectBlocked, TemplateRefused):
+            raise
+        except (VvrunError, DependsOn):
+            return step.for_each
+        if not isinstance(items, list | tuple) or any(isinstance(i, Unknown) for i in items):
+            return step.for_each
+        return items_shown(step.for_each, items, lambda v: self.mask(show_value(v)))
 
     @staticmethod
     def _loose(tpl: Templater) -> Templater:

@@ -78,23 +78,51 @@ def _normal(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+_MAKE_ONE = "make one with `vvrun plan RUNBOOK --format json > plan.json`"
+#: a plan (at most 2 MiB of text, JSON-escaped) may be much larger than the runbook it shows
+PLAN_FILE_FACTOR = 16
+
+
 def _read(path: str) -> dict[str, Any]:
+    """The plan file's data: a regular file within its size limit, UTF-8, JSON, the shape
+    `verify_plan_file` reads (a hostile file is refused here, never half-read there)."""
+    from vvrun.language.source import SourceRefused, decode_utf8, max_bytes, read_source
+
     where = Location(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except OSError as exc:
-        raise UsageError(f"cannot read the plan file: {exc.strerror}", where=where,
-                         hint="make one with `vvrun plan RUNBOOK --format json > plan.json`"
-                         ) from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"the plan file is not JSON: {exc}", where=where,
-                         hint="make one with `vvrun plan RUNBOOK --format json > plan.json`"
-                         ) from exc
+        raw = read_source(path, "the plan file", limit=PLAN_FILE_FACTOR * max_bytes(),
+                          split_hint="plan fewer runbooks in one file")
+        data = json.loads(decode_utf8(raw, "the plan file"))
+    except SourceRefused as exc:
+        raise UsageError(exc.message, where=Location(path, exc.line, exc.column),
+                         hint=exc.hint if exc.code != "io" else _MAKE_ONE) from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"the plan file is not JSON: {exc.msg}",
+                         where=Location(path, exc.lineno, exc.colno), hint=_MAKE_ONE) from None
+    except RecursionError:
+        raise UsageError("the plan file nests deeper than JSON can be read", where=where,
+                         hint=_MAKE_ONE) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UsageError("this is not a vvrun plan file", where=where,
-                         hint="make one with `vvrun plan RUNBOOK --format json > plan.json`")
+        raise UsageError("this is not a vvrun plan file", where=where, hint=_MAKE_ONE)
+    problem = _shape_problem(data)
+    if problem:
+        raise UsageError(f"the plan file is damaged: {problem}", where=where, hint=_MAKE_ONE)
     return data
+
+
+def _shape_problem(data: Mapping[str, Any]) -> str | None:
+    runbooks = data.get("runbooks", [])
+    if not isinstance(runbooks, list) or not all(isinstance(e, dict) for e in runbooks):
+        return "`runbooks` is not a list of plans"
+    for entry in runbooks:
+        name = str(entry.get("name"))[:80]
+        for key, kind in (("inputs", dict), ("input_sources", dict), ("steps", list)):
+            if not isinstance(entry.get(key, kind()), kind):
+                return f"`{key}` of runbook {name!r} is not a {kind.__name__}"
+        if not all(isinstance(s, dict) and isinstance(s.get("id"), str)
+                   for s in entry.get("steps", [])):
+            return f"a step of runbook {name!r} has no id"
+    return None
 
 
 def verify_plan_file(path: str, runbook: Runbook, inputs: Mapping[str, Any]) -> None:
@@ -108,7 +136,9 @@ def verify_plan_file(path: str, runbook: Runbook, inputs: Mapping[str, Any]) -> 
         problems.append(f"it was made by vvrun {made_by}, and this is vvrun {__version__}")
     entries = [e for e in data.get("runbooks", []) if e.get("name") == runbook.name]
     if not entries:
-        names = ", ".join(str(e.get("name")) for e in data.get("runbooks", [])) or "none"
+        found = [str(e.get("name"))[:80] for e in data.get("runbooks", [])]
+        names = ", ".join(found[:10]) + (f" … and {len(found) - 10} more" if len(found) > 10
+                                         else "") if found else "none"
         raise UsageError(
             f"the plan file has no plan for runbook '{runbook.name}' (it has: {names})",
             where=where,

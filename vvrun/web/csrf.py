@@ -38,6 +38,8 @@ def valid(cfg: ServeConfig, request: Any, form: Any) -> bool:
 
 
 Handler = Callable[[Any, Any, str], Any]
+MAX_FIELDS = 200
+MAX_FIELD_BYTES = 128 * 1024
 
 
 def guarded(cfg: ServeConfig, handler: Handler, *, anonymous: bool = False
@@ -50,7 +52,9 @@ def guarded(cfg: ServeConfig, handler: Handler, *, anonymous: bool = False
     from vvrun.web.auth import identity
 
     async def endpoint(request: Any) -> Any:
-        form = await request.form()
+        # bounded like a --var (128 KiB, the kernel's limit of one argument) and a small
+        # form's fields: Starlette answers 400 beyond them, before any handler runs
+        form = await request.form(max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
         if not valid(cfg, request, form):
             return PlainTextResponse("refused: the form's CSRF token is missing or wrong; "
                                      "reload the page and try again", status_code=403)

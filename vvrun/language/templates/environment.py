@@ -13,6 +13,7 @@ from jinja2 import StrictUndefined, Undefined
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+import vvrun.language.templates.budget as budget
 from vvrun.errors import RunbookError, StepFailed
 from vvrun.language.templates.filters import (
     b64encode,
@@ -58,6 +59,10 @@ class TemplateRefused(RunbookError):
     wrong, whatever the values (exit 2), in a run as in a plan."""
 
 
+class TemplateTooLarge(TemplateRefused):
+    """A render went over its budget (`budget.py`): loops, `range()`, or text too large."""
+
+
 class OutputSink:
     """Collects the values of one render for its destination."""
 
@@ -78,7 +83,14 @@ ACTIVE: contextvars.ContextVar[OutputSink | None] = contextvars.ContextVar(
 
 
 class SandboxEnvironment(KeyFirst, ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"**", "*"})
+    intercepted_binops = frozenset({"**", "*", "+", "%"})
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> Any:
+        return budget.guard_tree(super()._parse(source, name, filename))
+
+    def format_string(self, s: str, *args: Any, **kwargs: Any) -> str:
+        budget.check_format(s)
+        return super().format_string(s, *args, **kwargs)  # type: ignore[no-any-return]
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
         # A budget for pathological expressions: `9**9**9` or `'a'*10**9` must fail fast.
@@ -100,6 +112,13 @@ class SandboxEnvironment(KeyFirst, ImmutableSandboxedEnvironment):
                 ):
                     raise SecurityError("the result of `*` would be too large")
             return operator.mul(left, right)
+        if operator_ == "+":
+            if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+                budget.check_sizes(len(left), len(right))
+            return operator.add(left, right)
+        if operator_ == "%":
+            budget.check_format(left)
+            return operator.mod(left, right)
         return super().call_binop(context, operator_, left, right)
 
 
@@ -117,6 +136,9 @@ def make_environment() -> SandboxEnvironment:
     # runbooks have YAML comments, so template comments take a spelling nobody writes by chance.
     env = SandboxEnvironment(undefined=VvrunUndefined, finalize=finalize, autoescape=False,
                        comment_start_string="{##", comment_end_string="##}")
+    env.globals.update({"range": budget.bounded_range, budget.LOOP: budget.loop,
+                        budget.SIZED: budget.sized})
+    budget.guard_filters(env.filters)
     env.filters["ident"] = lambda v: Ident(str(v))
     env.filters["raw"] = lambda v: Raw(str(v))
     env.filters["host"] = host

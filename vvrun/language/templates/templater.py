@@ -23,6 +23,7 @@ from urllib.parse import quote
 from jinja2 import TemplateSyntaxError, Undefined, UndefinedError
 from jinja2.exceptions import SecurityError, TemplateError
 
+import vvrun.language.templates.budget as budget
 from vvrun.errors import Location, RunbookError, VvrunError
 from vvrun.language.templates.environment import (
     ACTIVE,
@@ -31,6 +32,7 @@ from vvrun.language.templates.environment import (
     OutputSink,
     TemplateRefused,
     TemplateRenderError,
+    TemplateTooLarge,
     compile_expression,
     compile_template,
 )
@@ -64,9 +66,11 @@ class Templater:
         sink = OutputSink(mode)
         token = ACTIVE.set(sink)
         try:
-            text = compile_template(source).render(self.context)
+            text = budget.render(compile_template(source), self.context)
         except TemplateSyntaxError as exc:
             raise RunbookError(f"template does not parse: {exc.message}", where=self.where) from exc
+        except budget.OverBudget as exc:
+            raise _too_large(f"template {_short(source)!r}", exc, self.where) from exc
         except SecurityError as exc:
             raise _refused(f"template {source.strip()!r}", exc, self.where) from exc
         except (UndefinedError, TemplateError, ArithmeticError, TypeError) as exc:
@@ -168,9 +172,11 @@ class Templater:
                 f"expression {source!r} does not parse: {exc.message}", where=self.where
             ) from exc
         try:
-            value = fn(**self.context)
+            value = budget.evaluate(fn, self.context)
         except DependsOn:
             raise
+        except budget.OverBudget as exc:
+            raise _too_large(f"expression {_short(source)!r}", exc, self.where) from exc
         except SecurityError as exc:
             raise _refused(f"expression {source!r}", exc, self.where) from exc
         except (UndefinedError, TemplateError, ArithmeticError, TypeError) as exc:
@@ -187,6 +193,17 @@ class Templater:
                 f"expression {source!r} failed: {value._undefined_message}", where=self.where
             )
         return value
+
+
+def _short(source: str) -> str:
+    source = source.strip()
+    return source if len(source) <= 80 else source[:77] + "..."
+
+
+def _too_large(what: str, exc: budget.OverBudget, where: Location | None) -> VvrunError:
+    return TemplateTooLarge(f"{what} is refused: {exc}", where=where,
+                            hint="a runbook's templates render short texts; loop over fewer "
+                            "items, or do the work in the step (sql, shell) instead")
 
 
 def _refused(what: str, exc: SecurityError, where: Location | None) -> VvrunError:
