@@ -156,8 +156,10 @@ class Engine:
         error_class = exc.error_class if isinstance(exc, Interrupted) else Cancelled
         if self.run.current is not None:
             cause = exc.__cause__
-            self.record.interrupted(self.run.current, what, nothing_done=isinstance(
-                cause, Cancelled) and cause.nothing_done)
+            cancelled = cause if isinstance(cause, Cancelled) else None
+            self.record.interrupted(self.run.current, what,
+                                    nothing_done=cancelled is not None and cancelled.nothing_done,
+                                    detail=cancelled.message if cancelled else None)
         return error_class(
             f"run {self.run.run_id} interrupted by {what}"
             + (f" at step '{self.run.current}'" if self.run.current else ""),

@@ -61,14 +61,15 @@ class Recorder:
         self.run.current = None
         return rec
 
-    def interrupted(self, key: str, what: str = "Ctrl-C", *, nothing_done: bool = False) -> None:
-        """The step in flight when a signal came. `nothing_done`: it was cancelled before it
-        took effect (the ledger says so, and a resume runs it again without asking)."""
-        if nothing_done:
-            self.ended(key, Status.INTERRUPTED, f"cancelled by {what} before it took effect",
-                       result={CANCELLED: True})
-        else:
-            self.ended(key, Status.INTERRUPTED, f"interrupted by {what}")
+    def interrupted(self, key: str, what: str = "Ctrl-C", *, nothing_done: bool = False,
+                    detail: str | None = None) -> None:
+        """The step in flight when a signal came; `detail`: what the step said as it stopped.
+        `nothing_done`: it was cancelled before it took effect (the ledger says so, and a
+        resume runs it again without asking)."""
+        why = (f"cancelled by {what} before it took effect" if nothing_done
+               else f"interrupted by {what}") + (f": {detail}" if detail else "")
+        self.ended(key, Status.INTERRUPTED, why,
+                   result={CANCELLED: True} if nothing_done else None)
 
     def paused(self, key: str, why: str) -> None:
         """The step waits for an operator; the resume runs it again."""
