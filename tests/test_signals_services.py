@@ -1,6 +1,7 @@
-"""SIGTERM during a query: the query is cancelled on the server (its backend checked in
-pg_stat_activity), or its backend terminated when the cancel does not take within `grace`; the
-ledger says the step was cancelled before it took effect, so a resume runs it again."""
+"""Signals during a call to a real server. SIGTERM during a query: it is cancelled on the
+server (its backend checked in pg_stat_activity), or its backend terminated when the cancel does
+not take within `grace`; the ledger says a cancelled query did not take effect, so a resume runs
+it again. SIGHUP during a blocked Redis call: its connection is closed."""
 
 from __future__ import annotations
 
@@ -105,3 +106,41 @@ def test_a_cancel_that_does_not_take_terminates_the_backend(tmp_path: Path,
     assert "its backend was terminated (pg_terminate_backend)" in ended[-1]["error"]
     assert "before it took effect" not in ended[-1]["error"]  # autocommit: it may have committed
 
+
+
+def test_sighup_closes_a_blocked_redis_call(tmp_path: Path, redis_url: str) -> None:
+    import redis
+
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: blocked
+        title: Blocked
+        connections:
+          cache: {redis: "{{ env.REDIS_URL }}"}
+        steps:
+          - id: wait
+            redis: BLPOP vvrun-signals-never-pushed 0
+    """)
+    proc = start(tmp_path, "run", str(rb), REDIS_URL=redis_url)
+    run_id = _run_id(proc)
+    server = redis.Redis.from_url(redis_url)
+
+    def blocked() -> list[dict]:
+        return [c for c in server.client_list() if c.get("name") == f"vvrun:{run_id}"
+                and c.get("cmd") == "blpop"]
+
+    try:
+        wait_for(blocked, "the BLPOP to block")
+        proc.send_signal(signal.SIGHUP)
+        out, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.close()
+    assert proc.returncode == 129, err
+    server = redis.Redis.from_url(redis_url)
+    try:
+        assert not [c for c in server.client_list() if c.get("name") == f"vvrun:{run_id}"]
+    finally:
+        server.close()
+    assert events(out)[-1]["status"] == "interrupted"
