@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.signal_runs import reset_signals
 from tests.test_engine_support import write_runbook
 
 VVRUN = [sys.executable, "-m", "vvrun"]
@@ -200,7 +201,8 @@ def test_ctrl_c_during_a_shell_step_leaves_no_process_and_is_resumable(tmp_path:
     """)
     proc = subprocess.Popen([*VVRUN, "run", str(rb), "--output", "json"], text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, env=_env(tmp_path), cwd=tmp_path)
+                            stdin=subprocess.DEVNULL, env=_env(tmp_path), cwd=tmp_path,
+                            start_new_session=True, preexec_fn=reset_signals)
     seen = _read_until(proc, lambda e: str(e.get("text", "")).startswith("child"))
     run_id = seen[0]["run_id"]
     bash = int(next(e["text"].split()[1] for e in seen if str(e.get("text", "")).startswith(
@@ -234,7 +236,7 @@ def test_ctrl_c_during_a_query_leaves_no_backend(tmp_path: Path, pg_url: str) ->
     proc = subprocess.Popen([*VVRUN, "run", str(rb), "--output", "json"], text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, env=_env(tmp_path, PG_URL=pg_url),
-                            cwd=tmp_path)
+                            cwd=tmp_path, start_new_session=True, preexec_fn=reset_signals)
     seen = _read_until(proc, lambda e: e["event"] == "step_started")
     run_id = seen[0]["run_id"]
     name = f"vvrun:{run_id}"

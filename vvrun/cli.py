@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> None:
         code = exc.exit_code
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as `errors.Interrupted`
         sys.stderr.write("\nvvrun: interrupted\n")
-        code = EXIT_INTERRUPTED
+        code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
     except BrokenPipeError:
         code = 0
     except Exception as exc:  # the last resort: one line, the traceback in a file

@@ -15,7 +15,9 @@ EXIT_INVALID = 2
 EXIT_PAUSED = 3
 EXIT_ABORTED = 4
 EXIT_LOCKED = 5
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process the signal ended
+EXIT_HUNG_UP = 129  # 128 + SIGHUP
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,47 @@ class ExpectFailed(StepFailed):
 
 
 class Cancelled(VvrunError):
-    """The operator pressed Ctrl-C; the run is resumable."""
+    """The operator pressed Ctrl-C; the run is resumable.
+
+    `nothing_done`: the step that raised it knows its effect did not happen (a query the
+    server cancelled and rolled back, a command never sent), so a resume may run it again
+    without asking."""
 
     exit_code: ClassVar[int] = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, *, where: Location | None = None, hint: str | None = None,
+                 nothing_done: bool = False):
+        super().__init__(message, where=where, hint=hint)
+        self.nothing_done = nothing_done
+
+
+class HungUp(Cancelled):
+    """SIGHUP (the terminal closed) stopped the run; resumable."""
+
+    exit_code: ClassVar[int] = EXIT_HUNG_UP
+
+
+class Terminated(Cancelled):
+    """SIGTERM (a service manager, `kill`) stopped the run; resumable."""
+
+    exit_code: ClassVar[int] = EXIT_TERMINATED
+
+
+_SIGNALS = {2: ("Ctrl-C (SIGINT)", Cancelled), 1: ("SIGHUP", HungUp),
+            15: ("SIGTERM", Terminated)}
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal asked the run to stop: raised in the main thread by the edge's handler.
+
+    A KeyboardInterrupt, so every path that cleans up after Ctrl-C cleans up after SIGTERM
+    and SIGHUP too, and no `except Exception` swallows it."""
+
+    def __init__(self, signum: int = 2):
+        super().__init__(signum)
+        self.signum = signum
+        self.what, self.error_class = _SIGNALS.get(signum, (f"signal {signum}", Cancelled))
+
+    @property
+    def exit_code(self) -> int:
+        return self.error_class.exit_code

@@ -252,7 +252,7 @@ def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str
                                              from_step=from_step, tags=tag_list,
                                              skip_tags=skip_list,
                                              path=os.path.abspath(runbook)))
-        return _finish(engine, engine.start(), edge.sink)
+        return _finish(engine, _signalled(engine, edge, engine.start), edge.sink)
     finally:
         edge.close()
 
@@ -359,7 +359,20 @@ def _resume(edge: _Edge, run_id: str, book: Any, source: str, variables: Mapping
                     options=edge.options(source, confirm_word=confirm_word, ack=ack,
                                          ack_prompter=ack_prompter, rerun=rerun,
                                          mark_done=mark_done))
-    return _finish(engine, engine.resume(record), edge.sink)
+    return _finish(engine, _signalled(engine, edge, lambda: engine.resume(record)), edge.sink)
+
+
+def _signalled(engine: Any, edge: _Edge, go: Callable[[], Any]) -> Any:
+    """Run `go()` with SIGINT, SIGTERM and SIGHUP turned into one cancel path (the step in
+    flight cancelled and recorded, exit 130/143/129), and vvrun the subreaper of whatever
+    its steps leave behind."""
+    from vvrun.engine.signals import RunSignals, become_subreaper
+
+    become_subreaper()
+    signals = RunSignals()
+    engine.run.opts.hurry = signals.hurry
+    with signals.installed():
+        return go()
 
 
 def _fields(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vvrun.engine.options import UncertainStep
+from vvrun.engine.recording import CANCELLED
 from vvrun.engine.session import RunSession
 from vvrun.engine.signed import approve_proved
 from vvrun.errors import Aborted, Paused, UsageError
@@ -124,8 +125,9 @@ def settle_uncertain(run: RunSession, step: Step, key: str, prev: StepResult,
                                            "decision": "done", "via": "--mark-done"})
         return False
     safe = step.idempotent or step.type in ("confirm", "manual") or (
-        step.type == "sql" and getattr(action, "transaction", False)
-        and prev.status.value == "interrupted")  # a cancelled transaction rolled back
+        prev.status.value == "interrupted" and (
+            bool(prev.result.get(CANCELLED))  # the step knew it had not taken effect
+            or (step.type == "sql" and getattr(action, "transaction", False))))
     told = key in run.opts.rerun or step.id in run.opts.rerun
     if not (safe or told):
         hint = (f"check whether it took effect, then `vvrun resume {run.run_id} --rerun "

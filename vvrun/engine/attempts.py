@@ -13,7 +13,7 @@ from vvrun.errors import Cancelled, ExpectFailed, StepFailed
 from vvrun.language.model import Duration, Retry, Step
 from vvrun.language.templates import Templater
 from vvrun.secrets import Masker
-from vvrun.steps.base import StepIO
+from vvrun.steps.base import DEFAULT_GRACE, StepIO
 
 WATCHABLE = frozenset({"sql", "redis", "http"})  # read-only kinds `watch` may repeat
 PROMPT_ONLY = frozenset({"confirm", "manual"})  # steps whose only effect is asking
@@ -134,7 +134,8 @@ class Attempter:
                  io: StepIO) -> Mapping[str, Any]:
         try:
             return run_in_worker(lambda: module.execute(action, io), io.cancel, self.run.renewer,
-                                 abandon_on_interrupt=step.type in PROMPT_ONLY)
+                                 abandon_on_interrupt=step.type in PROMPT_ONLY,
+                                 hurry=io.hurry, grace=io.grace)
         except Cancelled as exc:  # the step stopped because we asked it to: Ctrl-C
             raise KeyboardInterrupt from exc
 
@@ -149,7 +150,9 @@ class Attempter:
                       prompter=prompter, danger=step.danger, approvers=step.approvers,
                       env=self.run.opts.environ, secret_env=self.run.secret_env,
                       where=step.where.with_step(key), templater=tpl,
-                      timeout_inherited="timeout" not in step.raw)
+                      timeout_inherited="timeout" not in step.raw,
+                      grace=step.grace.seconds if step.grace is not None else DEFAULT_GRACE,
+                      hurry=self.run.opts.hurry)
 
     def _timeout(self, step: Step) -> float | None:
         if step.timeout is not None:

@@ -28,6 +28,7 @@ from vvrun.errors import (
     EXIT_PAUSED,
     Aborted,
     Cancelled,
+    Interrupted,
     Paused,
     StepFailed,
     VvrunError,
@@ -138,20 +139,31 @@ class Engine:
             status, error = Status.ABORTED, exc
             if self.run.current is not None:
                 self.record.ended(self.run.current, Status.ABORTED, exc.message)
-        except KeyboardInterrupt:
-            status = Status.INTERRUPTED
-            error = Cancelled(
-                f"run {self.run.run_id} interrupted"
-                + (f" at step '{self.run.current}'" if self.run.current else ""),
-                hint=f"resume with `vvrun resume {self.run.run_id}`")
-            if self.run.current is not None:
-                self.record.interrupted(self.run.current)
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (`errors.Interrupted`)
+            status, error = Status.INTERRUPTED, self._interrupted(exc)
         except VvrunError as exc:  # the runbook, the state store, a usage error
             status, error = Status.FAILED, exc
         except BaseException as exc:  # a bug: record the run failed, then let the edge report
             self._finish_run(Status.FAILED, f"internal error: {type(exc).__name__}: {exc}")
             raise
         return self._finish_run(status, error)
+
+    def _interrupted(self, exc: KeyboardInterrupt) -> Cancelled:
+        """Record the step in flight as interrupted — as cancelled, when the step knows its
+        effect did not happen — and say how to resume. Later signals cannot cut this short
+        (`engine/signals.py`)."""
+        what = exc.what if isinstance(exc, Interrupted) else "Ctrl-C"
+        error_class = exc.error_class if isinstance(exc, Interrupted) else Cancelled
+        if self.run.current is not None:
+            cause = exc.__cause__
+            cancelled = cause if isinstance(cause, Cancelled) else None
+            self.record.interrupted(self.run.current, what,
+                                    nothing_done=cancelled is not None and cancelled.nothing_done,
+                                    detail=cancelled.message if cancelled else None)
+        return error_class(
+            f"run {self.run.run_id} interrupted by {what}"
+            + (f" at step '{self.run.current}'" if self.run.current else ""),
+            hint=f"resume with `vvrun resume {self.run.run_id}`")
 
     def _finish_run(self, status: Status, error: VvrunError | str | None) -> RunResult:
         self.run.error = error if isinstance(error, VvrunError) else None
@@ -160,8 +172,8 @@ class Engine:
         exit_code = {Status.SUCCEEDED: EXIT_OK, Status.PAUSED: EXIT_PAUSED,
                      Status.ABORTED: EXIT_ABORTED, Status.INTERRUPTED: EXIT_INTERRUPTED}.get(
             status, EXIT_FAILED)
-        if isinstance(error, VvrunError) and status == Status.FAILED:
-            exit_code = error.exit_code
+        if isinstance(error, VvrunError) and status in (Status.FAILED, Status.INTERRUPTED):
+            exit_code = error.exit_code  # 130, 143 or 129 by the signal
         try:
             self.run.clients.close()
             self.run.store.update_run(self.run.run_id, status=status.value, error=message)

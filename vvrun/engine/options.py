@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ class RunOptions:
     # proved approvals (`approvers: 2`, a group); read only where a step needs them
     signing_key: str | None = None  # --key (else $VVRUN_SIGNING_KEY, ~/.ssh/id_ed25519)
     allowed_signers: str | None = None  # --allowed-signers (else the runbook's repository's)
+    # set by a second signal during a cancel: the cleanup skips its grace (engine/signals.py)
+    hurry: threading.Event = field(default_factory=threading.Event)
 
 
 class UncertainStep(VvrunError):

@@ -13,6 +13,8 @@ from vvrun.errors import StepFailed
 from vvrun.language.model import Step
 from vvrun.results import Status, StepResult
 
+CANCELLED = "cancelled_before_effect"  # in an interrupted step's result: known not done
+
 
 class Recorder:
     """Writes what happened to a step: the ledger entry, its view for later templates, the
@@ -59,17 +61,25 @@ class Recorder:
         self.run.current = None
         return rec
 
-    def interrupted(self, key: str) -> None:
-        self.ended(key, Status.INTERRUPTED, "interrupted by the operator (Ctrl-C)")
+    def interrupted(self, key: str, what: str = "Ctrl-C", *, nothing_done: bool = False,
+                    detail: str | None = None) -> None:
+        """The step in flight when a signal came; `detail`: what the step said as it stopped.
+        `nothing_done`: it was cancelled before it took effect (the ledger says so, and a
+        resume runs it again without asking)."""
+        why = (f"cancelled by {what} before it took effect" if nothing_done
+               else f"interrupted by {what}") + (f": {detail}" if detail else "")
+        self.ended(key, Status.INTERRUPTED, why,
+                   result={CANCELLED: True} if nothing_done else None)
 
     def paused(self, key: str, why: str) -> None:
         """The step waits for an operator; the resume runs it again."""
         self.ended(key, Status.PAUSED, why)
 
-    def ended(self, key: str, status: Status, why: str) -> None:
+    def ended(self, key: str, status: Status, why: str,
+              result: Mapping[str, Any] | None = None) -> None:
         prev = self.run.ledger.get(key)
-        rec = StepResult(key, status, error=self.run.masker.mask(why), ended_at=time.time(),
-                         attempts=prev.attempts if prev else 1)
+        rec = StepResult(key, status, dict(result or {}), error=self.run.masker.mask(why),
+                         ended_at=time.time(), attempts=prev.attempts if prev else 1)
         self.run.store.step_finished(self.run.run_id, key, rec)
         step_id = key.split("[", 1)[0]
         self.run.summary[step_id] = dataclasses.replace(rec, step_id=step_id)

@@ -1,5 +1,6 @@
 """Running one step's effect: in a worker thread, so that the main thread can renew the run's
-lock leases while it runs and turn Ctrl-C into a cancel the step cleans up after."""
+lock leases while it runs and turn a signal (Ctrl-C, SIGTERM, SIGHUP) into a cancel the step
+cleans up after."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from vvrun.events import Event, Sink
 from vvrun.secrets import Masker
 
 POLL = 0.1  # seconds between checks of the worker (and lease renewals) in the main thread
+HURRIED_WAIT = 3.0  # after a second signal: how long the step still gets to clean up
+CLEANUP_MARGIN = 10.0  # beyond twice the grace, before a step that will not stop is abandoned
 
 
 class SinkConsole:
@@ -54,15 +57,20 @@ class Renewer:
 
 
 def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renewer,
-                  *, abandon_on_interrupt: bool = False) -> Any:
+                  *, abandon_on_interrupt: bool = False, hurry: threading.Event | None = None,
+                  grace: float = 5.0) -> Any:
     """Call `fn()` in a thread and return its value or raise its exception.
 
-    Ctrl-C (KeyboardInterrupt in the main thread) sets `cancel` and waits for the step to stop
-    cleanly (a shell step stops its process group, a query is cancelled on the server); a
-    second Ctrl-C stops waiting. A step that only talks to the operator is abandoned at once
-    (`abandon_on_interrupt`): it has nothing to clean up. Either way KeyboardInterrupt is
-    raised when the step was interrupted.
+    A signal (KeyboardInterrupt in the main thread: Ctrl-C, or SIGTERM/SIGHUP as
+    `errors.Interrupted`) sets `cancel` and waits for the step to stop cleanly (a shell step
+    ends every process it started, a query is cancelled on the server). A second one sets
+    `hurry` — the step skips its grace — and waits a little more; a step that still has not
+    stopped by then (or after twice its grace and a margin) is abandoned, so the run record
+    is always written. A step that only talks to the operator is abandoned at once
+    (`abandon_on_interrupt`): it has nothing to clean up. Either way the first interrupt is
+    raised again, chained to what the step raised.
     """
+    hurry = hurry if hurry is not None else threading.Event()
     box: dict[str, Any] = {}
     # Not Thread.join: on Python 3.11 a Ctrl-C inside join() can mark a running thread as
     # stopped (bpo-45274's fix releases the lock the thread holds), and the run would exit
@@ -76,19 +84,29 @@ def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renew
             box["error"] = exc
 
     _WORKERS.submit(target, done)
-    interrupted = False
+    interrupt: KeyboardInterrupt | None = None
+    give_up = float("inf")
     while not done.is_set():
         try:
             done.wait(POLL)
-            if not interrupted:
+            now = time.monotonic()
+            if interrupt is None:
                 renewer.tick()
-        except KeyboardInterrupt:
+            elif hurry.is_set():
+                give_up = min(give_up, now + HURRIED_WAIT)
+            if now > give_up:
+                break  # abandoned: a daemon thread, it cannot hold up the exit
+        except KeyboardInterrupt as exc:
             cancel.set()
-            if interrupted or abandon_on_interrupt:
-                raise
-            interrupted = True
-    if interrupted:
-        raise KeyboardInterrupt
+            if interrupt is not None:
+                hurry.set()  # a handler that does not raise again sets it itself
+                continue
+            interrupt = exc
+            if abandon_on_interrupt:
+                break
+            give_up = time.monotonic() + 2 * grace + CLEANUP_MARGIN
+    if interrupt is not None:
+        raise interrupt from box.get("error")
     if "error" in box:
         raise box["error"]
     return box.get("value")

@@ -225,6 +225,7 @@ def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: tuple[Any, 
         type_key = next(k for k in STEP_TYPES if k in raw)
         spec = STEP_TYPES[type_key].parse(raw[type_key], where)
     timeout = raw.get("timeout", defaults.get("timeout"))
+    grace = raw.get("grace", defaults.get("grace"))
     when = raw.get("when")
     expect = raw.get("expect", ())
     watch = raw.get("watch")
@@ -237,6 +238,7 @@ def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: tuple[Any, 
         description=raw.get("description"),
         when=str(when).lower() if isinstance(when, bool) else when,
         timeout=Duration.parse(timeout) if timeout is not None else None,
+        grace=Duration.parse(grace) if grace is not None else None,
         retry=_retry(raw.get("retry", defaults.get("retry"))),
         expect=(expect,) if isinstance(expect, str) else tuple(expect),
         outputs=dict(raw.get("outputs") or {}),

@@ -123,6 +123,7 @@ class Step:
     description: str | None = None
     when: str | None = None
     timeout: Duration | None = None
+    grace: Duration | None = None  # after a timeout or cancel: SIGTERM, then SIGKILL this later
     retry: Retry | None = None
     expect: tuple[str, ...] = ()
     outputs: Mapping[str, str] = field(default_factory=dict)

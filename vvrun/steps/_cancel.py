@@ -24,10 +24,19 @@ class CancelWatcher:
     here); for Redis it closes the client's sockets.
     """
 
-    def __init__(self, on_cancel: Callable[[], object], cancel: threading.Event):
+    def __init__(self, on_cancel: Callable[[], object], cancel: threading.Event, *,
+                 escalate: Callable[[], object] | None = None, grace: float = 5.0,
+                 hurry: threading.Event | None = None):
         self.on_cancel = on_cancel
         self.cancel = cancel
+        # when the call is still running `grace` seconds after `on_cancel` (at once once
+        # `hurry` is set: a second signal), the harder stop: a PostgreSQL backend terminated
+        self.escalate = escalate
+        self.grace = grace
+        self.hurry = hurry
         self.fired = False
+        self.escalated = False
+        self._fired_at = 0.0
         self._done = False
         self._lock = threading.Lock()  # `on_cancel` never runs after `__exit__` returns
 
@@ -36,11 +45,21 @@ class CancelWatcher:
         if not self.cancel.is_set():
             return False
         with self._lock:
-            if not self._done:
+            if self._done:
+                return True
+            if not self.fired:
                 self.fired = True
+                self._fired_at = time.monotonic()
                 # the call's own error (or lack of one) tells the story
                 with contextlib.suppress(Exception):
                     self.on_cancel()
+                return self.escalate is None
+            hurried = self.hurry is not None and self.hurry.is_set()
+            if not hurried and time.monotonic() - self._fired_at < self.grace:
+                return False
+            self.escalated = True
+            with contextlib.suppress(Exception):
+                self.escalate()  # type: ignore[misc]
         return True
 
     def __enter__(self) -> CancelWatcher:

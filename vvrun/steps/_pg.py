@@ -159,6 +159,21 @@ def server_cancel(conn: Any) -> Callable[[], object]:
     return lambda: conn.cancel_safe(timeout=CANCEL_TIMEOUT_SECONDS)
 
 
+def server_terminate(url: str, backend_pid: int, *, connect_timeout: float,
+                     application_name: str) -> Callable[[], object]:
+    """The harder stop, when a cancel request did not take: `pg_terminate_backend` of the
+    step's backend through a fresh connection (the step's own is busy with the query)."""
+
+    def terminate() -> None:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True, application_name=application_name,
+                             connect_timeout=max(1, math.ceil(connect_timeout))) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
+
+    return terminate
+
+
 # -- running ------------------------------------------------------------------------------------
 
 

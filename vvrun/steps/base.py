@@ -127,6 +127,9 @@ class Clients:
             self._closers.clear()
 
 
+DEFAULT_GRACE = 5.0  # seconds: SPEC §3.4's default `grace`
+
+
 @dataclass
 class StepIO:
     """Everything `execute` may touch. Decided at the edge; plain values (no os.environ here)."""
@@ -151,6 +154,10 @@ class StepIO:
     # and a resume after a crash can refuse to start a second copy beside a survivor.
     on_spawn: Callable[[int], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # After a cancel or a timeout: seconds between SIGTERM and SIGKILL (or between a query's
+    # cancel request and terminating its backend); `hurry` set: skip the rest of that wait.
+    grace: float = DEFAULT_GRACE
+    hurry: threading.Event = field(default_factory=threading.Event)
 
 
 class StepType(Protocol):

@@ -255,7 +255,8 @@ def execute(action: RedisAction, io: StepIO) -> dict[str, Any]:
     connection's `socket_timeout`, else 30 s.
     """
     if io.cancel.is_set():
-        raise Cancelled("cancelled before the command was sent", where=io.where)
+        raise Cancelled("cancelled before the command was sent", where=io.where,
+                        nothing_done=True)
     _refuse_unless_danger(action, io)
     timeout = io.timeout or action.socket_timeout or DEFAULT_SOCKET_TIMEOUT
     client = _client(action, io, timeout)

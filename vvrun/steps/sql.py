@@ -180,7 +180,7 @@ def execute(action: SqlAction, io: StepIO) -> dict[str, Any]:
     be found in pg_stat_activity after a crash; `io.cancel` cancels the query on the server.
     """
     if io.cancel.is_set():
-        raise Cancelled("cancelled before the query started", where=io.where)
+        raise Cancelled("cancelled before the query started", where=io.where, nothing_done=True)
     statement_timeout = io.timeout if io.timeout is not None else action.statement_timeout
     if io.timeout_inherited and action.statement_timeout is not None and io.timeout is not None:
         # `defaults.timeout` bounds the step; the connection's own limit still caps statements
@@ -195,15 +195,26 @@ def execute(action: SqlAction, io: StepIO) -> dict[str, Any]:
     errors = _Errors(action, io, display, statement_timeout, lock_timeout)
     session = _ready(action, io, errors, _pg.Settings(statement_timeout, lock_timeout))
     conn = session.conn
-    watcher = CancelWatcher(_pg.server_cancel(conn), io.cancel)
+    kind = _pg.classify(display)
+    # a cancel that does not take within `grace` (a backend stuck where cancels are not
+    # checked): terminate the backend through a fresh connection
+    watcher = CancelWatcher(
+        _pg.server_cancel(conn), io.cancel, grace=io.grace, hurry=io.hurry,
+        escalate=_pg.server_terminate(action.url, conn.info.backend_pid,
+                                      connect_timeout=action.connect_timeout,
+                                      application_name=f"{action.application_name}-cancel"))
     try:
         if action.transaction:
             conn.execute("BEGIN")
         with watcher:
-            result = _pg.run(conn, query, params, kind=_pg.classify(display),
+            result = _pg.run(conn, query, params, kind=kind,
                              max_rows=action.max_rows, transaction=action.transaction)
     except BaseException as exc:  # KeyboardInterrupt too: never leave a transaction open
-        errors.reraise(exc, session, cancelled=watcher.fired)
+        # What the server cancelled was rolled back: a transaction, or one statement (several
+        # sent at once may hold a COMMIT). A terminated backend may have committed just before.
+        errors.reraise(exc, session, cancelled=watcher.fired, terminated=watcher.escalated,
+                       rolled_back=action.transaction or (kind != "multi"
+                                                          and not watcher.escalated))
     if action.transaction:
         io.extra["finish"] = lambda ok: _finish(session, ok, errors)
     return result
@@ -235,20 +246,31 @@ class _Errors:
         self.statement_timeout, self.lock_timeout = statement_timeout, lock_timeout
 
     def reraise(self, exc: BaseException, session: _pg.Session, *, cancelled: bool = False,
-                sql: str | None = None) -> NoReturn:
+                sql: str | None = None, terminated: bool = False,
+                rolled_back: bool = False) -> NoReturn:
         """Roll back, forget the session's settings (or a broken connection); raise the
-        driver's error translated (chained), anything else as it is."""
+        driver's error translated (chained), anything else as it is. A cancelled query is
+        `Cancelled`, `nothing_done` when the server rolled it back (`rolled_back`)."""
         _pg.settle(session.conn)
         session.forget()
         _forget_if_broken(session, self.action, self.io)
         if not _is_driver_error(exc):
             raise exc
-        raise _pg_errors.translate(
+        error = _pg_errors.translate(
             exc, sql=self.sql if sql is None else sql,
             target=_pg_errors.mask_target(self.action.url),
             where=self.io.where, cancelled=cancelled or self.io.cancel.is_set(),
             statement_timeout=self.statement_timeout, lock_timeout=self.lock_timeout,
-        ) from exc
+        )
+        if terminated:
+            error = Cancelled(
+                f"the query did not stop within {self.io.grace:g}s of the cancel request; its "
+                "backend was terminated (pg_terminate_backend)", where=self.io.where,
+                hint="resume the run when ready" + ("" if rolled_back else "; whether the "
+                                                    "query committed is unknown: check first"))
+        if isinstance(error, Cancelled):
+            error.nothing_done = rolled_back
+        raise error from exc
 
 
 def _ready(action: SqlAction, io: StepIO, errors: _Errors, wanted: _pg.Settings

@@ -153,6 +153,7 @@ _DEFAULTS = {
     "examples": [{"timeout": "2m"}],
     "properties": {
         "timeout": duration("Default step timeout."),
+        "grace": duration("Default `grace` (SIGTERM to SIGKILL after a timeout or cancel)."),
         "retry": RETRY,
         "on_failure": {**ON_FAILURE, "pattern": "^(abort|continue)$",
                        "description": "Default `on_failure`: `abort` or `continue`."},

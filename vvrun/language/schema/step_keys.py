@@ -108,6 +108,9 @@ def common_step_properties() -> dict[str, Any]:
                  "description": "A bare expression; false → the step is `skipped`.",
                  "examples": ["steps.long_running.result.rowcount > 0"]},
         "timeout": duration("Stop the step after this long (for sql, the statement_timeout)."),
+        "grace": duration("After a timeout or a cancel: how long its processes get between "
+                          "SIGTERM and SIGKILL (a query: between the cancel request and "
+                          "terminating its backend). Default 5s.", ["5s"]),
         "retry": RETRY,
         "expect": EXPECT,
         "outputs": {

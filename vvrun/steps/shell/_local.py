@@ -1,27 +1,26 @@
-"""A shell step on this machine: bash in its own process group, stopped whole on timeout or
-cancel (SIGTERM, then SIGKILL after GRACE seconds)."""
+"""A shell step on this machine: bash in its own process group; on timeout or cancel every
+process it started is stopped (SIGTERM, then SIGKILL after the step's `grace`: `_reap.py`)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import shutil
-import signal
 import subprocess
 import time
 from typing import Any
 
 from vvrun.errors import Cancelled, StepFailed, StepTimeout
-from vvrun.steps.base import StepIO
+from vvrun.steps.base import DEFAULT_GRACE, StepIO
+from vvrun.steps.shell._reap import StepProcesses, group_members
 from vvrun.steps.shell._stream import failure_message, say, start_pumps
 
-GRACE = 5.0  # seconds between SIGTERM and SIGKILL
+GRACE = DEFAULT_GRACE  # seconds between SIGTERM and SIGKILL, unless the step sets `grace`
 
 
 def execute_local(action: Any, io: StepIO) -> dict[str, Any]:
-    """Run the command in its own process group, stream its lines, stop the whole group on
-    timeout or cancel (SIGTERM, then SIGKILL after GRACE seconds)."""
+    """Run the command in its own process group, stream its lines; on timeout or cancel stop
+    every process it started, in its group or not (SIGTERM, then SIGKILL after `io.grace`)."""
     if action.cwd is not None and not os.path.isdir(action.cwd):
         raise StepFailed(f"working directory {action.cwd!r} does not exist", where=io.where,
                          hint="check `cwd:` on the step")
@@ -36,6 +35,7 @@ def execute_local(action: Any, io: StepIO) -> dict[str, Any]:
     except OSError as exc:
         raise StepFailed(f"could not start bash: {exc}", where=io.where,
                          hint="vvrun runs shell steps with bash; install it or fix PATH") from exc
+    processes = StepProcesses(proc)
     if io.on_spawn is not None:
         io.on_spawn(proc.pid)  # start_new_session: the group's id is bash's pid
     tails, readers, lock = start_pumps(proc, io.console, "shell")
@@ -52,7 +52,7 @@ def execute_local(action: Any, io: StepIO) -> dict[str, Any]:
         elif io.cancel.is_set():
             stopped_by = "cancel"
         if stopped_by:
-            _stop_group(proc)
+            processes.stop(io.grace, io.hurry)
             break
         waiting_for_eof = readers[0].is_alive()
         cap = 0.05 if waiting_for_eof else tick
@@ -66,11 +66,11 @@ def execute_local(action: Any, io: StepIO) -> dict[str, Any]:
     if stopped_by is None and _group_alive(proc.pid):
         # Background children outlive bash and would hold our pipes open for ever; a step's
         # processes end with the step (start daemons with setsid or a service manager).
-        _stop_group(proc)
+        processes.stop(io.grace, io.hurry, group_only=True)
         say(io.console, lock, "vvrun: stopped background processes the command left behind",
             "stderr")
     for t in readers:
-        t.join(GRACE)
+        t.join(io.grace)
     code = proc.returncode
     exit_code = 128 - code if code < 0 else code  # killed by signal N: 128+N, as bash says
     result = {"exit_code": exit_code, "stdout": tails["stdout"].text(),
@@ -78,11 +78,12 @@ def execute_local(action: Any, io: StepIO) -> dict[str, Any]:
               "duration_ms": round((time.monotonic() - started) * 1000, 1)}
     if stopped_by == "timeout":
         raise StepTimeout(
-            f"command still running after {io.timeout:g}s; its process group was stopped "
-            f"(SIGTERM, then SIGKILL after {GRACE:g}s)",
+            f"command still running after {io.timeout:g}s; it and every process it started "
+            f"were stopped (SIGTERM, then SIGKILL after {io.grace:g}s)",
             where=io.where, hint="raise the step's `timeout`, or check why the command hangs")
     if stopped_by == "cancel":
-        raise Cancelled("command interrupted; its process group was stopped", where=io.where)
+        raise Cancelled("command interrupted; it and every process it started were stopped",
+                        where=io.where)
     if exit_code not in action.ok_codes:
         error = StepFailed(failure_message(exit_code, action.ok_codes, tails["stderr"]),
                            where=io.where,
@@ -97,28 +98,6 @@ def _bash(path: str | None) -> str:
     return shutil.which("bash", path=path) or "/bin/bash"
 
 
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the whole group; SIGKILL to whatever is left after GRACE seconds."""
-    pgid = proc.pid  # start_new_session: the group's id is bash's pid
-    _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + GRACE
-    while time.monotonic() < deadline:
-        if proc.poll() is not None and not _group_alive(pgid):
-            return
-        time.sleep(0.02)
-    _signal_group(pgid, signal.SIGKILL)
-    proc.wait()
-    for _ in range(100):  # the kernel needs a moment to reap what SIGKILL ended
-        if not _group_alive(pgid):
-            return
-        time.sleep(0.01)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 def _group_alive(pgid: int) -> bool:
     """True while a live (not zombie) process is in the group."""
     try:
@@ -131,21 +110,3 @@ def _group_alive(pgid: int) -> bool:
         return True
     # zombies stay in their group until reaped (by init, for orphans): they are already gone
     return any(state != "Z" for state in group_members(pgid).values())
-
-
-def group_members(pgid: int) -> dict[int, str]:
-    """{pid: state} of the processes in a group (Linux /proc); {} elsewhere."""
-    members: dict[int, str] = {}
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    stat = fh.read().decode(errors="replace")
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()  # the name may hold spaces and parens
-            if len(fields) > 2 and int(fields[2]) == pgid:
-                members[int(entry)] = fields[0]
-    return members

@@ -13,6 +13,7 @@ the environment we send.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shlex
@@ -68,12 +69,12 @@ exit $rc
 """
 
 
-def remote_command(command: str, cwd: str | None) -> str:
+def remote_command(command: str, cwd: str | None, grace: float = GRACE) -> str:
     """What ssh hands to the remote login shell: bash running the wrapper with the step's
     command as an argument (quoted once, as a word)."""
     # --norc: bash run by sshd would read ~/.bashrc again (the login shell already did)
     return " ".join(["bash", "--norc", "-c", shlex.quote(WRAPPER), "vvrun-ssh",
-                     shlex.quote(command), shlex.quote(cwd or ""), str(int(GRACE))])
+                     shlex.quote(command), shlex.quote(cwd or ""), str(max(1, math.ceil(grace)))])
 
 
 def env_block(env: dict[str, str], io: StepIO) -> bytes:
@@ -104,7 +105,7 @@ def execute_remote(action: Any, io: StepIO) -> dict[str, Any]:
     control.remember(base)
     try:
         proc = subprocess.Popen(
-            [*base, "--", remote_command(action.command, action.cwd)],
+            [*base, "--", remote_command(action.command, action.cwd, io.grace)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=dict(io.env), start_new_session=True)  # Ctrl-C reaches vvrun, which stops it
     except OSError as exc:
@@ -131,7 +132,7 @@ def execute_remote(action: Any, io: StepIO) -> dict[str, Any]:
         elif io.cancel.is_set():
             stopped_by = "cancel"
         if stopped_by:
-            _stop(proc, started.is_set())
+            _stop(proc, started.is_set(), io.grace)
             break
         limit = 0.05 if io.timeout is None else max(0.0, min(
             0.05, io.timeout - (time.monotonic() - began)))
@@ -142,7 +143,7 @@ def execute_remote(action: Any, io: StepIO) -> dict[str, Any]:
     with contextlib.suppress(OSError):
         proc.stdin.close()
     for t in readers:
-        t.join(GRACE)
+        t.join(io.grace)
     where = target.display()
     exit_code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
     result = {"exit_code": exit_code, "stdout": tails["stdout"].text(),
@@ -151,7 +152,7 @@ def execute_remote(action: Any, io: StepIO) -> dict[str, Any]:
     if stopped_by == "timeout":
         raise StepTimeout(
             f"command still running on {where} after {io.timeout:g}s; its process group there "
-            f"was stopped (SIGTERM, then SIGKILL after {GRACE:g}s)",
+            f"was stopped (SIGTERM, then SIGKILL after {io.grace:g}s)",
             where=io.where, hint="raise the step's `timeout`, or check why the command hangs")
     if stopped_by == "cancel":
         raise Cancelled(f"command on {where} interrupted; its process group there was stopped",
@@ -177,7 +178,7 @@ def _lost(stderr: Any) -> bool:
                                    "Timeout, server"))
 
 
-def _stop(proc: subprocess.Popen[bytes], started: bool) -> None:
+def _stop(proc: subprocess.Popen[bytes], started: bool, grace: float) -> None:
     """Close ssh's stdin: the wrapper on the host stops the command's group (SIGTERM, SIGKILL
     after GRACE) and exits, and ssh with it. An ssh that does not end (connection hung, or not
     yet connected) is stopped here."""
@@ -185,7 +186,7 @@ def _stop(proc: subprocess.Popen[bytes], started: bool) -> None:
     with contextlib.suppress(OSError):
         proc.stdin.close()
     with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(GRACE + 5 if started else 0.5)
+        proc.wait(grace + 5 if started else 0.5)
         return
     for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -1,0 +1,146 @@
+"""Signals during a call to a real server. SIGTERM during a query: it is cancelled on the
+server (its backend checked in pg_stat_activity), or its backend terminated when the cancel does
+not take within `grace`; the ledger says a cancelled query did not take effect, so a resume runs
+it again. SIGHUP during a blocked Redis call: its connection is closed."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+from tests.signal_runs import events, finish, start, vv, wait_for, write_runbook
+
+
+def _backends(pg_url: str, run_id: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s "
+                            "AND state = 'active'", (f"vvrun:{run_id}",)).fetchall()
+    return [r[0] for r in rows]
+
+
+def _run_id(proc: subprocess.Popen[str]) -> str:
+    """The run's id, from its first event (`run_started`)."""
+    assert proc.stdout is not None
+    return str(events(proc.stdout.readline())[0]["run_id"])
+
+
+def test_sigterm_cancels_the_query_on_the_server_and_resume_runs_it_again(
+        tmp_path: Path, pg_url: str) -> None:
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: slowq
+        title: Slow query
+        inputs:
+          secs: {type: integer, default: 600}
+        connections:
+          db: {postgres: "{{ env.PG_URL }}"}
+        steps:
+          - id: slow
+            sql: SELECT pg_sleep({{ inputs.secs }}) AS slept
+    """)
+    proc = start(tmp_path, "run", str(rb), PG_URL=pg_url)
+    run_id = _run_id(proc)
+    try:
+        wait_for(lambda: _backends(pg_url, run_id), "the query to start")
+        proc.send_signal(signal.SIGTERM)
+        out, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert _backends(pg_url, run_id) == []
+    ended = [e for e in events(out) if e["event"] == "step_ended"]
+    assert ended[-1]["status"] == "interrupted"
+    assert "cancelled by SIGTERM before it took effect" in ended[-1]["error"]
+    # known not done: --yes alone runs it again, no --rerun needed
+    again = vv(tmp_path, "resume", run_id, "--yes", "--var", "secs=0", PG_URL=pg_url)
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_cancel_that_does_not_take_terminates_the_backend(tmp_path: Path,
+                                                           pg_url: str) -> None:
+    # The block swallows query_canceled and sleeps again, as a backend stuck where cancels
+    # are not honoured would; pg_terminate_backend ends a session whatever it runs.
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: deaf
+        title: Deaf query
+        connections:
+          db: {postgres: "{{ env.PG_URL }}"}
+        steps:
+          - id: deaf
+            grace: 1s
+            sql: |
+              DO $$
+              BEGIN
+                LOOP
+                  BEGIN
+                    PERFORM pg_sleep(600);
+                  EXCEPTION WHEN query_canceled THEN
+                    NULL;
+                  END;
+                END LOOP;
+              END $$
+    """)
+    proc = start(tmp_path, "run", str(rb), PG_URL=pg_url)
+    run_id = _run_id(proc)
+    try:
+        backend = wait_for(lambda: _backends(pg_url, run_id), "the query to start")[0]
+        proc.send_signal(signal.SIGTERM)
+        out, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
+                            (backend,)).fetchone()
+    assert left is not None and left[0] == 0
+    ended = [e for e in events(out) if e["event"] == "step_ended"]
+    assert ended[-1]["status"] == "interrupted"
+    assert "its backend was terminated (pg_terminate_backend)" in ended[-1]["error"]
+    assert "before it took effect" not in ended[-1]["error"]  # autocommit: it may have committed
+
+
+
+def test_sighup_closes_a_blocked_redis_call(tmp_path: Path, redis_url: str) -> None:
+    import redis
+
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: blocked
+        title: Blocked
+        connections:
+          cache: {redis: "{{ env.REDIS_URL }}"}
+        steps:
+          - id: wait
+            redis: BLPOP vvrun-signals-never-pushed 0
+    """)
+    proc = start(tmp_path, "run", str(rb), REDIS_URL=redis_url)
+    run_id = _run_id(proc)
+    server = redis.Redis.from_url(redis_url)
+
+    def blocked() -> list[dict]:
+        return [c for c in server.client_list() if c.get("name") == f"vvrun:{run_id}"
+                and c.get("cmd") == "blpop"]
+
+    try:
+        wait_for(blocked, "the BLPOP to block")
+        proc.send_signal(signal.SIGHUP)
+        out, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.close()
+    assert proc.returncode == 129, err
+    server = redis.Redis.from_url(redis_url)
+    try:
+        assert not [c for c in server.client_list() if c.get("name") == f"vvrun:{run_id}"]
+    finally:
+        server.close()
+    assert events(out)[-1]["status"] == "interrupted"
