@@ -155,3 +155,16 @@ def step_keys(c: Checker, at: Path, step: Step) -> None:
     if step.type == "group" and step.for_each and "repeat" in step.raw:
         c.add("a group takes `for_each` or `repeat`, not both", (*at, "repeat"),
               code="repeat", key=True, hint="nest one group inside the other")
+
+
+def schedule(c: Checker) -> None:
+    """`schedule:` parses as cron and names a time zone that exists."""
+    from vvrun.language.schedule import problems
+
+    found = c.built.runbook.schedule
+    if found is None:
+        return
+    short = isinstance(c.data.get("schedule"), str)
+    for key, what, hint in problems(found):
+        path: tuple[str, ...] = ("schedule",) if short else ("schedule", key)
+        c.add(what, path, code="bad-schedule", hint=hint)
