@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web_world import ROOT, Server, wait_for
+from tests.web_world import Server, wait_for
 
 pytest.importorskip("starlette", reason="the web extra is not installed")
 # selenium's urllib3 pool to chromedriver leaves its sockets to the garbage collector
@@ -111,8 +111,6 @@ def test_run_from_the_form_finishes_live_without_reload(server: Server, browser:
     assert "step `greet` succeeded" in timeline
     WebDriverWait(driver, 10).until(
         lambda d: "bonjour from the worker" in _text(d, "timeline"))
-    if os.environ.get("VVRUN_SCREENSHOT") == "1":
-        driver.save_screenshot(str(ROOT / "docs" / "console-run.png"))
 
 
 def test_second_approval_comes_from_another_person(server: Server, browser: object) -> None:
