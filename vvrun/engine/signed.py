@@ -2,9 +2,10 @@
 confirmation is an SSH signature over the exact rendered action, and the step runs only when
 enough different people's signatures verify, now, against the allowed signers file.
 
-Nothing stored is believed: every `approval_signed` event is checked again by ssh-keygen on
-every resume, over the action as it renders now, so a forged or altered row, an approval of
-another action or execution, or a key since removed from allowed_signers does not count.
+Nothing stored is believed: every `approval_signed` event is checked again on every resume,
+over the action as it renders now — an SSH signature by ssh-keygen, an approval given in the web
+console by its attestation (`vvrun.identity.attested`) — so a forged or altered row, an approval
+of another action or execution, or a key since removed from allowed_signers does not count.
 """
 
 from __future__ import annotations
