@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web_world import ROOT, Server, wait_for
+from tests.web_world import Server, wait_for
 
 pytest.importorskip("starlette", reason="the web extra is not installed")
 # selenium's urllib3 pool to chromedriver leaves its sockets to the garbage collector
@@ -111,8 +111,6 @@ def test_run_from_the_form_finishes_live_without_reload(server: Server, browser:
     assert "step `greet` succeeded" in timeline
     WebDriverWait(driver, 10).until(
         lambda d: "bonjour from the worker" in _text(d, "timeline"))
-    if os.environ.get("VVRUN_SCREENSHOT") == "1":
-        driver.save_screenshot(str(ROOT / "docs" / "console-run.png"))
 
 
 def test_second_approval_comes_from_another_person(server: Server, browser: object) -> None:
@@ -138,7 +136,8 @@ def test_second_approval_comes_from_another_person(server: Server, browser: obje
     _click(driver, "approve")
     WebDriverWait(driver, 30).until(lambda d: _status(d) == "succeeded")
     text = driver.find_element(By.ID, "timeline").text
-    assert "confirmed by alice" in text and "step `change` succeeded" in text
+    assert "approved in the web console by alice" in text
+    assert "approved in the web console by bob" in text and "step `change` succeeded" in text
     trail = server.client("bob").get(run_url.removeprefix(server.url) + "/timeline?raw=1").text
     assert "bob" in trail and "alice" in trail
 
@@ -183,7 +182,7 @@ def test_anonymous_and_csrf_less_posts_are_refused(server: Server) -> None:
     assert started.status_code == 403
     page = bob.get(f"/runs/{run}").text
     assert 'data-kind="approve"' in page  # nothing changed
-    assert "confirmed" not in re.sub(r"<[^>]+>", "", page.split('id="timeline"')[1])
+    assert "approved in" not in re.sub(r"<[^>]+>", "", page.split('id="timeline"')[1])
 
 
 def test_the_same_person_cannot_give_the_second_approval(server: Server) -> None:

@@ -67,7 +67,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path, *, extra: tuple[str, ...] = ()):
+    def __init__(self, tmp: Path, *, extra: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None):
         self.tmp = tmp
         (tmp / "rb").mkdir()
         for name, text in RUNBOOKS.items():
@@ -79,7 +80,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": str(ROOT), "VVRUN_STATE": str(tmp / "state.db"),
-               "GATE": str(self.gate), "XDG_STATE_HOME": str(tmp / "xdg")}
+               "GATE": str(self.gate), "XDG_STATE_HOME": str(tmp / "xdg"), **(env or {})}
         self.log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vvrun", "serve", "--runbooks", str(tmp / "rb"),

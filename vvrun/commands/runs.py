@@ -81,18 +81,27 @@ def runs(ctx: click.Context, runbook: str | None, status: str | None, limit: int
 @click.command("show")
 @click.argument("run_id", metavar="RUN")
 @click.option("--events", is_flag=True, help="Print the audit trail and verify its hash chain.")
+@click.option("--follow", is_flag=True,
+              help="Print the audit trail as it is written until the run ends (Ctrl-C stops).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
               default="text", show_default=True,
               help="markdown: the incident timeline for a post-mortem.")
 @click.pass_context
-def show(ctx: click.Context, run_id: str, events: bool, fmt: str) -> int:
+def show(ctx: click.Context, run_id: str, events: bool, follow: bool, fmt: str) -> int:
     """Show one run: its steps and results, and with --events its audit trail.
 
     Exits 1 when the audit trail does not verify (it was edited after it was written).
     """
     app = get_app(ctx)
+    if follow and fmt != "text":
+        raise UsageError("--follow prints text as the run goes; it has no --format",
+                         hint=f"follow it, then `vvrun show {run_id} --format {fmt}`")
     with _store(app) as store:
         run = _get_run(store, run_id)
+        if follow:
+            from vvrun.commands.follow import follow as follow_run
+
+            return follow_run(store, run_id, lambda text: _out(app, text))
         results = store.step_results(run_id)
         trail = store.events(run_id)
         problems = verify_chain(store, run_id).problems

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
@@ -14,6 +15,24 @@ def _bind(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not host:
         raise UsageError(f"--bind {value!r} is not HOST:PORT", hint="e.g. --bind 127.0.0.1:8377")
     return host.strip("[]"), int(port)
+
+
+def _clock(start_at: str | None) -> Any:
+    """A clock that starts at `start_at` and runs at the real pace (None: the real time)."""
+    if start_at is None:
+        return None
+    import time
+    from datetime import UTC, datetime
+
+    try:
+        start = datetime.fromisoformat(start_at.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--now {start_at!r} is not an ISO time",
+                         hint="e.g. --now 2026-12-07T09:00:00Z") from None
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    origin, began = start.timestamp(), time.monotonic()
+    return lambda: origin + (time.monotonic() - began)
 
 
 @click.command("serve")
@@ -32,10 +51,12 @@ def _bind(value: str) -> tuple[str, int]:
 @click.option("--no-scheduler", is_flag=True, help="Do not start scheduled runs.")
 @click.option("--tick", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between two looks at the schedules.")
+@click.option("--now", "start_at", default=None, metavar="TIME", hidden=True,
+              help="Run the scheduler's clock from this ISO time (rehearsals and tests).")
 @click.pass_context
 def serve(ctx: click.Context, runbooks_dir: str, state: str | None, bind: str,
           auth_header: str | None, token_file: str | None, work_dir: str | None,
-          no_scheduler: bool, tick: float) -> None:
+          no_scheduler: bool, tick: float, start_at: str | None) -> None:
     """Serve the web console: runbooks, live runs, approvals, schedules."""
     from vvrun.commands.app import get_app
     from vvrun.state import default_sqlite_path
@@ -65,7 +86,7 @@ def serve(ctx: click.Context, runbooks_dir: str, state: str | None, bind: str,
     cfg = ServeConfig(runbooks_dir=os.path.abspath(runbooks_dir), environ=environ,
                       work_dir=os.path.abspath(work), secret=load_secret(work),
                       auth_header=auth_header, tokens=tokens, masker=app.masker,
-                      scheduler=not no_scheduler, tick=tick)
+                      scheduler=not no_scheduler, tick=tick, clock=_clock(start_at))
     from vvrun.web.app import serve as run_server
 
     who = (f"signed in by header {auth_header}" if auth_header else

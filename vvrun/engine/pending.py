@@ -12,6 +12,8 @@ from vvrun.engine.context import describe_dict
 from vvrun.engine.session import RunSession
 from vvrun.identity import flow, signers
 from vvrun.identity.approval import SignedApproval
+from vvrun.identity.attested import is_web
+from vvrun.identity.errors import IdentitySetupError
 from vvrun.language.model import Step
 from vvrun.steps.base import Description
 
@@ -44,9 +46,17 @@ def pending_action(run: RunSession, step: Step, key: str, desc: Description) -> 
 
 
 def records(events: list[dict[str, Any]], key: str) -> list[SignedApproval]:
-    """The approvals a trail holds for a step (claims, until verified)."""
+    """The SSH-signed approvals a trail holds for a step (claims, until verified)."""
     return [SignedApproval.from_dict(e.get("data") or {}) for e in events
-            if e.get("kind") == SIGNED and (e.get("data") or {}).get("step_id") == key]
+            if e.get("kind") == SIGNED and (e.get("data") or {}).get("step_id") == key
+            and not is_web(e.get("data") or {})]
+
+
+def web_records(events: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The approvals given in the web console for a step (claims, until verified)."""
+    return [dict(e.get("data") or {}) for e in events
+            if e.get("kind") == SIGNED and (e.get("data") or {}).get("step_id") == key
+            and is_web(e.get("data") or {})]
 
 
 def keygen_environ(environ: Mapping[str, str]) -> dict[str, str]:
@@ -57,6 +67,15 @@ def keygen_environ(environ: Mapping[str, str]) -> dict[str, str]:
 def allowed_signers(run: RunSession) -> signers.AllowedSigners:
     folder = os.path.dirname(os.path.abspath(run.opts.path or run.runbook.path))
     return signers.load(signers.find(run.opts.allowed_signers, run.opts.environ, folder))
+
+
+def allowed_signers_or_none(run: RunSession) -> tuple[signers.AllowedSigners | None,
+                                                      IdentitySetupError | None]:
+    """The allowed signers, or why there are none: web approvals count without the file."""
+    try:
+        return allowed_signers(run), None
+    except IdentitySetupError as exc:
+        return None, exc
 
 
 def request(run: RunSession, step: Step, key: str, pending: flow.PendingAction) -> None:

@@ -2,9 +2,10 @@
 confirmation is an SSH signature over the exact rendered action, and the step runs only when
 enough different people's signatures verify, now, against the allowed signers file.
 
-Nothing stored is believed: every `approval_signed` event is checked again by ssh-keygen on
-every resume, over the action as it renders now, so a forged or altered row, an approval of
-another action or execution, or a key since removed from allowed_signers does not count.
+Nothing stored is believed: every `approval_signed` event is checked again on every resume,
+over the action as it renders now — an SSH signature by ssh-keygen, an approval given in the web
+console by its attestation (`vvrun.identity.attested`) — so a forged or altered row, an approval
+of another action or execution, or a key since removed from allowed_signers does not count.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from vvrun.engine.session import RunSession
 from vvrun.errors import Aborted, Paused, UsageError
 from vvrun.identity import flow, signers
 from vvrun.identity.approval import ProvedApproval, SignedApproval, check_approvers, verify_approval
-from vvrun.identity.errors import ApprovalRefused
+from vvrun.identity.attested import verify_web
+from vvrun.identity.errors import ApprovalRefused, IdentitySetupError
 from vvrun.identity.schema import Approvers
 from vvrun.identity.sign import resolve_key
 from vvrun.language.model import Step
@@ -28,15 +30,31 @@ from vvrun.steps.base import Description
 def approve_proved(run: RunSession, step: Step, key: str, action: Any,
                    desc: Description) -> dict[str, Any] | None:
     """Settle a step that needs proved approvals: sign the operator's confirmation when
-    nobody has approved this action yet, then count. Returns a confirm step's result (None for
-    a danger step); raises Paused, with what is missing, when the approvals do not suffice."""
+    nobody has approved this action yet, then count SSH-signed and web-attested approvals
+    together (different people: different principals). Returns a confirm step's result (None
+    for a danger step); raises Paused, with what is missing, when the approvals do not suffice."""
     pending = recorded.pending_action(run, step, key, desc)
-    allowed = recorded.allowed_signers(run)
+    allowed, no_signers = recorded.allowed_signers_or_none(run)
     environ = recorded.keygen_environ(run.opts.environ)
     approvers = Approvers(step.approvers, step.approvers_group)
     proved = _proved(run, key, pending, allowed, environ)
     if not proved:
-        record = _sign_first(run, step, key, action, pending, approvers, allowed, environ)
+        try:
+            if allowed is None:
+                raise no_signers or IdentitySetupError("no allowed signers file")
+            record = _sign_first(run, step, key, action, pending, approvers, allowed, environ)
+        except (Paused, IdentitySetupError) as exc:
+            if isinstance(exc, IdentitySetupError) and run.opts.yes:
+                raise  # told to sign here, and it cannot be done: say why
+            # nobody here can sign: the step waits for approvals given elsewhere
+            recorded.request(run, step, key, pending)
+            if isinstance(exc, Paused):
+                raise
+            raise Paused(f"this step waits for approvals, and none can be signed here: "
+                         f"{exc.message}", where=step.where.with_step(key),
+                         hint=f"approve it in the web console (`vvrun serve`), or with "
+                         f"`vvrun approve {run.run_id} {key}` and your own key; then "
+                         f"`vvrun resume {run.run_id}`") from None
         if record is None:
             return {"confirmed": False}  # a confirm step answered no, with `on_no: continue`
         proved = _proved(run, key, pending, allowed, environ)
@@ -47,19 +65,27 @@ def approve_proved(run: RunSession, step: Step, key: str, action: Any,
         raise Paused(f"this step waits for approvals: {exc.message}",
                      where=step.where.with_step(key),
                      hint=f"another approver runs `vvrun approve {run.run_id} {key}` with their "
-                     f"own key, then `vvrun resume {run.run_id}` continues the run") from None
+                     f"own key (or approves in the web console), then `vvrun resume "
+                     f"{run.run_id}` continues the run") from None
     return {"confirmed": True} if step.type == "confirm" else None
 
 
 def _proved(run: RunSession, key: str, pending: flow.PendingAction,
-            allowed: signers.AllowedSigners, environ: Mapping[str, str]
+            allowed: signers.AllowedSigners | None, environ: Mapping[str, str]
             ) -> list[ProvedApproval]:
     out = []
-    for record in recorded.records(run.store.events(run.run_id), key):
+    events = run.store.events(run.run_id)
+    for record in recorded.records(events, key) if allowed is not None else ():
         try:
             out.append(verify_approval(record, pending.digest, allowed, environ))
         except ApprovalRefused:
             continue  # another action or execution, altered, or a key no longer allowed
+    for data in recorded.web_records(events, key):
+        try:
+            out.append(verify_web(data, run.run_id, pending.digest, run.store.audit_key,
+                                  allowed))
+        except ApprovalRefused:
+            continue  # another action, or written without the audit key
     return out
 
 

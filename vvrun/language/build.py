@@ -28,6 +28,7 @@ from vvrun.language.model import (
     Runbook,
     Step,
 )
+from vvrun.language.schedule import parse as parse_schedule
 
 _CONN_KINDS = ("postgres", "redis", "http", "ssh")
 
@@ -102,6 +103,7 @@ def build(loaded: Loaded, bad: frozenset[tuple[Any, ...]] = frozenset()) -> Buil
         source_hash=hashlib.sha256(loaded.source).hexdigest(),
         where=Location(file, 1, 1),
         outputs=dict(get("outputs", {}, dict)),
+        schedule=None if _is_bad(bad, ("schedule",)) else parse_schedule(data.get("schedule")),
     )
     runbook = _with_integrations(runbook, data, bad, where)
     return Built(runbook, loaded, frozenset(skipped), tuple(ids))

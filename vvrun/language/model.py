@@ -161,6 +161,7 @@ class Runbook:
     notify: tuple[Any, ...] = ()  # run-event rules: notify.events.Rule
     outputs: Mapping[str, str] = field(default_factory=dict)  # what a caller gets (§3.7)
     callees: Mapping[str, Runbook] = field(default_factory=dict)  # by resolved path
+    schedule: Any = None  # vvrun.language.schedule.Schedule: when `serve` starts it by itself
 
     def callee(self, path: str) -> Runbook:
         """The runbook a `runbook` step of this one calls (paths are relative to this file)."""

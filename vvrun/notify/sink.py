@@ -15,7 +15,10 @@ from typing import Any, Protocol
 from vvrun.events import Event, Sink
 
 LIVE = frozenset({"step_output", "step_progress"})  # emitted from a step's worker thread
-APPROVAL_WAIT = "needs a second approver"  # the pause of a danger step waiting for approval
+#: how the engine words a pause that waits for an approval (a danger step with nobody to
+#: confirm it, or a step short of its `approvers`), as opposed to an answer or a value
+APPROVAL_WAITS = ("waits for approvals", "marked danger and waits for a confirmation",
+                  "waits for the operator's signed confirmation")
 
 
 class Hooks(Protocol):
@@ -33,7 +36,8 @@ def run_events(event: Event) -> tuple[str, ...]:
     status = str(event.data.get("status", ""))
     if status == "paused":
         error = str(event.data.get("error") or "")
-        return ("approval_needed", "paused") if APPROVAL_WAIT in error else ("paused",)
+        waits = any(w in error for w in APPROVAL_WAITS)
+        return ("approval_needed", "paused") if waits else ("paused",)
     if status in ("failed", "succeeded", "completed_with_failures"):
         return (status,)
     return ()  # aborted by the operator, interrupted: nobody is waiting on those

@@ -60,6 +60,8 @@ def describe_event(event: Mapping[str, Any]) -> str:
         return f"{step} confirmed{by}{action}"
     if kind == "approved":
         return f"{step} approved (second operator){action}"
+    if kind == "approval_signed" and d.get("via") == "web":  # attested by the server
+        return f"{step} approved in the web console by {d.get('principal')}{action}"
     if kind == "approval_signed":  # the record's claim; resume verifies the signature
         return (f"{step} approval signed as {d.get('principal')} (key {d.get('fingerprint')})"
                 f"{action}")

@@ -68,7 +68,9 @@ def entry(path: str) -> Entry:
     schedule = raw_schedule(path)
     try:
         book = load_runbook(path)
-        found = Entry(path, book.name, book, None, schedule)
+        when = book.schedule
+        found = Entry(path, book.name, book, None,
+                      {"cron": when.cron, "timezone": when.timezone} if when else None)
     except VvrunError as exc:
         stem = os.path.splitext(os.path.basename(path))[0]
         found = Entry(path, stem, None, exc.format(), schedule)

@@ -25,6 +25,12 @@ class ServeConfig:
     scheduler: bool = True
     tick: float = 30.0  # seconds between two looks at the schedules
     max_lateness: float = 86400.0  # a missed slot older than this is not caught up
+    clock: Any = None  # () -> epoch seconds for the scheduler; None: the real time
+
+    def now(self) -> float:
+        import time
+
+        return float(self.clock()) if self.clock is not None else time.time()
 
     @contextmanager
     def store(self) -> Iterator[Any]:

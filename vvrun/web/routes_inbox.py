@@ -83,24 +83,34 @@ def answer(cfg: ServeConfig, item: Waiting, verb: str, form: Any, user: str) -> 
         worker.resume_run(cfg, item.run_id, user, ["--ack", item.step_id, *args,
                                                    *(["--note", note] if note else [])])
         return None
+    if verb == "approve" and item.kind in (APPROVE, SECOND) and item.proved:
+        if item.word and item.kind == APPROVE and str(form.get("word") or "").strip() != item.word:
+            return f"type {item.word} to confirm"
+        return _attested(cfg, item, user, host)
     if verb == "approve" and item.kind == APPROVE:
         if item.word and str(form.get("word") or "").strip() != item.word:
             return f"type {item.word} to confirm"
         with cfg.store() as store:
             store.append_event(item.run_id, "confirmed", base, operator=user, host=host)
-        if item.approvers < 2:
-            worker.resume_run(cfg, item.run_id, user)
-        return None
-    if verb == "approve" and item.kind == SECOND:
-        with cfg.store() as store:
-            store.append_event(item.run_id, "approved",
-                               {**base, "confirmed_by": item.confirmed_by},
-                               operator=user, host=host)
-        # the engine checks the approver differs from the resuming operator: resume as the
-        # first approver
-        worker.resume_run(cfg, item.run_id, item.confirmed_by or item.started_by)
+        worker.resume_run(cfg, item.run_id, user)
         return None
     return f"this step waits for {item.kind}, not {verb}"
+
+
+def _attested(cfg: ServeConfig, item: Waiting, user: str, host: str) -> None:
+    """Record `user`'s approval of the action the step asked for, attested with the store's
+    audit key (vvrun.identity.attested); the run continues once enough people approved. The
+    engine counts again on resume: it decides, not this page."""
+    from vvrun.identity.attested import web_record
+
+    with cfg.store() as store:
+        data = web_record(store.audit_key, run_id=item.run_id, step_id=item.step_id,
+                          digest=item.digest, principal=user)
+        store.append_event(item.run_id, "approval_signed", {**data, "by": user},
+                           operator=user, host=host)
+    if len(item.approved) + 1 >= item.approvers:
+        worker.resume_run(cfg, item.run_id, user)
+    return None
 
 
 def routes(cfg: ServeConfig) -> list[Any]:

@@ -84,7 +84,7 @@ def routes(cfg: ServeConfig) -> list[Any]:
         return StreamingResponse(gen, media_type="text/event-stream", headers=HEADERS)
 
     def _markdown(run_id: str) -> str | None:
-        from vvrun.state.audit import verify_chain
+        from vvrun.state.verify import verify_chain
         from vvrun.ui.timeline import markdown
 
         with cfg.store() as store:
@@ -92,7 +92,8 @@ def routes(cfg: ServeConfig) -> list[Any]:
             if run is None:
                 return None
             results, trail = store.step_results(run_id), store.events(run_id)
-        return cfg.masker.mask(markdown(run, results, trail, verify_chain(trail)))
+            problems = verify_chain(store, run_id).problems
+        return cfg.masker.mask(markdown(run, results, trail, problems))
 
     async def postmortem(request: Any) -> Any:
         text = await run_in_threadpool(_markdown, request.path_params["run_id"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -80,7 +79,7 @@ class Scheduler:
     def tick(self, now: float | None = None) -> list[str]:
         """Start what is due; the run ids started."""
         started = []
-        now = time.time() if now is None else now
+        now = self.cfg.now() if now is None else now
         for schedule in self.fixed if self.fixed is not None else schedules(self.cfg):
             try:
                 if due(self.cfg, schedule, now, self.claims) is None:

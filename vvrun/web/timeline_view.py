@@ -9,7 +9,8 @@ from typing import Any
 from vvrun.secrets import Masker
 
 SHOWN = {"run_started", "step_started", "step_ended", "step_skipped", "confirmed", "approved",
-         "denied", "acknowledged", "uncertain_settled", "run_ended", "lock_broken"}
+         "approval_requested", "approval_signed", "denied", "acknowledged", "uncertain_settled",
+         "run_ended", "lock_broken"}
 MAX_ROWS = 50  # of a result table; the rest is counted, not shown
 
 

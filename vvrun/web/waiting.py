@@ -26,12 +26,15 @@ class Waiting:
     approvers: int = 1
     word: str | None = None  # a confirm step's type_to_confirm
     fields: Sequence[Any] = field(default_factory=tuple)  # a manual step's record fields
+    proved: bool = False  # `approvers: 2` or a group: answered by a server-attested approval
+    approved: tuple[str, ...] = ()  # who approved this action so far (claims; shown)
 
     def may_answer(self, user: str | None) -> tuple[bool, str]:
         """Whether `user` may give the answer this step waits for, and why not."""
         if not user:
             return False, "sign in to answer"
-        if self.kind == SECOND and user in (self.started_by, self.confirmed_by):
+        if self.kind == SECOND and user in (self.started_by, self.confirmed_by,
+                                            *self.approved):
             return False, ("the second approval must come from someone other than who "
                            f"started the run ({self.started_by}) and who approved first "
                            f"({self.confirmed_by})")
@@ -82,6 +85,9 @@ def waiting_for(run: Any, events: Sequence[Mapping[str, Any]], step: Any | None
             "message": str(paused["data"].get("error") or ""),
             "approvers": getattr(step, "approvers", 1)}
     kind = action.get("type")
+    requested = _last(events, "approval_requested", key)
+    if requested is not None and (kind in (None, "confirm") or action.get("danger")):
+        return _proved(events, requested, base, step)
     if kind == "manual":
         return Waiting(kind=ACK, fields=tuple(getattr(step.spec, "record", ()) if step else ()),
                        **base)
@@ -93,3 +99,24 @@ def waiting_for(run: Any, events: Sequence[Mapping[str, Any]], step: Any | None
         by = (confirmed.get("data") or {}).get("by") or confirmed.get("operator")
         return Waiting(kind=SECOND, confirmed_by=by, **base)
     return Waiting(kind=OTHER, **base)
+
+
+def _proved(events: Sequence[Mapping[str, Any]], requested: Mapping[str, Any],
+            base: dict[str, Any], step: Any | None) -> Waiting:
+    """A step that needs proved approvals: the action and digest it asked for, and who
+    approved that very action so far (SSH-signed or in this console)."""
+    asked = requested.get("data") or {}
+    digest = str(asked.get("action_hash") or "")
+    who = tuple(dict.fromkeys(
+        str((e.get("data") or {}).get("principal") or "") for e in events
+        if e.get("kind") == "approval_signed"
+        and (e.get("data") or {}).get("step_id") == base["step_id"]
+        and (e.get("data") or {}).get("action_hash") == digest))
+    base = {**base, "digest": digest,
+            "approvers": int((asked.get("approvers") or {}).get("count") or 2),
+            "action": base["action"] or {"body": asked.get("body"),
+                                         "target": asked.get("target")}}
+    word = getattr(getattr(step, "spec", None), "type_to_confirm", None)
+    if not who:
+        return Waiting(kind=APPROVE, word=word, proved=True, **base)
+    return Waiting(kind=SECOND, confirmed_by=who[0], approved=who, proved=True, **base)

@@ -23,6 +23,7 @@ def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
     """Every meaning problem of a built runbook (warnings only when `warnings`)."""
     c = Checker(built)
     structure.duplicate_ids(c)
+    structure.schedule(c)
     templates.top_templates(c)
     defaults.input_defaults(c)
     notify.notify_targets(c)

@@ -180,3 +180,16 @@ def record_choices(c: Checker, at: Path, step: Step) -> None:
                   (*at, "manual", "record", i, "choices"), code="choices",
                   hint="for example `choices: \"{{ steps.stuck.result.rows | "
                   "map(attribute='pid') | list }}\"`, or `choices: [cancel, terminate]`")
+
+
+def schedule(c: Checker) -> None:
+    """`schedule:` parses as cron and names a time zone that exists."""
+    from vvrun.language.schedule import problems
+
+    found = c.built.runbook.schedule
+    if found is None:
+        return
+    short = isinstance(c.data.get("schedule"), str)
+    for key, what, hint in problems(found):
+        path: tuple[str, ...] = ("schedule",) if short else ("schedule", key)
+        c.add(what, path, code="bad-schedule", hint=hint)

@@ -208,6 +208,7 @@ def _top(step: Mapping[str, Any], connection: Mapping[str, Any],
             "steps": {"type": "array", "minItems": 1, "items": step,
                       "description": "The steps, run in order."},
             **_integrations(),
+            "schedule": _schedule(),
             "outputs": {
                 "type": "object",
                 "propertyNames": {"pattern": ID_PATTERN},
@@ -220,6 +221,12 @@ def _top(step: Mapping[str, Any], connection: Mapping[str, Any],
         },
         "$defs": dict(defs),
     }
+
+
+def _schedule() -> Any:
+    from vvrun.language.schedule import SCHEMA
+
+    return SCHEMA
 
 
 def _integrations() -> dict[str, Any]:
