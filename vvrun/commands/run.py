@@ -318,7 +318,7 @@ def _resume(edge: _Edge, run_id: str, book: Any, source: str, variables: Mapping
     record = store.get_run(run_id)
     assert record is not None
     require_intact(store, run_id)
-    if record.status in ("succeeded", "aborted"):
+    if record.status in ("succeeded", "completed_with_failures", "aborted"):
         raise UsageError(f"run {run_id} is {record.status}; there is nothing to resume",
                          hint=f"start a new run with `vvrun run {record.path}`")
     if record.runbook != book.name:

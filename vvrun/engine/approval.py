@@ -25,8 +25,23 @@ def _events(run: RunSession, kind: str, key: str) -> list[dict[str, Any]]:
             if e.get("kind") == kind and (e.get("data") or {}).get("step_id") == key]
 
 
+#: outcomes that end one execution of a step: a confirmation given before one of them was
+#: used up by that execution, and the next one asks again (an approval is bound to an attempt)
+_ENDS = frozenset({"succeeded", "failed", "interrupted", "aborted"})
+
+
 def _confirmed_before(run: RunSession, key: str, digest: str) -> bool:
-    return any(e["data"].get("action_hash") == digest for e in _events(run, "confirmed", key))
+    """A yes to this very action that no execution of the step has used up yet."""
+    confirmed = False
+    for e in run.store.events(run.run_id):
+        data = e.get("data") or {}
+        if data.get("step_id") != key:
+            continue
+        if e.get("kind") == "confirmed":
+            confirmed = confirmed or data.get("action_hash") == digest
+        elif e.get("kind") == "step_ended" and data.get("status") in _ENDS:
+            confirmed = False
+    return confirmed
 
 
 def record_confirmed(run: RunSession, key: str, digest: str, *, via: str) -> None:

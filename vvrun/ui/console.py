@@ -28,6 +28,9 @@ PLAIN_WIDTH = 100  # width when not at a terminal: logs wrap at this, not at $CO
 _LEXERS = {"sql": "postgresql", "bash": "bash", "http": "http", "text": "text"}
 _TRAILING = re.compile(r"[ \t]+\n")
 _LIVE_TYPES = frozenset({"sql", "redis", "http", "shell"})  # confirm/manual prompt instead
+_STATUS_WORDS = {"pending": "not started"}
+_GOES_ON = {"continue": " — on_failure: continue; the run goes on and will end with failures",
+            "ignore": " — on_failure: ignore; the run goes on (not counted)"}
 
 
 class _TrimLines:
@@ -295,9 +298,11 @@ class TerminalSink:
             self._lines(result_lines(type_, result, self.width, summary))
         for name, value in (d.get("outputs") or {}).items():
             self._print(f"output {name} = {short(value)}", "dim", indent=2)
-        line = f"{ICONS.get(status, '')} {status}"
+        line = f"{ICONS.get(status, '')} {_STATUS_WORDS.get(status, status)}"
         if d.get("duration") is not None:
             line += f" in {format_duration(d['duration'])}"
+        if status == "failed" and d.get("on_failure") in _GOES_ON:
+            line += _GOES_ON[str(d["on_failure"])]
         self._print(line, STYLES.get(status, ""), indent=2)
         if d.get("error"):
             self._errors.add(str(d["error"]).strip())

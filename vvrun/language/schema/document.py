@@ -154,8 +154,8 @@ _DEFAULTS = {
     "properties": {
         "timeout": duration("Default step timeout."),
         "retry": RETRY,
-        "on_failure": {**ON_FAILURE, "pattern": "^(abort|continue)$",
-                       "description": "Default `on_failure`: `abort` or `continue`."},
+        "on_failure": {**ON_FAILURE, "pattern": "^(abort|continue|ignore)$",
+                       "description": "Default `on_failure`: `abort`, `continue` or `ignore`."},
         "idempotent": {"type": "boolean", "default": False,
                        "description": "Default `idempotent`."},
     },
