@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vvrun.engine.options import UncertainStep
+from vvrun.engine.options import UncertainStep, ack_prompter_for
 from vvrun.engine.session import RunSession
 from vvrun.engine.signed import approve_proved
 from vvrun.errors import Aborted, Paused, UsageError
@@ -25,9 +25,10 @@ def _events(run: RunSession, kind: str, key: str) -> list[dict[str, Any]]:
             if e.get("kind") == kind and (e.get("data") or {}).get("step_id") == key]
 
 
-#: outcomes that end one execution of a step: a confirmation given before one of them was
-#: used up by that execution, and the next one asks again (an approval is bound to an attempt)
-_ENDS = frozenset({"succeeded", "failed", "interrupted", "aborted"})
+#: a yes given before the step failed was used up by the execution that failed: the next one
+#: asks again (an approval is bound to an attempt). An interrupted or crashed execution is
+#: settled by `settle_uncertain` (the operator, `--rerun` or `idempotent` decide), not here.
+_ENDS = frozenset({"failed"})
 
 
 def _confirmed_before(run: RunSession, key: str, digest: str) -> bool:
@@ -121,7 +122,8 @@ def acknowledged(run: RunSession, key: str) -> dict[str, Any] | None:
 
 
 def record_acknowledged(run: RunSession, key: str, result: Mapping[str, Any]) -> None:
-    via = "--ack" if run.opts.ack in (key, key.split("[", 1)[0]) else "prompt"
+    acked = ack_prompter_for(run.opts, key.split("[", 1)[0], key) is not None
+    via = "--ack" if acked else "prompt"
     run.audit("acknowledged", {
         "step_id": key, "by": run.opts.operator, "via": via,
         "fields": dict(result.get("fields") or {}),

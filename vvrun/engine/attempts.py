@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vvrun.engine.context import evaluate, explain
+from vvrun.engine.options import ack_prompter_for
 from vvrun.engine.session import RunSession
 from vvrun.engine.worker import SinkConsole, run_in_worker
 from vvrun.errors import Cancelled, ExpectFailed, StepFailed
@@ -139,10 +140,7 @@ class Attempter:
             raise KeyboardInterrupt from exc
 
     def _io(self, step: Step, key: str, tpl: Templater) -> StepIO:
-        prompter = self.run.prompter
-        if self.run.opts.ack is not None and self.run.opts.ack_prompter is not None and (
-                self.run.opts.ack in (step.id, key)):
-            prompter = self.run.opts.ack_prompter
+        prompter = ack_prompter_for(self.run.opts, step.id, key) or self.run.prompter
         return StepIO(run_id=self.run.run_id, step_id=key, timeout=self._timeout(step),
                       clients=self.run.clients,
                       console=SinkConsole(self.run.sink, self.run.masker, key),

@@ -104,6 +104,9 @@ class Engine:
                                      host=opts.host, pid=opts.pid, ttl=opts.lock_ttl)
         self.run.ledger = dict(self.run.store.step_results(run.id))
         self.run.store.update_run(run.id, status="running")
+        if opts.allow_changed is not None:  # remembered: the next resume need not be told
+            self.run.audit("runbook_change_allowed", {"by": opts.operator,
+                                                      **opts.allow_changed})
         return self._drive()
 
     def stored_inputs(self) -> dict[str, Any]:
