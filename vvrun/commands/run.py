@@ -6,10 +6,11 @@ and handed to the engine as plain values.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +121,11 @@ class _Edge:
         def wait(seconds: float) -> bool:
             import select
 
-            ready, _, _ = select.select([sys.stdin], [], [], seconds)
-            if ready:
-                sys.stdin.readline()
-                return True
+            with _no_echo(sys.stdin):  # an echoed Enter would push the redrawn table down
+                ready, _, _ = select.select([sys.stdin], [], [], seconds)
+                if ready:
+                    sys.stdin.readline()
+                    return True
             return False
 
         return wait
@@ -137,6 +139,26 @@ class _Edge:
                           pid=os.getpid(), environ=self.environ, yes=self.yes,
                           watch_wait=self.watch_wait(), lock_ttl=LOCK_TTL, source=source,
                           vvrun_version=__version__, **self.identity, **extra)
+
+
+@contextlib.contextmanager
+def _no_echo(stream: Any) -> Iterator[None]:
+    """The terminal does not echo what is typed (lines still end at Enter)."""
+    try:
+        import termios
+
+        fd = stream.fileno()
+        saved = termios.tcgetattr(fd)
+    except (ImportError, OSError, ValueError, AttributeError):
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 def _isatty(stream: Any) -> bool:

@@ -53,7 +53,8 @@ class Attempter:
             except StepFailed as exc:
                 last = exc
             if attempt < attempts:
-                self.run.emit("step_retry", {"step_id": key, "attempt": attempt + 1, "delay": delay,
+                self.run.emit("step_retry", {"step_id": key, "attempt": attempt + 1,
+                                             "attempts": attempts, "delay": delay,
                                              "error": self.run.masker.mask(last.message)})
                 self.run.opts.sleep(delay)
                 delay *= retry.backoff
@@ -91,8 +92,9 @@ class Attempter:
             try:
                 holds = True if until is None else bool(evaluate(rtpl, until))
                 if watching:
+                    # the result itself (masked by emit), so the screen redraws a table
                     self.run.emit("step_output", {"step_id": key, "stream": "watch",
-                                              "text": self.run.masker.mask(_watch_text(raw))})
+                                                  "text": _watch_text(raw), "result": dict(raw)})
                     if finish is not None:
                         finish(True)
                         finish = None

@@ -73,6 +73,7 @@ class TerminalSink:
         self._errors: set[str] = set()  # step errors already on screen
         self._started_ts: float | None = None
         self._last_progress: dict[str, float] = {}
+        self._watched: set[str] = set()  # steps whose last result a watch left on screen
         self.showed_error = False  # the run's error is on screen: the edge need not repeat it
 
     @property
@@ -229,6 +230,7 @@ class TerminalSink:
         lines = ([ln.text for ln in result_lines(type_, result, self.width - 2, summary)]
                  if result is not None else str(d.get("text", "")).splitlines())
         stamp = time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
+        self._watched.add(step_id)
         if not self.live_enabled:
             self._print(f"  ⟳ {stamp}".rstrip(), "dim")
             for line in lines:
@@ -293,6 +295,8 @@ class TerminalSink:
             self.console.print()
             self.console.print(Text(step_id, style="bold"), soft_wrap=True)
         result = d.get("result") or {}
+        if step_id in self._watched and self.live_enabled:
+            result = {}  # the watch's last redraw, on screen just above, is the result
         if isinstance(result, Mapping) and result:
             type_, summary = self._steps.get(step_id, ("", ""))
             self._lines(result_lines(type_, result, self.width, summary))
