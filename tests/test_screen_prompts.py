@@ -157,3 +157,28 @@ def test_polling_counts_attempts_out_of_the_total(tmp_path: Path,
     assert len([ln for ln in text.splitlines() if "/300" in ln]) == 1, text
     flag.touch()
     s.wait_for("(exit 0)")
+
+
+def test_ctrl_c_at_a_confirm_step_asks_it_again_on_resume(
+        tmp_path: Path, screen: Callable[..., Screen]) -> None:
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: gate
+        title: A gate
+        steps:
+          - id: go
+            confirm: Traffic drained?
+          - id: after
+            shell: echo through the gate
+    """)
+    s = screen(rb, 80)
+    text = s.wait_for("Traffic drained? [y/N]")
+    s.send("C-c")
+    text = s.wait_for("(exit 130)")
+    assert "did not start" in text and "through the gate" not in text
+    again = screen(("resume", _run_id(text)), 80)
+    text = again.wait_for("Traffic drained? [y/N]")
+    assert "cannot know" not in text
+    again.send("y", "Enter")
+    text = again.wait_for("(exit 0)")
+    assert "through the gate" in text
