@@ -248,7 +248,8 @@ def test_cache_not_working_fails_loudly_on_a_low_hit_rate(world: World) -> None:
     assert out.status_of("hit_rate") == "failed"
     assert ">= inputs.min_hit_rate_pct" in out.step("hit_rate").error
     assert out.status_of("config") == "succeeded"
-    assert out.status == "succeeded"  # a diagnosis: the failed check is recorded, not fatal
+    # a diagnosis: the failed check is recorded, not fatal, and never reported as success
+    assert out.status == "completed_with_failures" and out.exit_code == 6
 
 
 # -- end to end: users -------------------------------------------------------------------
@@ -645,7 +646,7 @@ def test_security_breach_with_nothing_known_yet(world: World) -> None:
 
 def test_security_audit_flags_retention_and_gdpr_but_completes(world: World) -> None:
     out = world.run("security-audit", app_dir=str(world.tmp))
-    assert out.status == "succeeded", out.error
+    assert out.status == "completed_with_failures", out.error  # exit 6: checks failed
     assert out.status_of("retention") == "failed"
     assert out.status_of("gdpr_erasure") == "failed"
     assert "result.rowcount == 0" in out.step("gdpr_erasure").error
@@ -657,7 +658,7 @@ def test_security_audit_flags_retention_and_gdpr_but_completes(world: World) -> 
 def test_security_audit_fixes_vulnerabilities_when_asked(world: World) -> None:
     out = world.run("security-audit", app_dir=str(world.tmp), fix=True,
                     env={"FAKE_NPM_AUDIT_VULNS": "3"})
-    assert out.status == "succeeded", out.error
+    assert out.status == "completed_with_failures", out.error  # retention, gdpr still fail
     assert out.outputs("npm_audit")["vulnerable"] is True
     assert ["npm", "audit", "fix"] in world.doubles_called()
 
@@ -735,7 +736,7 @@ def test_weekly_checklist_flags_a_missing_backup(world: World) -> None:
 
 def test_monthly_checklist(world: World) -> None:
     out = world.run("monthly-checklist")
-    assert out.status == "succeeded", out.error
+    assert out.status == "completed_with_failures", out.error  # exit 6: a check failed
     assert out.status_of("retention") == "failed"  # the seed data keeps old logs
     assert 0 <= out.outputs("db_cache_hit")["hit_pct"] <= 100
     assert "keyspace_hits" in out.result("redis_stats")["value"]

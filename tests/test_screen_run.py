@@ -77,17 +77,23 @@ class Screen:
                        timeout=20)
 
 
+def base_env(tmp_path: Path) -> dict[str, str]:
+    """What vvrun gets in a pane: a terminal, the test database, its own state and home."""
+    return {"PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "HOME": str(tmp_path),
+            "PATH": os.environ.get("PATH", ""), "DATABASE_URL": PG_URL,
+            "VVRUN_STATE": str(tmp_path / "state.db"), "VVRUN_OPERATOR": "op@test",
+            "XDG_STATE_HOME": str(tmp_path / "xdg")}
+
+
 @pytest.fixture
 def screen(tmp_path: Path) -> Iterator[Callable[..., Screen]]:
     opened: list[Screen] = []
 
-    def open_(runbook: Path, width: int, *args: str, **env: str) -> Screen:
-        base = {"PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "HOME": str(tmp_path),
-                "PATH": os.environ.get("PATH", ""), "DATABASE_URL": PG_URL,
-                "VVRUN_STATE": str(tmp_path / "state.db"), "VVRUN_OPERATOR": "op@test",
-                "XDG_STATE_HOME": str(tmp_path / "xdg")}
-        s = Screen(tmp_path, [sys.executable, "-m", "vvrun", "run", str(runbook), *args],
-                   width, {**base, **env})
+    def open_(runbook: Path | tuple[str, ...], width: int, *args: str, **env: str) -> Screen:
+        """`vvrun run RUNBOOK ARGS` (or, given a tuple, `vvrun *runbook ARGS`) in a pane."""
+        command = ("run", str(runbook)) if isinstance(runbook, Path) else runbook
+        s = Screen(tmp_path, [sys.executable, "-m", "vvrun", *command, *args],
+                   width, {**base_env(tmp_path), **env})
         opened.append(s)
         return s
 

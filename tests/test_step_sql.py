@@ -77,6 +77,9 @@ def test_select_gives_every_result_field(db: dict[str, Connection], table: str) 
         "rowcount": 3,
         "status": "SELECT 3",
         "truncated": False,
+        # by position (duplicate column names keep both) and each column's type, for screens
+        "values": [[1, "one"], [2, "two"], [3, "three"]],
+        "types": ["int4", "text"],
     }
 
 

@@ -15,6 +15,7 @@ EXIT_INVALID = 2
 EXIT_PAUSED = 3
 EXIT_ABORTED = 4
 EXIT_LOCKED = 5
+EXIT_COMPLETED_WITH_FAILURES = 6  # steps under `on_failure: continue` failed
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process the signal ended
 EXIT_HUNG_UP = 129  # 128 + SIGHUP
 EXIT_TERMINATED = 143  # 128 + SIGTERM

@@ -18,10 +18,14 @@ class Status(enum.StrEnum):
     ABORTED = "aborted"
     UNCERTAIN = "uncertain"  # left `running` by a crash: its effect may or may not have happened
     INTERRUPTED = "interrupted"
+    # a run (never a step) whose `on_failure: continue` steps failed: it ran to its end, but a
+    # check that failed is never reported as success (SPEC §5.2, exit 6)
+    COMPLETED_WITH_FAILURES = "completed_with_failures"
 
     @property
     def finished(self) -> bool:
-        return self in (Status.SUCCEEDED, Status.FAILED, Status.SKIPPED, Status.ABORTED)
+        return self in (Status.SUCCEEDED, Status.FAILED, Status.SKIPPED, Status.ABORTED,
+                        Status.COMPLETED_WITH_FAILURES)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ and handed to the engine as plain values.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +121,11 @@ class _Edge:
         def wait(seconds: float) -> bool:
             import select
 
-            ready, _, _ = select.select([sys.stdin], [], [], seconds)
-            if ready:
-                sys.stdin.readline()
-                return True
+            with _no_echo(sys.stdin):  # an echoed Enter would push the redrawn table down
+                ready, _, _ = select.select([sys.stdin], [], [], seconds)
+                if ready:
+                    sys.stdin.readline()
+                    return True
             return False
 
         return wait
@@ -137,6 +139,26 @@ class _Edge:
                           pid=os.getpid(), environ=self.environ, yes=self.yes,
                           watch_wait=self.watch_wait(), lock_ttl=LOCK_TTL, source=source,
                           vvrun_version=__version__, **self.identity, **extra)
+
+
+@contextlib.contextmanager
+def _no_echo(stream: Any) -> Iterator[None]:
+    """The terminal does not echo what is typed (lines still end at Enter)."""
+    try:
+        import termios
+
+        fd = stream.fileno()
+        saved = termios.tcgetattr(fd)
+    except (ImportError, OSError, ValueError, AttributeError):
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 def _isatty(stream: Any) -> bool:
@@ -260,10 +282,11 @@ def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str
 @click.command("resume")
 @click.argument("run_id", type=str)
 @_common
-@click.option("--ack", default=None, metavar="STEP",
-              help="Complete the manual step the run paused at.")
-@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE",
-              help="With --ack: a field the manual step records (repeatable).")
+@click.option("--ack", "acks", multiple=True, metavar="STEP",
+              help="Complete a manual step the run waits for (repeatable).")
+@click.option("--field", "fields", multiple=True, metavar="[STEP.]NAME=VALUE",
+              help="With --ack: a field the manual step records (repeatable); STEP. says "
+              "which step when several are acknowledged.")
 @click.option("--note", default="", help="With --ack: a note kept with the acknowledgement.")
 @click.option("--allow-changed", is_flag=True,
               help="Continue even though the runbook changed since the run began.")
@@ -276,7 +299,7 @@ def run(ctx: click.Context, runbook: str, pairs: tuple[str, ...], vars_file: str
 @click.pass_context
 def resume(ctx: click.Context, run_id: str, pairs: tuple[str, ...], vars_file: str | None,
            yes: bool, confirm_word: str | None, output: str, state: str | None,
-           signing_key: str | None, allowed_signers: str | None, ack: str | None,
+           signing_key: str | None, allowed_signers: str | None, acks: tuple[str, ...],
            fields: tuple[str, ...], note: str, allow_changed: bool,
            rerun: tuple[str, ...], mark_done: tuple[str, ...],
            runbook_path: str | None) -> int:
@@ -285,10 +308,11 @@ def resume(ctx: click.Context, run_id: str, pairs: tuple[str, ...], vars_file: s
     \b
     vvrun resume 261127-035212-a7f3
     vvrun resume 261127-035212-a7f3 --ack escalate --field ticket_url=https://...
+    vvrun resume 261127-035212-a7f3 --ack escalate --ack drain --field drain.node=db2
     """
     from vvrun.language.inputs import parse_vars
 
-    if fields and ack is None:
+    if fields and not acks:
         raise UsageError("--field goes with --ack STEP", hint="add --ack <the manual step>")
     edge = _Edge(ctx, output, state, yes, signing_key, allowed_signers)
     try:
@@ -298,16 +322,16 @@ def resume(ctx: click.Context, run_id: str, pairs: tuple[str, ...], vars_file: s
                              hint="list runs with `vvrun runs`")
         book, source = _load(runbook_path or record.path)
         return _resume(edge, run_id, book, source, parse_vars(list(pairs), vars_file),
-                       confirm_word=confirm_word, allow_changed=allow_changed, ack=ack,
-                       fields=_fields(fields), note=note, rerun=_split(rerun),
+                       confirm_word=confirm_word, allow_changed=allow_changed,
+                       acks=_split(acks), fields=fields, note=note, rerun=_split(rerun),
                        mark_done=_split(mark_done))
     finally:
         edge.close()
 
 
 def _resume(edge: _Edge, run_id: str, book: Any, source: str, variables: Mapping[str, Any],
-            *, confirm_word: str | None, allow_changed: bool, ack: str | None = None,
-            fields: Mapping[str, str] | None = None, note: str = "",
+            *, confirm_word: str | None, allow_changed: bool, acks: tuple[str, ...] = (),
+            fields: tuple[str, ...] = (), note: str = "",
             rerun: tuple[str, ...] = (), mark_done: tuple[str, ...] = ()) -> int:
     from vvrun.engine import Engine
     from vvrun.engine.changes import changed_steps
@@ -318,47 +342,44 @@ def _resume(edge: _Edge, run_id: str, book: Any, source: str, variables: Mapping
     record = store.get_run(run_id)
     assert record is not None
     require_intact(store, run_id)
-    if record.status in ("succeeded", "aborted"):
+    if record.status in ("succeeded", "completed_with_failures", "aborted"):
         raise UsageError(f"run {run_id} is {record.status}; there is nothing to resume",
                          hint=f"start a new run with `vvrun run {record.path}`")
     if record.runbook != book.name:
         raise UsageError(f"run {run_id} is of runbook '{record.runbook}', not '{book.name}'",
                          hint="give the runbook file it was run from (--runbook FILE)")
-    if record.source_hash and book.source_hash != record.source_hash and not allow_changed:
+    accepted = None
+    if (record.source_hash and book.source_hash != record.source_hash
+            and book.source_hash not in _allowed_changes(store, run_id)):
         changes = changed_steps(record.source, book) if record.source else ["unknown"]
-        raise UsageError(
-            f"runbook {book.path} changed since run {run_id} began: " + "; ".join(changes),
-            hint=f"review the change; `vvrun resume {run_id} --allow-changed` continues with "
-            "the new version")
-    for name in (*rerun, *mark_done, *((ack,) if ack else ())):
+        if not allow_changed:
+            raise UsageError(
+                f"runbook {book.path} changed since run {run_id} began: " + "; ".join(changes),
+                hint=f"review the change; `vvrun resume {run_id} --allow-changed` continues "
+                "with the new version (once: the run remembers it)")
+        accepted = {"source_hash": book.source_hash, "was": record.source_hash,
+                    "changes": changes}
+    for name in (*rerun, *mark_done, *acks):
         _check_step(book, name.split("[", 1)[0], "the step")
     prompter = edge.prompter(run_id)
-    ack_prompter = None
-    if ack is not None:
-        step = book.step(ack.split("[", 1)[0])
-        if step.type != "manual":
-            raise UsageError(f"--ack {ack}: step '{ack}' is a {step.type} step, not manual",
-                             hint="--ack completes a manual step")
-        done = store.step_results(run_id).get(ack)
-        if done is not None and done.status.value == "succeeded":
-            raise UsageError(f"step '{ack}' was already acknowledged in run {run_id}")
-        from vvrun.ui.prompter import AckPrompter
+    from vvrun.commands.acks import ack_prompters
 
-        ack_prompter = AckPrompter(fields or {}, notes=note,
-                                   fallback=prompter if edge.stdin_tty else None, step_id=ack)
+    ack_map = ack_prompters(book, store.step_results(run_id), run_id, acks, fields, note,
+                            fallback=prompter if edge.stdin_tty else None)
     stored = {k: v for k, v in record.inputs.items() if k in book.inputs}
     inputs = resolve_inputs(book, {**stored, **variables}, edge.environ,
                             ask=edge.ask_input(prompter))
-    if ack is not None and fields:  # a value the step would refuse: refused before the run
+    if fields:  # a value a step would refuse (choices from data too): refused before the run
         from vvrun.engine.ack_check import check_ack_fields
 
-        check_ack_fields(book, ack, fields, inputs, store.step_results(run_id), edge.environ,
-                         run_id)
+        for ack, answers in ack_map.items():
+            check_ack_fields(book, ack, answers.fields, inputs, store.step_results(run_id),
+                             edge.environ, run_id)
     engine = Engine(book, inputs, store=store, sink=edge.sink, prompter=prompter,
                     masker=edge.masker, run_id=run_id,
-                    options=edge.options(source, confirm_word=confirm_word, ack=ack,
-                                         ack_prompter=ack_prompter, rerun=rerun,
-                                         mark_done=mark_done))
+                    options=edge.options(source, confirm_word=confirm_word, acks=ack_map,
+                                         rerun=rerun, mark_done=mark_done,
+                                         allow_changed=accepted))
     return _finish(engine, _signalled(engine, edge, lambda: engine.resume(record)), edge.sink)
 
 
@@ -375,15 +396,10 @@ def _signalled(engine: Any, edge: _Edge, go: Callable[[], Any]) -> Any:
         return go()
 
 
-def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"--field {pair!r} is not name=value",
-                             hint="write it as --field ticket_url=https://...")
-        out[name.strip()] = value
-    return out
+def _allowed_changes(store: Any, run_id: str) -> set[str]:
+    """The runbook contents `--allow-changed` accepted for this run before."""
+    return {str((e.get("data") or {}).get("source_hash")) for e in store.events(run_id)
+            if e.get("kind") == "runbook_change_allowed"}
 
 
 def _check_step(book: Any, step_id: str, option: str) -> None:

@@ -22,7 +22,7 @@ from vvrun.state._liveness import PARKED, pid_alive, when
 from vvrun.state.verify import verify_chain
 from vvrun.ui import timeline
 
-_FINISHED = ("succeeded", "failed", "aborted")
+_FINISHED = ("succeeded", "completed_with_failures", "failed", "aborted")
 
 
 @contextmanager

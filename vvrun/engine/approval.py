@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vvrun.engine.options import UncertainStep
+from vvrun.engine.options import UncertainStep, ack_prompter_for
 from vvrun.engine.recording import CANCELLED
 from vvrun.engine.session import RunSession
 from vvrun.engine.signed import approve_proved
@@ -26,8 +26,24 @@ def _events(run: RunSession, kind: str, key: str) -> list[dict[str, Any]]:
             if e.get("kind") == kind and (e.get("data") or {}).get("step_id") == key]
 
 
+#: a yes given before the step failed was used up by the execution that failed: the next one
+#: asks again (an approval is bound to an attempt). An interrupted or crashed execution is
+#: settled by `settle_uncertain` (the operator, `--rerun` or `idempotent` decide), not here.
+_ENDS = frozenset({"failed"})
+
+
 def _confirmed_before(run: RunSession, key: str, digest: str) -> bool:
-    return any(e["data"].get("action_hash") == digest for e in _events(run, "confirmed", key))
+    """A yes to this very action that no execution of the step has used up yet."""
+    confirmed = False
+    for e in run.store.events(run.run_id):
+        data = e.get("data") or {}
+        if data.get("step_id") != key:
+            continue
+        if e.get("kind") == "confirmed":
+            confirmed = confirmed or data.get("action_hash") == digest
+        elif e.get("kind") == "step_ended" and data.get("status") in _ENDS:
+            confirmed = False
+    return confirmed
 
 
 def record_confirmed(run: RunSession, key: str, digest: str, *, via: str) -> None:
@@ -107,7 +123,8 @@ def acknowledged(run: RunSession, key: str) -> dict[str, Any] | None:
 
 
 def record_acknowledged(run: RunSession, key: str, result: Mapping[str, Any]) -> None:
-    via = "--ack" if run.opts.ack in (key, key.split("[", 1)[0]) else "prompt"
+    acked = ack_prompter_for(run.opts, key.split("[", 1)[0], key) is not None
+    via = "--ack" if acked else "prompt"
     run.audit("acknowledged", {
         "step_id": key, "by": run.opts.operator, "via": via,
         "fields": dict(result.get("fields") or {}),

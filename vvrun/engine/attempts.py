@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vvrun.engine.context import evaluate, explain
+from vvrun.engine.options import ack_prompter_for
 from vvrun.engine.session import RunSession
 from vvrun.engine.worker import SinkConsole, run_in_worker
 from vvrun.errors import Cancelled, ExpectFailed, StepFailed
@@ -52,7 +53,8 @@ class Attempter:
             except StepFailed as exc:
                 last = exc
             if attempt < attempts:
-                self.run.emit("step_retry", {"step_id": key, "attempt": attempt + 1, "delay": delay,
+                self.run.emit("step_retry", {"step_id": key, "attempt": attempt + 1,
+                                             "attempts": attempts, "delay": delay,
                                              "error": self.run.masker.mask(last.message)})
                 self.run.opts.sleep(delay)
                 delay *= retry.backoff
@@ -90,8 +92,9 @@ class Attempter:
             try:
                 holds = True if until is None else bool(evaluate(rtpl, until))
                 if watching:
+                    # the result itself (masked by emit), so the screen redraws a table
                     self.run.emit("step_output", {"step_id": key, "stream": "watch",
-                                              "text": self.run.masker.mask(_watch_text(raw))})
+                                                  "text": _watch_text(raw), "result": dict(raw)})
                     if finish is not None:
                         finish(True)
                         finish = None
@@ -140,10 +143,7 @@ class Attempter:
             raise KeyboardInterrupt from exc
 
     def _io(self, step: Step, key: str, tpl: Templater) -> StepIO:
-        prompter = self.run.prompter
-        if self.run.opts.ack is not None and self.run.opts.ack_prompter is not None and (
-                self.run.opts.ack in (step.id, key)):
-            prompter = self.run.opts.ack_prompter
+        prompter = ack_prompter_for(self.run.opts, step.id, key) or self.run.prompter
         return StepIO(run_id=self.run.run_id, step_id=key, timeout=self._timeout(step),
                       clients=self.run.clients,
                       console=SinkConsole(self.run.sink, self.run.masker, key),

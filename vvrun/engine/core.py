@@ -22,6 +22,7 @@ from vvrun.engine.secret_env import shell_secrets_to_env
 from vvrun.engine.session import RunSession
 from vvrun.errors import (
     EXIT_ABORTED,
+    EXIT_COMPLETED_WITH_FAILURES,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -55,6 +56,8 @@ class Engine:
         self.record = Recorder(self.run)
         self.attempts = Attempter(self.run)
         attach_notifications(self.run, self._base_context)  # run events, the notify step
+        self.tolerated: dict[str, str] = {}  # steps failed under `on_failure: continue`
+        self.not_started: str | None = None  # the step whose prompt Ctrl-C interrupted
         self.groups = GroupRunner(self.run, self.record, self._run_step, self._reuse,
                                   self.templater)
 
@@ -102,6 +105,9 @@ class Engine:
                                      host=opts.host, pid=opts.pid, ttl=opts.lock_ttl)
         self.run.ledger = dict(self.run.store.step_results(run.id))
         self.run.store.update_run(run.id, status="running")
+        if opts.allow_changed is not None:  # remembered: the next resume need not be told
+            self.run.audit("runbook_change_allowed", {"by": opts.operator,
+                                                      **opts.allow_changed})
         return self._drive()
 
     def stored_inputs(self) -> dict[str, Any]:
@@ -129,6 +135,8 @@ class Engine:
         status, error = Status.SUCCEEDED, None
         try:
             status, error = self._loop()
+            if status == Status.SUCCEEDED and self.tolerated:
+                status, error = Status.COMPLETED_WITH_FAILURES, _tolerated(self.tolerated)
         except RunStopped as exc:  # a `stop` step: the run ends on purpose
             return self._finish_run(Status(exc.status), f"stopped: {exc.reason}")
         except Paused as exc:
@@ -162,7 +170,9 @@ class Engine:
                                     detail=cancelled.message if cancelled else None)
         return error_class(
             f"run {self.run.run_id} interrupted by {what}"
-            + (f" at step '{self.run.current}'" if self.run.current else ""),
+            + (f" at step '{self.run.current}'" if self.run.current else
+               f" at the prompt of step '{self.not_started}', which did not start"
+               if self.not_started else ""),
             hint=f"resume with `vvrun resume {self.run.run_id}`")
 
     def _finish_run(self, status: Status, error: VvrunError | str | None) -> RunResult:
@@ -170,6 +180,7 @@ class Engine:
         message = None if error is None else self.run.masker.mask(
             error.format() if isinstance(error, VvrunError) else error)
         exit_code = {Status.SUCCEEDED: EXIT_OK, Status.PAUSED: EXIT_PAUSED,
+                     Status.COMPLETED_WITH_FAILURES: EXIT_COMPLETED_WITH_FAILURES,
                      Status.ABORTED: EXIT_ABORTED, Status.INTERRUPTED: EXIT_INTERRUPTED}.get(
             status, EXIT_FAILED)
         if isinstance(error, VvrunError) and status in (Status.FAILED, Status.INTERRUPTED):
@@ -208,12 +219,12 @@ class Engine:
                 self._skip(step, reason)
             elif done is not None and (
                     done.status in (Status.SUCCEEDED, Status.SKIPPED)
-                    or (done.status == Status.FAILED and step.on_failure == "continue")):
+                    or (done.status == Status.FAILED and step.on_failure in TOLERATED)):
                 self._reuse(step, done)  # a tolerated failure was dealt with: not run again
             else:
                 result, error = self._run_step(step, i, step.id, {}, str(i + 1))
                 if result.status == Status.FAILED:
-                    if step.on_failure == "continue":
+                    if step.on_failure in TOLERATED:
                         pass
                     elif step.on_failure == "abort":
                         return Status.FAILED, error
@@ -241,6 +252,8 @@ class Engine:
 
     def _reuse(self, step: Step, done: StepResult, key: str | None = None) -> None:
         key = key or step.id
+        if done.status == Status.FAILED and step.on_failure == "continue":
+            self.tolerated[key] = done.error or "failed"  # still counts after a resume
         self.run.views[step.id] = step_view(done.status.value, done.result, done.outputs)
         if key == step.id:
             self.run.summary[step.id] = done
@@ -263,6 +276,13 @@ class Engine:
                   number: str) -> tuple[StepResult, StepFailed | None]:
         """Run one step (a group, a loop, or a single action) under ledger key `key`;
         `extra` are the names a group round adds (`item`, `loop`)."""
+        result, error = self._run_step_once(step, index, key, extra, number)
+        if result.status == Status.FAILED and step.on_failure == "continue":
+            self.tolerated[key] = result.error or "failed"
+        return result, error
+
+    def _run_step_once(self, step: Step, index: int, key: str, extra: Mapping[str, Any],
+                       number: str) -> tuple[StepResult, StepFailed | None]:
         tpl = self.templater(step).child(**extra) if extra else self.templater(step)
         started = time.time()
         try:
@@ -359,9 +379,13 @@ class Engine:
             return self.record.succeeded(step, key, dict(prev.result), {}, started,  # type: ignore[union-attr]
                                    attempts=prev.attempts, digest=digest,  # type: ignore[union-attr]
                                    note="taken as done by the operator"), None
-        # an item a dangerous loop's one answer covered runs without asking again
-        answered = (None if covered == digest
-                    else approval.approve(self.run, step, key, action, desc, digest))
+        try:
+            # an item a dangerous loop's one answer covered runs without asking again
+            answered = (None if covered == digest
+                        else approval.approve(self.run, step, key, action, desc, digest))
+        except KeyboardInterrupt:
+            self._interrupted_at_prompt(key)
+            raise
         if step.type not in ("confirm", "manual"):
             started = time.time()  # a danger step's duration is its action's, not the asking
         if step.type == "manual":
@@ -374,6 +398,10 @@ class Engine:
                 step, key, module, action, tpl, digest, answered, item is None)
         except StepFailed as exc:
             return self.record.failed(step, key, exc, started, digest=digest), exc
+        except KeyboardInterrupt:
+            if step.type in ("confirm", "manual"):  # its only effect is the asking
+                self._interrupted_at_prompt(key)
+            raise
         if step.type == "confirm" and result.get("confirmed") and answered is None:
             approval.record_confirmed(self.run, key, digest, via="prompt")
             approval.second_approver(self.run, step, key, digest)
@@ -383,6 +411,13 @@ class Engine:
                                      digest=digest, note=note)
         stop_if_stop(step, done)
         return done, None
+
+    def _interrupted_at_prompt(self, key: str) -> None:
+        """Ctrl-C at a prompt means "not started" (SPEC §5.3): recorded as never run, so a
+        resume asks again instead of wondering whether it took effect."""
+        self.record.ended(key, Status.PENDING, "not started: Ctrl-C at its prompt; a resume "
+                          "asks again")
+        self.not_started = key
 
     # -- templates and events ------------------------------------------------------------
 
@@ -394,6 +429,15 @@ class Engine:
 
     def templater(self, step: Step) -> Templater:
         return Templater(self._base_context(), where=step.where)
+
+
+TOLERATED = ("continue", "ignore")  # on_failure values after which the run goes on
+
+
+def _tolerated(failed: Mapping[str, str]) -> str:
+    names = ", ".join(f"'{k}'" for k in failed)
+    return (f"the run went on to its end, but {len(failed)} step"
+            f"{'s' if len(failed) != 1 else ''} failed under on_failure: continue: {names}")
 
 
 def _storable(value: Any) -> bool:

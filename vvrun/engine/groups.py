@@ -174,12 +174,13 @@ class GroupRunner:
             done = self.run.ledger.get(ikey)
             if done is not None and (
                     done.status in (Status.SUCCEEDED, Status.SKIPPED)
-                    or (done.status == Status.FAILED and inner.on_failure == "continue")):
+                    or (done.status == Status.FAILED
+                        and inner.on_failure in ("continue", "ignore"))):
                 self.reuse(inner, done, ikey)  # finished before a resume: never again
                 continue
             ran = True
             result, error = self.run_step(inner, index, ikey, extra, f"{number}.{j + 1}")
-            if result.status == Status.FAILED and inner.on_failure != "continue":
+            if result.status == Status.FAILED and inner.on_failure not in ("continue", "ignore"):
                 return ran, error or StepFailed(f"step '{inner.id}' failed", where=inner.where)
         return ran, None
 

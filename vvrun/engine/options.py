@@ -33,6 +33,10 @@ class RunOptions:
     # resume only
     ack: str | None = None  # the manual step `--ack` completes (with `ack_prompter`)
     ack_prompter: Prompter | None = None
+    acks: Mapping[str, Prompter] = field(default_factory=dict)  # several `--ack`s: step → prompter
+    #: `--allow-changed` accepted this runbook content (its source hash) for the run: recorded,
+    #: so the next resume of the same content need not be told again
+    allow_changed: Mapping[str, object] | None = None
     rerun: tuple[str, ...] = ()  # uncertain steps to run again without asking
     mark_done: tuple[str, ...] = ()  # uncertain steps to take as done
     sleep: Callable[[float], None] = time.sleep
@@ -41,6 +45,16 @@ class RunOptions:
     allowed_signers: str | None = None  # --allowed-signers (else the runbook's repository's)
     # set by a second signal during a cancel: the cleanup skips its grace (engine/signals.py)
     hurry: threading.Event = field(default_factory=threading.Event)
+
+
+def ack_prompter_for(options: RunOptions, step_id: str, key: str) -> Prompter | None:
+    """The prompter `resume --ack` gave this manual step, if any."""
+    for name in (key, step_id):
+        if name in options.acks:
+            return options.acks[name]
+    if options.ack is not None and options.ack in (step_id, key):
+        return options.ack_prompter
+    return None
 
 
 class UncertainStep(VvrunError):

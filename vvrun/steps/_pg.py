@@ -228,16 +228,18 @@ def _stream(cur: Any, query: str, params: tuple[Any, ...] | None,
     size = ROWS_PER_CHUNK if capabilities.has_stream_chunked() else 1
     kept: list[tuple[Any, ...]] = []
     columns: list[str] = []
+    types: list[str | None] = []
     count = 0
     # Rows past max_rows are counted and dropped: memory stays flat on a million-row result.
     for row in cur.stream(query, params, size=size):
         if count < max_rows:
             if not kept and cur.description:
                 columns = [c.name for c in cur.description]
+                types = _types(cur.description)
             kept.append(row)
         count += 1
     return _result(columns, kept, rowcount=count, status=f"SELECT {count}",
-                   truncated=count > max_rows)
+                   truncated=count > max_rows, types=types)
 
 
 def _execute(cur: Any, query: str, params: tuple[Any, ...] | None,
@@ -249,15 +251,28 @@ def _execute(cur: Any, query: str, params: tuple[Any, ...] | None,
     rows = cur.fetchmany(max_rows) if columns and max_rows else []
     rowcount = max(cur.rowcount, 0)
     return _result(columns, rows, rowcount=rowcount, status=cur.statusmessage or "",
-                   truncated=bool(columns) and rowcount > max_rows)
+                   truncated=bool(columns) and rowcount > max_rows,
+                   types=_types(cur.description or ()))
+
+
+def _types(description: Any) -> list[str | None]:
+    """Each column's type name as PostgreSQL says it (`interval`, `int4`, `numeric`), so the
+    screen can show an interval as `2 min 13 s` rather than seconds."""
+    names = [getattr(c, "type_display", None) for c in description]
+    return [n.split("(", 1)[0] if isinstance(n, str) else None for n in names]
 
 
 def _result(columns: list[str], rows: list[tuple[Any, ...]], *, rowcount: int, status: str,
-            truncated: bool) -> dict[str, Any]:
-    dict_rows = [dict(zip(columns, (jsonable(v) for v in row), strict=False)) for row in rows]
+            truncated: bool, types: list[str | None] | None = None) -> dict[str, Any]:
+    values = [[jsonable(v) for v in row] for row in rows]
+    # `rows` (by name) is what templates read; `values` (by position) keeps both of two
+    # columns of one name (`count, count`), which a mapping cannot
+    dict_rows = [dict(zip(columns, row, strict=False)) for row in values]
     first = dict_rows[0] if dict_rows else None
     return {
         "rows": dict_rows,
+        "values": values,
+        "types": list(types) if types is not None else [None] * len(columns),
         "row": first,
         "value": next(iter(first.values()), None) if first else None,
         "columns": columns,

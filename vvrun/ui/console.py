@@ -28,6 +28,9 @@ PLAIN_WIDTH = 100  # width when not at a terminal: logs wrap at this, not at $CO
 _LEXERS = {"sql": "postgresql", "bash": "bash", "http": "http", "text": "text"}
 _TRAILING = re.compile(r"[ \t]+\n")
 _LIVE_TYPES = frozenset({"sql", "redis", "http", "shell"})  # confirm/manual prompt instead
+_STATUS_WORDS = {"pending": "not started"}
+_GOES_ON = {"continue": " — on_failure: continue; the run goes on and will end with failures",
+            "ignore": " — on_failure: ignore; the run goes on (not counted)"}
 
 
 class _TrimLines:
@@ -73,6 +76,7 @@ class TerminalSink:
         self._errors: set[str] = set()  # step errors already on screen
         self._started_ts: float | None = None
         self._last_progress: dict[str, float] = {}
+        self._watched: set[str] = set()  # steps whose last result a watch left on screen
         self.showed_error = False  # the run's error is on screen: the edge need not repeat it
 
     @property
@@ -233,6 +237,7 @@ class TerminalSink:
         lines = ([ln.text for ln in result_lines(type_, result, self.width - 2, summary)]
                  if result is not None else str(d.get("text", "")).splitlines())
         stamp = time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
+        self._watched.add(step_id)
         if not self.live_enabled:
             self._print(f"  ⟳ {stamp}".rstrip(), "dim")
             for line in lines:
@@ -297,14 +302,18 @@ class TerminalSink:
             self.console.print()
             self.console.print(Text(step_id, style="bold"), soft_wrap=True)
         result = d.get("result") or {}
+        if step_id in self._watched and self.live_enabled:
+            result = {}  # the watch's last redraw, on screen just above, is the result
         if isinstance(result, Mapping) and result:
             type_, summary = self._steps.get(step_id, ("", ""))
             self._lines(result_lines(type_, result, self.width, summary))
         for name, value in (d.get("outputs") or {}).items():
             self._print(f"output {name} = {short(value)}", "dim", indent=2)
-        line = f"{ICONS.get(status, '')} {status}"
+        line = f"{ICONS.get(status, '')} {_STATUS_WORDS.get(status, status)}"
         if d.get("duration") is not None:
             line += f" in {format_duration(d['duration'])}"
+        if status == "failed" and d.get("on_failure") in _GOES_ON:
+            line += _GOES_ON[str(d["on_failure"])]
         self._print(line, STYLES.get(status, ""), indent=2)
         if d.get("error"):
             self._errors.add(str(d["error"]).strip())

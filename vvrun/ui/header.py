@@ -16,7 +16,10 @@ Segment = tuple[str, str]  # text, rich style
 def header(d: Mapping[str, Any], width: int) -> list[Segment]:
     """`[2/5] sql stuck — Find stuck queries  ⚠ DANGER` in one line of `width` columns."""
     parts: list[Segment] = []
-    if d.get("index") is not None:
+    number = str(d.get("number") or "")
+    if "." in number:  # a step inside a group or a called runbook: `[2.3]`, as plans number it
+        parts.append((f"[{number}] ", "dim"))
+    elif d.get("index") is not None:
         parts.append((f"[{d['index']}/{d.get('total', '?')}] ", "dim"))
     parts += [(f"{d.get('type', '')} ", "cyan"), (str(d.get("step_id", "")), "bold")]
     tail: list[Segment] = []

@@ -11,9 +11,10 @@ from vvrun.ui.values import format_duration
 
 STYLES = {"succeeded": "green", "failed": "red", "skipped": "dim", "paused": "yellow",
           "aborted": "red", "interrupted": "yellow", "uncertain": "yellow",
-          "completed_with_failures": "yellow"}
+          "completed_with_failures": "yellow", "pending": "dim"}
 ICONS = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "paused": "⏸", "aborted": "■",
-         "interrupted": "⚡", "running": "…", "uncertain": "?", "completed_with_failures": "!"}
+         "interrupted": "⚡", "running": "…", "uncertain": "?", "completed_with_failures": "!",
+         "pending": "·"}
 COLUMNS = ("#", "step", "status", "duration", "note")
 
 

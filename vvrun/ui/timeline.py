@@ -18,7 +18,7 @@ from vvrun.text.durations import format_duration
 
 #: event kinds the timeline highlights as human decisions
 DECISIONS = ("confirmed", "approved", "approval_signed", "acknowledged", "answered",
-             "declined", "aborted", "lock_broken", "unlocked")
+             "declined", "aborted", "lock_broken", "unlocked", "runbook_change_allowed")
 
 
 def utc(ts: float | None, *, date: bool = True) -> str:
@@ -73,6 +73,10 @@ def describe_event(event: Mapping[str, Any]) -> str:
         fields = d.get("fields") or {}
         typed = "; ".join(f"{k} = {_short(v, 60)}" for k, v in fields.items())
         return f"{step} acknowledged" + (f": {typed}" if typed else "")
+    if kind == "runbook_change_allowed":
+        what = "; ".join(str(c) for c in d.get("changes") or ())
+        return (f"changed runbook accepted (--allow-changed) by {d.get('by', '?')}"
+                + (f": {_short(what)}" if what else ""))
     if kind == "lock_broken":
         return (f"lock `{d.get('key')}` broken (held by {d.get('holder_operator')} on "
                 f"{d.get('holder_host')}, pid {d.get('holder_pid')}): {_short(d.get('why', ''))}")

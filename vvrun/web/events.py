@@ -19,7 +19,7 @@ from vvrun.web.pages import fragment
 
 POLL = 0.4
 HEARTBEAT = 15.0
-FINISHED = ("succeeded", "failed", "aborted")
+FINISHED = ("succeeded", "completed_with_failures", "failed", "aborted")
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 

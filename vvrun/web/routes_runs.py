@@ -11,7 +11,8 @@ from vvrun.web.csrf import guarded
 from vvrun.web.pages import error, render
 from vvrun.web.waiting import waiting_for
 
-STATUSES = ("running", "paused", "succeeded", "failed", "aborted", "interrupted")
+STATUSES = ("running", "paused", "succeeded", "completed_with_failures", "failed", "aborted",
+            "interrupted")
 
 
 def _day(ts: float) -> str:

@@ -34,11 +34,12 @@ def duplicate_ids(c: Checker) -> None:
 
 def on_failure(c: Checker, at: Path, step: Step) -> None:
     target = step.on_failure
-    if target in ("abort", "continue") or "on_failure" not in step.raw:
+    if target in ("abort", "continue", "ignore") or "on_failure" not in step.raw:
         return
     path = (*at, "on_failure")
     if len(at) > 2:
-        c.add("on_failure inside a group is abort or continue; a jump leaves from the group",
+        c.add("on_failure inside a group is abort, continue or ignore; a jump leaves from "
+              "the group",
               path, code="on-failure",
               hint=f"set `on_failure: {target}` on the group itself")
         return
@@ -49,7 +50,7 @@ def on_failure(c: Checker, at: Path, step: Step) -> None:
         c.add(f"on_failure names an unknown step '{target}'"
                  + (f" — did you mean '{close[0]}'?" if close else ""), path,
                  code="on-failure",
-                 hint=None if close else "use abort, continue or the id of a later step")
+                 hint=None if close else "use abort, continue, ignore or the id of a later step")
     elif len(c.path_of[target]) > 2:
         c.add(f"on_failure jumps into group step '{target}'; jump to a top-level step", path,
               code="on-failure", hint="point it at the group, or at a step after it")

@@ -139,9 +139,9 @@ _PATTERN_WORDS = {
                      "for example `db-emergency`"),
     DURATION_PATTERN: ("is not a duration", "write it like 500ms, 30s, 5m, 1h or a number "
                          "of seconds"),
-    "^(abort|continue|[a-z][a-z0-9_]*)$": ("must be abort, continue or the id of a later step",
-                                           None),
-    "^(abort|continue)$": ("must be abort or continue", None),
+    "^(abort|continue|ignore|[a-z][a-z0-9_]*)$": (
+        "must be abort, continue, ignore or the id of a later step", None),
+    "^(abort|continue|ignore)$": ("must be abort, continue or ignore", None),
 }
 
 

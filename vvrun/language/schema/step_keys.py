@@ -79,11 +79,12 @@ REPEAT = {
 
 ON_FAILURE = {
     "type": "string",
-    "pattern": "^(abort|continue|[a-z][a-z0-9_]*)$",
+    "pattern": "^(abort|continue|ignore|[a-z][a-z0-9_]*)$",
     "default": "abort",
-    "description": "`abort` (the run fails, exit 1), `continue` (recorded; the run goes on), or "
-    "the id of a later step to jump to (a rollback path).",
-    "examples": ["abort", "continue", "rollback"],
+    "description": "`abort` (the run fails, exit 1), `continue` (recorded; the run goes on and "
+    "ends `completed_with_failures`, exit 6), `ignore` (for a step whose failure truly does "
+    "not matter: shown, not counted), or the id of a later step to jump to (a rollback path).",
+    "examples": ["abort", "continue", "ignore", "rollback"],
 }
 
 TAGS = {

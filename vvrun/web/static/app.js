@@ -5,7 +5,7 @@
   const timeline = document.getElementById("timeline");
   if (!timeline || !window.EventSource) return;
   const run = timeline.dataset.run;
-  const done = ["succeeded", "failed", "aborted"];
+  const done = ["succeeded", "completed_with_failures", "failed", "aborted"];
   if (done.includes(timeline.dataset.status)) return;
   const source = new EventSource("/runs/" + run + "/live?after=" + timeline.dataset.last);
   const seen = new Set(Array.from(timeline.children).map((li) => li.dataset.n));
