@@ -70,8 +70,9 @@ def test_a_multi_line_secret_is_masked_whole_and_line_by_line() -> None:
     assert "AASCBK" not in shown and "MIIEvQ" not in shown
 
 
-def test_is_secret_knows_added_values_and_values_containing_them() -> None:
+def test_is_secret_knows_added_values_and_contains_secret_finds_them_inside() -> None:
     masker = Masker(["s3cret-value"])
-    assert masker.is_secret("s3cret-value")
-    assert masker.is_secret("prefix-s3cret-value")
-    assert not masker.is_secret("harmless")
+    assert masker.is_secret("s3cret-value") and not masker.is_secret("prefix-s3cret-value")
+    assert masker.contains_secret("prefix-s3cret-value")
+    assert masker.contains_secret("redis://:pw-by-shape@cache:6379")
+    assert not masker.contains_secret("harmless")

@@ -71,8 +71,12 @@ class Masker:
                 self.add(value)
 
     def is_secret(self, value: str) -> bool:
-        """True when `value` was added as a secret, or contains one."""
-        return value in self._values or self._literals(value) != value
+        """True when `value` was added as a secret (exactly)."""
+        return value in self._values
+
+    def contains_secret(self, text: str) -> bool:
+        """True when masking would change `text`."""
+        return self.mask(text) != text
 
     def __call__(self, text: str) -> str:
         return self.mask(text)
