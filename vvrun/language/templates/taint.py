@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from jinja2 import nodes
@@ -27,6 +27,9 @@ def propagating(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
+        # `| reverse`, `| map`, `| select` hand the next filter an iterator: a list is the same
+        # values, and one we can look into for a secret after the filter has read it
+        args = tuple(list(a) if isinstance(a, Iterator) else a for a in args)
         result = fn(*args, **kwargs)
         if source_of(*args, *kwargs.values()) is None:
             return result
