@@ -102,7 +102,7 @@ def test_a_running_step_holds_no_secret_in_argv_and_only_what_it_was_given(
 def test_scrubbed_keeps_the_ordinary_and_drops_the_secret() -> None:
     masker = Masker(["registered-secret-1"])
     environ = {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C.UTF-8", "SSH_AUTH_SOCK": "/s",
-               "VVRUN_STATE": "postgres://x@db/state", "VVRUN_AUDIT_KEY": "k" * 32,
+               "VVRUN_STATE": "postgres://x@db/state", "VVRUN_OPERATOR": "ann",
                "PGPASSWORD": "x1y2z3", "REDISCLI_AUTH": "a1b2c3", "GITHUB_TOKEN": "ghp_1",
                "AWS_SECRET_ACCESS_KEY": "aws1", "STRIPE_KEY": "sk_1", "DB_PASSWORD": "pw1",
                "BACKUP_URL": "s3://u:secretpw@bucket/x", "SAFE_URL": "https://example.com/x",
