@@ -5,12 +5,16 @@ was not given — it gets what it declares in `env:` and the secrets its command
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
+
+from tests.sshd import Sshd, running_sshd
 from tests.test_run_cli import VVRUN, _env
 from vvrun.secrets import Masker
 from vvrun.steps.shell.childenv import scrubbed
@@ -110,3 +114,61 @@ def test_scrubbed_keeps_the_ordinary_and_drops_the_secret() -> None:
     kept = scrubbed(environ, masker.is_secret)
     assert kept == {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C.UTF-8",
                     "SSH_AUTH_SOCK": "/s", "SAFE_URL": "https://example.com/x"}
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+def _all_cmdlines() -> dict[int, str]:
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                out[int(entry.name)] = " ".join(_proc_strings(int(entry.name), "cmdline"))
+    return out
+
+
+def test_a_remote_step_holds_no_secret_in_any_argv_and_ssh_gets_a_scrubbed_env(
+        tmp_path: Path, sshd: Sshd) -> None:
+    pidfile, release, envfile = tmp_path / "r.pid", tmp_path / "release", tmp_path / "r.env"
+    runbook = {
+        "version": 1, "name": "remote", "title": "Remote",
+        "inputs": {"token": {"type": "string", "secret": True, "env": "API_TOKEN"}},
+        "connections": {"web": sshd.connection()},
+        "steps": [{"id": "hold", "shell": {
+            "on": "web", "env": {"DECLARED": "yes"},
+            "run": (f"echo $$ > {pidfile}; env > {envfile}\n"
+                    ": {{ inputs.token }} {{ inputs.token | upper }}\n"
+                    f"while [ ! -e {release} ]; do sleep 0.02; done")}}],
+    }
+    rb = tmp_path / "rb.yaml"
+    rb.write_text(json.dumps(runbook))
+    env = _env(tmp_path, API_TOKEN=TOKEN, PGPASSWORD=PGPASS, OTHER_TOKEN="other-tok-1")
+    proc = subprocess.Popen([*VVRUN, "run", str(rb)], env=env, cwd=tmp_path, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(),
+                  "the remote step to start", proc)
+        cmdlines = _all_cmdlines()  # every process on this machine: vvrun, ssh, sshd, bash
+        ssh_clients = [p for p, c in cmdlines.items()
+                       if c.split(" ", 1)[0].endswith("ssh") and str(sshd.port) in c]
+        ssh_environs = {p: _proc_strings(p, "environ") for p in ssh_clients}
+    finally:
+        release.touch()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert TOKEN not in out + err
+    for pid, line in cmdlines.items():
+        assert TOKEN not in line and TOKEN.upper() not in line, f"secret in argv of {pid}"
+    assert ssh_clients, "no local ssh client was seen"
+    for pid, environ in ssh_environs.items():
+        names = {e.split("=", 1)[0] for e in environ}
+        assert not names & {"VVRUN_STATE", "PGPASSWORD", "API_TOKEN", "OTHER_TOKEN"}, pid
+        assert TOKEN not in "\0".join(environ), f"the secret in ssh {pid}'s environment"
+    remote = dict(line.split("=", 1) for line in envfile.read_text().splitlines() if "=" in line)
+    assert remote["DECLARED"] == "yes" and TOKEN in remote.values()
+    assert not {"VVRUN_STATE", "PGPASSWORD", "OTHER_TOKEN"} & set(remote)
