@@ -31,6 +31,7 @@ CASES: dict[str, tuple[str, str]] = {
     "bigresult": ("case_bigresult", "big_result"),
     "plan": ("case_cli", "plan_all"),
     "notify": ("case_notify", "notify_submit"),
+    "mask": ("case_mask", "mask_output"),
 }
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"

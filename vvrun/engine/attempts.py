@@ -8,6 +8,7 @@ from typing import Any
 
 from vvrun.engine.context import evaluate, explain
 from vvrun.engine.options import ack_prompter_for
+from vvrun.engine.secret_env import child_environ
 from vvrun.engine.session import RunSession
 from vvrun.engine.worker import SinkConsole, run_in_worker
 from vvrun.errors import Cancelled, ExpectFailed, StepFailed
@@ -148,7 +149,8 @@ class Attempter:
                       clients=self.run.clients,
                       console=SinkConsole(self.run.sink, self.run.masker, key),
                       prompter=prompter, danger=step.danger, approvers=step.approvers,
-                      env=self.run.opts.environ, secret_env=self.run.secret_env,
+                      env=child_environ(self.run.opts.environ, self.run.masker),
+                      secret_env=self.run.secret_env,
                       where=step.where.with_step(key), templater=tpl,
                       timeout_inherited="timeout" not in step.raw,
                       grace=step.grace.seconds if step.grace is not None else DEFAULT_GRACE,

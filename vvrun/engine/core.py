@@ -423,7 +423,8 @@ class Engine:
 
     def _base_context(self) -> dict[str, Any]:
         run = self.run
-        return {"inputs": run.inputs, "env": EnvVars(run.opts.environ), "steps": run.views,
+        return {"inputs": run.inputs, "env": EnvVars(run.opts.environ, masker=run.masker),
+                "steps": run.views,
                 "run": {"id": run.run_id, "operator": run.opts.operator, "dry_run": False},
                 "secrets": run.secrets}
 

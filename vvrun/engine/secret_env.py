@@ -1,9 +1,10 @@
-"""Secret inputs reach shell commands through the environment, never through argv.
+"""Secrets reach shell commands through the environment, never through argv (SPEC §3.4).
 
-Each secret input `x` is given to shell steps as `VVRUN_SECRET_X`. A secret templated into a
-shell command (`psql {{ inputs.password }}`) would otherwise sit in the command line, where
-`ps` shows it to every user: the quoted value is replaced by `"$VVRUN_SECRET_X"`, which bash
-expands to exactly the same single word.
+A secret templated into a command (`psql {{ inputs.password }}`, `{{ secrets.token | upper }}`)
+is rendered as `"$VVRUN_SECRET_…"` with its value in the step's environment (the templater
+does it: `Templater.shell`). What is left here is the safety net for a secret input that
+reached a command some other way (a value the templater did not know was secret), and the
+operator's environment as a step sees it: scrubbed of vvrun's own variables and secrets.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from vvrun.language.model import Runbook
-from vvrun.secrets import MIN_SECRET_LENGTH
+from vvrun.secrets import MIN_SECRET_LENGTH, Masker
+from vvrun.steps.shell.childenv import scrubbed
 
 PREFIX = "VVRUN_SECRET_"
 _SAFE = r"[\w@%+=:,./-]"  # what shlex.quote leaves unquoted
@@ -25,33 +27,47 @@ def env_name(input_name: str) -> str:
     return PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", input_name).upper()
 
 
+def child_environ(environ: Mapping[str, str], masker: Masker) -> dict[str, str]:
+    """The operator's environment for a step's processes: without `VVRUN_*`, credentials
+    (`PGPASSWORD`, `DATABASE_URL`, `*_TOKEN`…) and any variable whose value is a secret of
+    this run."""
+    return scrubbed(environ, masker.is_secret)
+
+
 def secret_env(runbook: Runbook, inputs: Mapping[str, Any]) -> dict[str, str]:
     """`VVRUN_SECRET_<NAME>` for every secret input that has a value."""
     out = {}
     for name, spec in runbook.inputs.items():
         value = inputs.get(name)
         if spec.secret and isinstance(value, str | int | float):
-            out[env_name(name)] = str(value)
+            out[env_name(name)] = str.__str__(str(value))
     return out
 
 
 def shell_secrets_to_env(action: Any, runbook: Runbook, inputs: Mapping[str, Any]) -> Any:
-    """The shell action with every quoted secret value replaced by its variable."""
+    """The shell action with every quoted secret input replaced by its variable, and that
+    variable (only the ones it uses) added to the action's environment."""
     command = getattr(action, "command", None)
     if not isinstance(command, str):
         return action
-    secrets = sorted(((str(inputs[n]), env_name(n)) for n, s in runbook.inputs.items()
-                      if s.secret and isinstance(inputs.get(n), str | int | float)
-                      and len(str(inputs[n])) >= MIN_SECRET_LENGTH),
-                     key=lambda pair: len(pair[0]), reverse=True)
-    for value, var in secrets:
+    values = secret_env(runbook, inputs)
+    pairs = sorted(((v, k) for k, v in values.items() if len(v) >= MIN_SECRET_LENGTH),
+                   key=lambda pair: len(pair[0]), reverse=True)
+    used: dict[str, str] = {}
+    for value, var in pairs:
+        if value not in command:
+            continue
         quoted = shlex.quote(value)
         ref = f'"${var}"'
         if quoted != value:
-            command = command.replace(quoted, ref)
+            replaced = command.replace(quoted, ref)
         else:  # an unquoted word: replace it only where it stands as a whole word
-            command = re.sub(rf"(?<!{_SAFE}){re.escape(value)}(?!{_SAFE})",
-                             lambda _m, r=ref: r, command)
-    if command == action.command:
+            replaced = re.sub(rf"(?<!{_SAFE}){re.escape(value)}(?!{_SAFE})",
+                              lambda _m, r=ref: r, command)
+        if replaced != command:
+            used[var] = value
+            command = replaced
+    if not used:
         return action
-    return dataclasses.replace(action, command=command)
+    env = tuple((k, v) for k, v in action.env if k not in used) + tuple(used.items())
+    return dataclasses.replace(action, command=command, env=env)

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from vvrun.engine.options import RunOptions
-from vvrun.engine.secret_env import secret_env
 from vvrun.engine.worker import Renewer
 from vvrun.errors import VvrunError
 from vvrun.events import Event, Sink
@@ -19,6 +18,7 @@ from vvrun.language.model import Runbook
 from vvrun.results import StepResult
 from vvrun.secrets import Masker
 from vvrun.secrets.providers import SecretValues
+from vvrun.secrets.taint import taint
 from vvrun.state import Store, new_run_id
 from vvrun.steps.base import Clients, Prompter
 
@@ -49,9 +49,10 @@ class RunSession:
         self.renewer = Renewer(lambda: self.store.renew_locks(self.run_id),
                                max(1.0, options.lock_ttl / 3))
         for name, spec in runbook.inputs.items():
-            if spec.secret and name in self.inputs:
-                masker.add(self.inputs[name])
-        self.secret_env = secret_env(runbook, self.inputs)
+            if spec.secret and name in self.inputs:  # what a template computes from it too
+                self.inputs[name] = taint(self.inputs[name], masker, name)
+        # a secret reaches a shell step only where its command or `env:` templates it
+        self.secret_env: dict[str, str] = {}
         # `secrets.<name>`: fetched at first use, masked at once, kept for this run only
         self.secrets = SecretValues(runbook.secrets, masker, options.environ,
                                     os.path.dirname(os.path.abspath(runbook.path or ".")))

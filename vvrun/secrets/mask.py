@@ -1,85 +1,68 @@
 """The Masker: every writer of text (console, JSON events, state, audit, errors) goes through it.
 
-Imported as `from vvrun.secrets import Masker`; this module holds its algorithm.
+Imported as `from vvrun.secrets import Masker`. Known secrets (and the encodings they leak in)
+are found in one pass by one compiled alternation of escaped literals, longest first — `re`
+matches literals without backtracking, so the pass is linear in the text; secrets found by
+their shape (URL passwords, `password=`, Authorization headers) are `scan.py`'s passes.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
-MASK = "***"
-MIN_SECRET_LENGTH = 3  # shorter values would mask ordinary text everywhere
-_SECRET_ENV = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY$|^KEY$|PASSWD|CREDENTIAL)", re.I)
-#: URLs whose only secret part is the password: the operator must see which server and
-#: database a step changes (SPEC §5.3). A webhook URL (https) is secret whole.
-CONNECTION_SCHEMES = frozenset({"postgres", "postgresql", "redis", "rediss", "unix", "mysql",
-                                "mariadb", "mongodb", "mongodb+srv", "amqp", "amqps"})
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?=@)")
+from vvrun.secrets.forms import (
+    CONNECTION_SCHEMES,
+    MIN_SECRET_LENGTH,
+    connection_url_passwords,
+    env_name_is_secret,
+    forms,
+    parts_to_mask,
+)
+from vvrun.secrets.scan import MASK, by_shape
 
+__all__ = ["CONNECTION_SCHEMES", "MASK", "MIN_SECRET_LENGTH", "Masker",
+           "connection_url_passwords", "env_name_is_secret"]
 
-def env_name_is_secret(name: str) -> bool:
-    return bool(_SECRET_ENV.search(name))
-
-
-def _forms(secret: str) -> set[str]:
-    """The secret as written plus the encodings it commonly leaks in."""
-    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
-    raw = secret.encode()
-    for encoder in (base64.b64encode, base64.urlsafe_b64encode):
-        enc = encoder(raw).decode().rstrip("=")
-        # the last character may depend on what follows; mask the stable part
-        forms.add(enc[:-1] if len(raw) % 3 else enc)
-    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
-
-
-def connection_url_passwords(value: str) -> list[str] | None:
-    """The passwords inside a database or Redis URL (`postgres://ops:PW@db/x`, `?password=PW`),
-    or None when `value` is not such a URL (then the whole value is the secret)."""
-    text = value.strip()
-    if "\n" in text or "://" not in text:
-        return None
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in CONNECTION_SCHEMES or not (parts.netloc or parts.path):
-        return None
-    found = [unquote(parts.password)] if parts.password else []
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() in ("password", "sslpassword")]
-    return found
+#: Keys whose value is a credential whatever it looks like (HTTP headers in results, events).
+SECRET_KEYS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie",
+                         "x-api-key", "api-key", "x-auth-token"})
 
 
 class Masker:
-    """Replaces known secrets, and passwords inside URLs, with `***`."""
+    """Replaces known secrets, and secrets found by their shape, with `***`."""
 
     def __init__(self, secrets: Iterable[str] = ()):
         self._forms: set[str] = set()
+        self._values: set[str] = set()  # the secrets as added (for `is_secret`)
         self._pattern: re.Pattern[str] | None = None
+        self._dirty = False
+        self._lock = threading.Lock()
         for s in secrets:
             self.add(s)
 
     def add(self, secret: Any) -> None:
+        """Mask `secret` from now on (a multi-line one also line by line); a connection
+        string hides only its password."""
         if secret is None:
             return
         s = str(secret)
-        if len(s) < MIN_SECRET_LENGTH:
+        if len(s) < MIN_SECRET_LENGTH or s in self._values:
             return
-        passwords = connection_url_passwords(s)
-        if passwords is not None and all(len(p) >= MIN_SECRET_LENGTH for p in passwords):
-            if not passwords:
-                return  # a connection URL without a password hides nothing
-            for password in passwords:
-                self._forms |= _forms(password)
-        else:
-            self._forms |= _forms(s)
-        # longest first, so a secret containing another is masked whole
-        alternatives = sorted(self._forms, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(f) for f in alternatives))
+        new: set[str] = set()
+        for part in parts_to_mask(s):
+            new |= forms(part)
+            if "\n" in part:  # a PEM key or a multi-line token printed line by line
+                for line in part.splitlines():
+                    if len(line.strip()) >= MIN_SECRET_LENGTH:
+                        new |= forms(line.strip())
+        with self._lock:
+            self._values.add(s)
+            if not new <= self._forms:
+                self._forms |= new
+                self._dirty = True  # compiled at the next mask: adding many costs one compile
 
     def add_env(self, environ: Mapping[str, str]) -> None:
         """Mask the values of environment variables whose names look secret."""
@@ -87,24 +70,54 @@ class Masker:
             if env_name_is_secret(name):
                 self.add(value)
 
+    def is_secret(self, value: str) -> bool:
+        """True when `value` was added as a secret (exactly)."""
+        return value in self._values
+
+    def contains_secret(self, text: str) -> bool:
+        """True when masking would change `text`."""
+        return self.mask(text) != text
+
     def __call__(self, text: str) -> str:
         return self.mask(text)
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        if self._dirty:
+            with self._lock:
+                # longest first, so a secret containing another is masked whole
+                alternatives = sorted(self._forms, key=lambda f: (-len(f), f))
+                self._pattern = re.compile("|".join(map(re.escape, alternatives)))
+                self._dirty = False
+        return self._pattern
+
+    def _literals(self, text: str) -> str:
+        pattern = self._compiled()
+        return text if pattern is None else pattern.sub(MASK, text)
 
     def mask(self, text: str) -> str:
         if not isinstance(text, str):
             text = str(text)
-        if self._pattern is not None:
-            text = self._pattern.sub(MASK, text)
-        if "://" not in text:  # most text has no URL: skip the URL scan (a step pays per event)
-            return text
-        return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+        return by_shape(self._literals(str.__str__(text)))
 
     def mask_obj(self, obj: Any) -> Any:
-        """Mask every string inside a JSON-like structure (results, events)."""
+        """Mask every string inside a JSON-like structure (results, events); the value of a
+        credential header (`Authorization`, `Cookie`) is masked whole."""
         if isinstance(obj, str):
             return self.mask(obj)
         if isinstance(obj, Mapping):
-            return {self.mask(str(k)): self.mask_obj(v) for k, v in obj.items()}
+            out = {}
+            for k, v in obj.items():
+                key = self.mask(str(k))
+                out[key] = _credential(v) if (isinstance(v, str) and str(k).lower()
+                                              in SECRET_KEYS) else self.mask_obj(v)
+            return out
         if isinstance(obj, list | tuple):
             return [self.mask_obj(v) for v in obj]
         return obj
+
+
+def _credential(value: str) -> str:
+    scheme, _, rest = value.strip().partition(" ")
+    if rest and scheme.lower() in ("basic", "bearer", "token", "digest", "negotiate"):
+        return f"{scheme} {MASK}"
+    return MASK

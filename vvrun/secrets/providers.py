@@ -24,6 +24,7 @@ from typing import Any
 
 from vvrun.errors import Location, StepFailed
 from vvrun.secrets.mask import MIN_SECRET_LENGTH, Masker
+from vvrun.secrets.taint import taint
 
 SOURCES = ("env", "file", "command")
 DEFAULT_TIMEOUT = 30.0  # seconds a `command` provider may take (op, vault, aws can be slow)
@@ -212,8 +213,9 @@ class SecretValues(dict):  # type: ignore[type-arg]
                 return str(dict.__getitem__(self, name))
             value = fetch(src, self._environ, self._masker, self._base)
             mask(self._masker, value)
-            self[name] = value
-            return value
+            tainted = taint(value, self._masker, name)  # what templates compute from it, too
+            self[name] = tainted
+            return tainted
 
     def __contains__(self, name: object) -> bool:  # "declared", for `is defined` and explain
         return dict.__contains__(self, name) or name in self._sources

@@ -25,7 +25,10 @@ from vvrun.language.templates.filters import (
     starts_with,
 )
 from vvrun.language.templates.lookup import KeyFirst
+from vvrun.language.templates.taint import TaintCodeGenerator, concat, propagating
 from vvrun.language.templates.values import Ident, Raw
+from vvrun.secrets import Masker, env_name_is_secret
+from vvrun.secrets.taint import Tainted
 
 MAX_POWER_EXPONENT = 256
 MAX_SEQUENCE_PRODUCT = 1_000_000
@@ -33,7 +36,22 @@ MAX_SEQUENCE_PRODUCT = 1_000_000
 
 class EnvVars(dict):  # type: ignore[type-arg]
     """The process environment as templates see it (`env.NAME`): a name that is not set gets a
-    message that says so, instead of "'dict object' has no attribute"."""
+    message that says so, instead of "'dict object' has no attribute". Given the run's masker,
+    a variable that holds a secret (`*_TOKEN`, `*PASSWORD*`, a URL with a password) is read as
+    a secret: what a template computes from it is masked too (SPEC §5.4)."""
+
+    def __init__(self, environ: Mapping[str, str] = (), *,  # type: ignore[assignment]
+                 masker: Masker | None = None):
+        super().__init__(environ)
+        self.masker = masker
+
+    def __getitem__(self, name: str) -> Any:
+        value = super().__getitem__(name)
+        if self.masker is None or not isinstance(value, str) or isinstance(value, Tainted):
+            return value
+        if env_name_is_secret(name) or self.masker.contains_secret(value):
+            return Tainted(value, self.masker, name)
+        return value
 
 
 class VvrunUndefined(StrictUndefined):
@@ -84,6 +102,11 @@ ACTIVE: contextvars.ContextVar[OutputSink | None] = contextvars.ContextVar(
 
 class SandboxEnvironment(KeyFirst, ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"**", "*", "+", "%"})
+    code_generator_class = TaintCodeGenerator  # `a ~ b` keeps a secret's taint
+
+    @staticmethod
+    def taint_concat(parts: tuple[Any, ...]) -> str:
+        return concat(parts)
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> Any:
         return budget.guard_tree(super()._parse(source, name, filename))
@@ -151,6 +174,8 @@ def make_environment() -> SandboxEnvironment:
                  "urlencode", "tojson", "sum", "min", "max", "first", "last", "split",
                  "splitlines"):
         env.filters[name] = keeps_unknown(env.filters[name], name)
+    for name, fn in list(env.filters.items()):  # what a filter makes of a secret is a secret
+        env.filters[name] = propagating(fn)
     return env
 
 

@@ -37,8 +37,10 @@ from vvrun.language.templates.environment import (
     compile_template,
 )
 from vvrun.language.templates.names import explain, has_template
+from vvrun.language.templates.taint import env_name
 from vvrun.language.templates.unknown import DependsOn, Unknown
-from vvrun.language.templates.values import Ident, Param, Raw, SqlText
+from vvrun.language.templates.values import Ident, Param, Raw, ShellText, SqlText
+from vvrun.secrets.taint import Tainted
 
 
 class Templater:
@@ -111,20 +113,28 @@ class Templater:
             parts.append(text[pos:])
         return SqlText(tuple(parts))
 
-    def shell(self, source: str) -> str:
+    def shell(self, source: str) -> ShellText:
+        """The command with every value shell-quoted; a secret (or a value computed from one)
+        becomes `"$VVRUN_SECRET_…"`, its value in `.env`: never in the command line."""
         text, values = self._render(source, "shell")
+        secrets: dict[str, str] = {}
+
+        def word(v: Any) -> str:
+            if isinstance(v, Tainted):
+                var = env_name(v, secrets)
+                secrets[var] = str.__str__(v)
+                return f"${var}" if isinstance(v, Raw) else f'"${var}"'
+            if isinstance(v, Raw | Unknown):
+                return str(v)
+            return shlex.quote(str(v))
 
         def quote_one(m: re.Match[str]) -> str:
             v = values[int(m.group(1))]
-            if isinstance(v, Raw):
-                return str(v)
-            if isinstance(v, Unknown):
-                return str(v)
             if isinstance(v, list | tuple):
-                return " ".join(shlex.quote(str(x)) for x in v)
-            return shlex.quote(str(v))
+                return " ".join(word(x) for x in v)
+            return word(v)
 
-        return SENTINEL.sub(quote_one, text)
+        return ShellText(SENTINEL.sub(quote_one, text), secrets)
 
     def url(self, source: str) -> str:
         text, values = self._render(source, "url")

@@ -3,12 +3,25 @@ identifiers, and shell text that opted out of quoting."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 
 class Raw(str):
     """A value that opted out of escaping with `| raw` (shell only)."""
+
+
+class ShellText(str):
+    """A rendered shell command, and the secrets it reads from its environment
+    (`"$VVRUN_SECRET_…"` stands where a secret was templated: never in argv)."""
+
+    env: dict[str, str]
+
+    def __new__(cls, text: str, env: Mapping[str, str] | None = None) -> ShellText:
+        obj = super().__new__(cls, text)
+        obj.env = dict(env or {})
+        return obj
 
 
 @dataclass(frozen=True)

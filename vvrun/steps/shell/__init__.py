@@ -94,7 +94,10 @@ def render(spec: ShellSpec, tpl: Templater, conns: Mapping[str, Connection]) -> 
     env = tuple((str(k), _env_text(tpl.text(v))) for k, v in spec.env.items())
     cwd = None if spec.cwd is None else str(tpl.text(spec.cwd))
     remote = None if spec.on is None else resolve_target(spec.on, tpl, conns)
-    return ShellAction(command=tpl.shell(spec.run), env=env, cwd=cwd, ok_codes=spec.ok_codes,
+    command = tpl.shell(spec.run)
+    # a templated secret stands in the command as "$VVRUN_SECRET_…": its value goes by env
+    env += tuple(getattr(command, "env", {}).items())
+    return ShellAction(command=str.__str__(command), env=env, cwd=cwd, ok_codes=spec.ok_codes,
                        remote=remote)
 
 

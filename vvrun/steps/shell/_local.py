@@ -14,6 +14,7 @@ from vvrun.errors import Cancelled, StepFailed, StepTimeout
 from vvrun.steps.base import DEFAULT_GRACE, StepIO
 from vvrun.steps.shell._reap import StepProcesses, group_members
 from vvrun.steps.shell._stream import failure_message, say, start_pumps
+from vvrun.steps.shell.childenv import step_environment
 
 GRACE = DEFAULT_GRACE  # seconds between SIGTERM and SIGKILL, unless the step sets `grace`
 
@@ -24,7 +25,7 @@ def execute_local(action: Any, io: StepIO) -> dict[str, Any]:
     if action.cwd is not None and not os.path.isdir(action.cwd):
         raise StepFailed(f"working directory {action.cwd!r} does not exist", where=io.where,
                          hint="check `cwd:` on the step")
-    env = {**io.env, **io.secret_env, **dict(action.env)}
+    env = step_environment(io.env, io.secret_env, dict(action.env))
     bash = _bash(env.get("PATH"))
     try:
         proc = subprocess.Popen(

@@ -34,6 +34,7 @@ from vvrun.steps.shell._ssh import (
     ssh_argv,
 )
 from vvrun.steps.shell._stream import failure_message, start_pumps
+from vvrun.steps.shell.childenv import scrubbed
 
 MARKER = "\x1evvrun-ssh-started"  # the wrapper's first stdout line: the host ran it
 ENV_CAP = 32 * 1024  # under a pipe's buffer, so writing it never blocks
@@ -107,7 +108,7 @@ def execute_remote(action: Any, io: StepIO) -> dict[str, Any]:
         proc = subprocess.Popen(
             [*base, "--", remote_command(action.command, action.cwd, io.grace)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=dict(io.env), start_new_session=True)  # Ctrl-C reaches vvrun, which stops it
+            env=scrubbed(io.env), start_new_session=True)  # Ctrl-C reaches vvrun, which stops it
     except OSError as exc:
         raise ConnectFailed(f"could not start ssh: {exc}", where=io.where,
                             hint="install the OpenSSH client or fix PATH") from exc

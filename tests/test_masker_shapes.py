@@ -1,0 +1,78 @@
+"""Secrets the masker finds by their shape, and secrets whose parts leak on their own:
+connection strings (only the password), key=value DSNs, Authorization headers, multi-line
+secrets line by line (SPEC §5.4)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from vvrun.secrets import MASK, Masker
+
+
+def test_a_connection_url_secret_hides_only_its_password() -> None:
+    masker = Masker(["postgres://ops:Pg-Secret-9@db.internal:5432/app"])
+    shown = masker.mask("connecting to postgres://ops:Pg-Secret-9@db.internal:5432/app")
+    assert shown == f"connecting to postgres://ops:{MASK}@db.internal:5432/app"
+    assert masker.mask("psql said: password Pg-Secret-9 refused") == (
+        f"psql said: password {MASK} refused")
+
+
+def test_a_webhook_url_secret_is_masked_whole() -> None:
+    url = "https://hooks.slack.com/services/T0001/B0001/AbCdEfGh12345"
+    masker = Masker([url])
+    assert masker.mask(f"posting to {url} now") == f"posting to {MASK} now"
+
+
+@pytest.mark.parametrize(("dsn", "password"), [
+    ("host=db user=ops password=Plain-Pw-1 dbname=app", "Plain-Pw-1"),
+    ("host=db user=ops password='quoted pw 2' dbname=app", "quoted pw 2"),
+    ("dbname=app password = 'it\\'s-3'", "it's-3"),
+])
+def test_a_key_value_dsn_secret_hides_its_password(dsn: str, password: str) -> None:
+    masker = Masker([dsn])
+    assert password not in masker.mask(f"error near {password}!")
+    assert "host=db" in masker.mask(dsn) or "dbname=app" in masker.mask(dsn)
+
+
+@pytest.mark.parametrize("text", [
+    "connect host=db password=Unknown-Pw dbname=x",
+    "connect host=db password='Unknown Pw' dbname=x",
+    'settings {"password": "Unknown-Pw"}',
+    "ALTER ROLE app PASSWORD 'Unknown-Pw'",
+    "curl https://api/x?user=a&password=Unknown-Pw&z=1",
+    "mysql://u:Unknown-Pw@h/db",
+])
+def test_passwords_are_masked_by_shape_without_knowing_them(text: str) -> None:
+    assert "Unknown" not in Masker().mask(text)
+
+
+def test_basic_auth_and_bearer_headers_are_masked() -> None:
+    basic = base64.b64encode(b"deploy:Basic-Pw-77").decode()
+    masker = Masker()
+    assert basic not in masker.mask(f"> Authorization: Basic {basic}")
+    assert basic not in masker.mask(f"curl -H 'authorization: basic {basic}' https://x")
+    assert "eyJhbGciOiJIUzI1NiJ9.e30.sig" not in masker.mask(
+        "sent Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig")
+    assert masker.mask("the bearer instrument holds basic information") == (
+        "the bearer instrument holds basic information")
+    shown = masker.mask_obj({"headers": {"Authorization": "Bearer abc", "Cookie": "s=1"}})
+    assert shown == {"headers": {"Authorization": f"Bearer {MASK}", "Cookie": MASK}}
+
+
+def test_a_multi_line_secret_is_masked_whole_and_line_by_line() -> None:
+    pem = ("-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEF\nAASCBKcwggSjAgEAAoIBAQC7\n"
+           "-----END KEY-----")
+    masker = Masker([pem])
+    assert masker.mask(pem) == MASK
+    shown = masker.mask("line: AASCBKcwggSjAgEAAoIBAQC7 and MIIEvQIBADANBgkqhkiG9w0BAQEF")
+    assert "AASCBK" not in shown and "MIIEvQ" not in shown
+
+
+def test_is_secret_knows_added_values_and_contains_secret_finds_them_inside() -> None:
+    masker = Masker(["s3cret-value"])
+    assert masker.is_secret("s3cret-value") and not masker.is_secret("prefix-s3cret-value")
+    assert masker.contains_secret("prefix-s3cret-value")
+    assert masker.contains_secret("redis://:pw-by-shape@cache:6379")
+    assert not masker.contains_secret("harmless")
