@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from vvrun.errors import Problem
 from vvrun.language.build import Built
-from vvrun.language.checks import danger, defaults, notify, structure, templates
+from vvrun.language.checks import danger, defaults, notify, redis, structure, templates
 from vvrun.language.checks.context import Checker
 
 
@@ -33,6 +33,8 @@ def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
         structure.connection(c, at, step)
         structure.step_keys(c, at, step)
         notify.secrets_where_they_belong(c, at, step)
+        if step.type == "redis":
+            redis.shape(c, at, step)
         if step.type == "sql":
             danger.sql(c, (*at, "sql"), step.spec.query, step, at)
         elif step.type == "manual" and step.spec.verify is not None:

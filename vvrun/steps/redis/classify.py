@@ -27,8 +27,16 @@ READS_ONLY = frozenset({
 })
 #: Arguments that turn a reading subcommand into a writing one.
 WRITING_ARGS = {"acl|log": "RESET"}
-#: Side effects Redis's flags do not mark as writes.
+#: What some commands do, in words (checked before the flags), and side effects Redis's
+#: flags do not mark as writes.
 SIDE_EFFECTS = {
+    "flushall": "FLUSHALL deletes every key of every database",
+    "flushdb": "FLUSHDB deletes every key of the database",
+    "keys": "KEYS blocks the server while it walks every key",
+    "shutdown": "SHUTDOWN stops the server",
+    "debug": "DEBUG can block, crash or change the server (DEBUG SLEEP, DEBUG SEGFAULT)",
+    "config|set": "CONFIG SET changes the server's configuration (`dir` and `dbfilename` "
+    "make it write files anywhere)",
     "script|flush": "SCRIPT FLUSH empties the script cache",
     "script|kill": "SCRIPT KILL stops a running script",
     "function|kill": "FUNCTION KILL stops a running function",
