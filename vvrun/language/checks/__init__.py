@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from vvrun.errors import Problem
 from vvrun.language.build import Built
-from vvrun.language.checks import danger, defaults, notify, redis, structure, templates
+from vvrun.language.checks import (
+    danger,
+    defaults,
+    notify,
+    options,
+    redis,
+    structure,
+    templates,
+)
 from vvrun.language.checks.context import Checker
 
 
@@ -44,6 +52,7 @@ def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
         if warnings:
             danger.danger(c, at, step)
             danger.shell_raw(c, at, step)
+            options.option_words(c, at, step)
     if warnings:
         defaults.secret_defaults(c)
     return c.problems
