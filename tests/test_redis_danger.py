@@ -199,3 +199,18 @@ def test_yes_confirms_a_write_like_any_danger_step(tmp_path: Path,
     assert out.status == "succeeded", out.result.error
     assert client.get("canary") is None  # type: ignore[attr-defined]
     assert [e["data"]["via"] for e in out.audit("confirmed")] == ["--yes"]
+
+
+def test_danger_false_on_a_command_vvrun_refuses_is_an_error(tmp_path: Path) -> None:
+    path = write_runbook(tmp_path, """
+        version: 1
+        name: no
+        title: No
+        connections:
+          cache: {redis: "redis://127.0.0.1:1/0"}
+        steps:
+          - {id: wipe, redis: flushall, danger: false}
+    """)
+    _book, problems = check_file(str(path))
+    [error] = [p for p in problems if p.code == "danger"]
+    assert error.severity == "error" and "vvrun refuses to run it" in error.message

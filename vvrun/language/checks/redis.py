@@ -6,6 +6,7 @@ from __future__ import annotations
 from vvrun.language.checks.context import Checker, Path, parsed
 from vvrun.language.model import Step
 from vvrun.steps.redis import words
+from vvrun.steps.redis.action import NEEDS_DANGER
 from vvrun.steps.redis.spec import implied_danger, raw_words
 
 
@@ -26,6 +27,11 @@ def danger(c: Checker, at: Path, step: Step) -> None:
               hint="use `scan:` or `delete_pattern:` (SCAN), which never block the server"
               if first == "KEYS" else "add `danger: true` to say so (plans flag it), or "
               "`danger: false` if it must run unattended")
+        return
+    found = [w.upper() for w in raw_words(step.spec)] if step.spec.op == "command" else []
+    if first in NEEDS_DANGER and not (first == "FLUSHDB" and "ASYNC" in found[1:]):
+        c.add(f"`danger: false`, but {why}: vvrun refuses to run it", path, code="danger",
+              severity="error", hint=NEEDS_DANGER[first])
         return
     c.add(f"`danger: false`, but {why}: it runs without asking", path, code="danger",
           severity="warning", hint="make sure it may run unattended, or remove `danger: false` "
