@@ -55,6 +55,7 @@ class World:
                 steps.append(f"    sql: INSERT INTO {self.table} (step) VALUES ('s{i}')")
             elif kind == "redis":
                 steps.append(f"    redis: INCR {self.prefix}s{i}")
+                steps.append("    danger: false")  # a write, run unattended on purpose
             else:
                 steps.append(f"    shell: echo s{i} >> {self.lines}; "
                              f'[ "${{CRASH_DURING:-}}" != s{i} ] || exec kill -9 $PPID')

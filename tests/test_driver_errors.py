@@ -37,8 +37,9 @@ from vvrun.errors import (
 from vvrun.language.model import Connection
 from vvrun.language.templates import Templater
 from vvrun.steps import _pg_errors as _pg
-from vvrun.steps import _redis, sql
+from vvrun.steps import sql
 from vvrun.steps.base import Clients, StepIO
+from vvrun.steps.redis import client as _redis
 
 WHERE = Location("test.yaml", 1, 1, "t")
 PASSWORD = "s3cret-Pw"

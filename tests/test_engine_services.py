@@ -75,6 +75,7 @@ def test_values_flow_between_sql_redis_and_http(tmp_path: Path, pg_url: str, red
             outputs: {{version: result.json.version}}
           - id: store
             redis: SET {key} {{{{ steps.health.outputs.version }}}}
+            danger: false
           - id: read
             redis: GET {key}
           - id: echo

@@ -261,6 +261,7 @@ CANARY = """
           {{ env.GITHUB_TOKEN[1:] }} {{ env.DATABASE_URL }} {{ inputs.database_url | b64encode }}
       - id: r
         redis: SET k:{{ inputs.token }} {{ env.GITHUB_TOKEN | b64encode }}
+        danger: false
       - id: h
         http:
           method: POST

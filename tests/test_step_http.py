@@ -16,6 +16,7 @@ from vvrun.language.model import Connection
 from vvrun.language.templates import Templater
 from vvrun.steps import http
 from vvrun.steps.base import Clients
+from vvrun.steps.http import transport
 
 WHERE = Location("test.yaml", 1, 1, "t")
 
@@ -313,7 +314,7 @@ def test_every_driver_error_is_translated() -> None:
 
     for cls in [*leaves(httpx.TransportError), httpx.TooManyRedirects, httpx.InvalidURL,
                 httpx.StreamError, httpx.DecodingError]:
-        err = http._translate(cls("boom"), action, 1.0, WHERE)
+        err = transport.translate(cls("boom"), action, 1.0, WHERE)
         assert isinstance(err, VvrunError), cls
         assert err.where == WHERE
 

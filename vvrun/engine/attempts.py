@@ -53,6 +53,9 @@ class Attempter:
                                        attempt, digest), attempt, None)
             except StepFailed as exc:
                 last = exc
+                if attempt < attempts and _not_again(step, module, action, exc):
+                    attempts = attempt  # the ledger records how many were really made
+                    break
             if attempt < attempts:
                 self.run.emit("step_retry", {"step_id": key, "attempt": attempt + 1,
                                              "attempts": attempts, "delay": delay,
@@ -164,6 +167,18 @@ class Attempter:
             return None
         return default.seconds if isinstance(default, Duration) else Duration.parse(
             default).seconds
+
+
+def _not_again(step: Step, module: Any, action: Any, exc: StepFailed) -> bool:
+    """True when the step type says this failure must not be retried (an http POST that may
+    have reached the server, SPEC §3.3); the error then says why and how to allow it."""
+    refusal = getattr(module, "retry_refusal", None)
+    said = refusal(action, exc, idempotent=step.idempotent) if refusal else None
+    if said is None:
+        return False
+    exc.message += f" ({said[0]})"
+    exc.hint = said[1]
+    return True
 
 
 def _saw(expr: str, tpl: Templater, masker: Masker) -> str:

@@ -211,6 +211,16 @@ def _repeat(raw: Any) -> Repeat | None:
                   on_exhausted=raw.get("on_exhausted", "fail"))
 
 
+def _danger(raw: Mapping[str, Any], type_key: str, spec: Any) -> bool:
+    """`danger:` as written; unset, what the step type implies (a redis write, SPEC §3.2)."""
+    from vvrun.steps import STEP_TYPES
+
+    if "danger" in raw:
+        return bool(raw["danger"])
+    implied = getattr(STEP_TYPES.get(type_key), "implied_danger", None)
+    return implied is not None and implied(spec) is not None
+
+
 def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: tuple[Any, ...],
           locate: Any, bad: frozenset[tuple[Any, ...]]) -> Step:
     from vvrun.steps import STEP_TYPES
@@ -245,7 +255,7 @@ def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: tuple[Any, 
         expect=(expect,) if isinstance(expect, str) else tuple(expect),
         outputs=dict(raw.get("outputs") or {}),
         on_failure=raw.get("on_failure", defaults.get("on_failure", "abort")),
-        danger=bool(raw.get("danger", False)),
+        danger=_danger(raw, type_key, spec),
         idempotent=bool(raw.get("idempotent", defaults.get("idempotent", False))),
         approvers=approvers.count,
         approvers_group=approvers.group,

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from vvrun.errors import Problem
 from vvrun.language.build import Built
-from vvrun.language.checks import danger, defaults, notify, structure, templates
+from vvrun.language.checks import (
+    danger,
+    defaults,
+    notify,
+    options,
+    redis,
+    structure,
+    templates,
+)
 from vvrun.language.checks.context import Checker
 
 
@@ -36,6 +44,8 @@ def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
         structure.loop_confirmation(c, at, step)
         structure.record_choices(c, at, step)
         notify.secrets_where_they_belong(c, at, step)
+        if step.type == "redis":
+            redis.shape(c, at, step)
         if step.type == "sql":
             danger.sql(c, (*at, "sql"), step.spec.query, step, at)
         elif step.type == "manual" and step.spec.verify is not None:
@@ -45,6 +55,7 @@ def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
         if warnings:
             danger.danger(c, at, step)
             danger.shell_raw(c, at, step)
+            options.option_words(c, at, step)
     if warnings:
         defaults.secret_defaults(c)
     return c.problems

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from vvrun.language.checks import redis
 from vvrun.language.checks.context import (
     DANGER_HINT,
     Checker,
@@ -64,26 +65,15 @@ def sql(c: Checker, path: Path, query: str, step: Step, at: Path) -> None:
 
 
 def danger(c: Checker, at: Path, step: Step) -> None:
+    if step.type == "redis":
+        redis.danger(c, at, step)  # a redis step's danger is implied from its command
+        return
     if step.danger:
         return
     path: Path = (*at, step.type)
     why: list[str] = []
     if step.type == "sql":
         why += sql_meaning.analyse(step.spec.query).reasons
-    elif step.type == "redis":
-        spec = step.spec
-        first = ""
-        if spec.op == "command":
-            cmd = spec.command
-            first = (cmd.split(None, 1)[0] if isinstance(cmd, str) and cmd.split()
-                     else (cmd[0] if cmd else ""))
-        first = first.upper()
-        if first in ("FLUSHALL", "FLUSHDB"):
-            why.append(f"{first} deletes every key")
-        elif first == "KEYS":
-            c.add("KEYS blocks the server while it walks every key", path,
-                     code="danger", severity="warning",
-                     hint="use `SCAN`, or `delete_pattern:` to delete by pattern")
     elif step.type == "shell" and re.search(
             r"\brm\s+(-\w*r\w*f|-\w*f\w*r|-r\s+-f|-f\s+-r|--recursive\s+--force)\b",
             step.spec.run):

@@ -16,6 +16,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 import vvrun.language.templates.budget as budget
 from vvrun.errors import RunbookError, StepFailed
 from vvrun.language.templates.filters import (
+    args_elsewhere,
     b64encode,
     ends_with,
     host,
@@ -168,6 +169,7 @@ def make_environment() -> SandboxEnvironment:
     env.filters["b64encode"] = b64encode
     env.filters["split"] = split
     env.filters["splitlines"] = splitlines
+    env.filters["args"] = args_elsewhere
     env.tests["startingwith"] = starts_with
     env.tests["endingwith"] = ends_with
     for name in ("host", "b64encode", "int", "float", "length", "count", "abs", "round",

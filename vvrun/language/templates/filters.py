@@ -58,3 +58,12 @@ def starts_with(value: Any, prefix: str) -> bool:
 
 def ends_with(value: Any, suffix: str) -> bool:
     return isinstance(value, str) and value.endswith(suffix)
+
+
+def args_elsewhere(value: Any) -> Any:
+    """`{{ list | args }}` means one argument per item only as a whole word of a redis command,
+    where the redis step expands it itself; anywhere else it is refused, never guessed."""
+    from jinja2.exceptions import TemplateRuntimeError
+
+    raise TemplateRuntimeError("`| args` expands a list only as a whole word of a redis "
+                               "command (e.g. `DEL {{ steps.find.result.keys | args }}`)")

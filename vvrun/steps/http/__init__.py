@@ -1,4 +1,8 @@
-"""`http`: one request through httpx."""
+"""`http`: one request through httpx.
+
+`schema.py` is its body's schema, `transport.py` the request on the wire and the error
+translation, `replay.py` whether a failed request may be sent again (SPEC §3.3).
+"""
 
 from __future__ import annotations
 
@@ -22,57 +26,16 @@ from vvrun.errors import (
     VvrunError,
 )
 from vvrun.steps.base import Connection, Description, StepIO, Templater, pick_connection
+from vvrun.steps.http import replay
+from vvrun.steps.http.replay import retry_refusal
+from vvrun.steps.http.schema import METHODS, SCHEMA
+from vvrun.steps.http.transport import MAX_BODY, TEXT_CAP, make_client, send, translate
 from vvrun.text.durations import parse_duration
 
+__all__ = ["MAX_BODY", "METHODS", "NAME", "SCHEMA", "TEXT_CAP", "HttpAction", "HttpSpec",
+           "describe", "execute", "parse", "render", "retry_refusal", "status_ok"]
+
 NAME = "http"
-
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PURGE")
-
-SCHEMA: Mapping[str, Any] = {
-    "description": "Send an HTTP request (httpx). A string is `METHOD url` or just a URL (GET); "
-    "a relative URL joins the connection's `base_url`; templated values are URL-encoded.",
-    "examples": ["GET /health", {"method": "POST", "url": "/api/v1/auth/forgot-password",
-                                 "json": {"email": "{{ inputs.email }}"}}],
-    "oneOf": [
-        {"type": "string", "minLength": 1, "description": "`METHOD url` or a URL."},
-        {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["url"],
-            "properties": {
-                "method": {"type": "string", "enum": list(METHODS), "default": "GET",
-                           "description": "The HTTP method."},
-                "url": {"type": "string", "minLength": 1,
-                        "description": "Absolute, or relative to the connection's base_url."},
-                "params": {"type": "object", "description": "Query parameters.",
-                           "additionalProperties": {"type": ["string", "number", "boolean"]}},
-                "headers": {"type": "object", "description": "Request headers.",
-                            "additionalProperties": {"type": "string"}},
-                "json": {"description": "A JSON body (any value)."},
-                "body": {"type": "string", "description": "A raw text body."},
-                "status": {
-                    "description": "Accepted status codes: a code, a list, or a class like "
-                    "`2xx`. Default: any 2xx or 3xx.",
-                    "examples": [200, [200, 204], "2xx"],
-                    "oneOf": [
-                        {"type": "integer", "minimum": 100, "maximum": 599},
-                        {"type": "string", "pattern": "^[1-5]xx$"},
-                        {"type": "array", "minItems": 1, "items": {
-                            "oneOf": [{"type": "integer", "minimum": 100, "maximum": 599},
-                                      {"type": "string", "pattern": "^[1-5]xx$"}]}},
-                    ],
-                },
-                "follow_redirects": {"type": "boolean", "default": False,
-                                     "description": "Follow 3xx responses."},
-                "verify": {"type": "boolean", "default": True,
-                           "description": "Verify TLS certificates."},
-                "connection": {"type": "string",
-                               "description": "Name of an http connection; default: the only one."},
-            },
-        },
-    ],
-}
-
 
 @dataclass(frozen=True)
 class HttpSpec:
@@ -87,6 +50,7 @@ class HttpSpec:
     follow_redirects: bool = False
     verify: bool = True
     connection: str | None = None
+    idempotency_key: bool = False
 
 
 def parse(body: Any, where: Location) -> HttpSpec:
@@ -110,13 +74,12 @@ def parse(body: Any, where: Location) -> HttpSpec:
         follow_redirects=bool(body.get("follow_redirects", False)),
         verify=bool(body.get("verify", True)),
         connection=body.get("connection"),
+        idempotency_key=bool(body.get("idempotency_key", False)),
     )
 
 
 # -- render / describe / execute ------------------------------------------------------------
 
-TEXT_CAP = 64 * 1024  # characters of the body kept in `result.text`
-MAX_BODY = 8 * 1024 * 1024  # bytes read at most; a longer body is cut and not parsed as JSON
 EXCERPT = 500  # characters of the body shown in a bad-status error
 DEFAULT_TIMEOUT = 30.0  # when neither the step nor the connection sets one: never infinite
 _SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key",
@@ -140,6 +103,7 @@ class HttpAction:
     verify: bool = True
     connection: str | None = None  # the connection's name: one client per connection per run
     timeout: float | None = None  # the connection's own cap, if it sets one
+    idempotency_key: bool = False  # send a key derived from run and step (same every attempt)
 
 
 def _join(base: str, url: str) -> str:
@@ -223,6 +187,7 @@ def render(spec: HttpSpec, tpl: Templater, conns: Mapping[str, Connection]) -> H
         verify=verify,
         connection=conn.name if conn is not None else None,
         timeout=timeout,
+        idempotency_key=spec.idempotency_key and not replay.has_key(headers.items()),
     )
 
 
@@ -263,6 +228,9 @@ def describe(action: HttpAction) -> Description:
         notes.append("follows redirects")
     if not action.verify:
         notes.append("TLS certificates NOT verified")
+    if action.idempotency_key:
+        notes.append(f"sends `{replay.HEADER}`, derived from the run and the step: the same "
+                     "on every attempt")
     return Description(
         summary=f"{action.method} {url}",
         body="\n".join(lines),
@@ -298,13 +266,17 @@ def execute(action: HttpAction, io: StepIO) -> dict[str, Any]:
     """
     deadline = _deadline(action, io)
     key = f"http:{action.connection or '-'}:{'verify' if action.verify else 'noverify'}"
-    client = io.clients.get(key, lambda: _make_client(action.verify, deadline))
+    client = io.clients.get(key, lambda: make_client(action.verify, deadline))
     box: dict[str, Any] = {}
     done = threading.Event()
+    progress = {"sent": False}
+    headers = dict(action.headers)
+    if action.idempotency_key:
+        headers[replay.HEADER] = replay.derived_key(io.run_id, io.step_id)
 
     def work() -> None:
         try:
-            box["result"] = _send(client, action, deadline)
+            box["result"] = send(client, action, deadline, headers, progress)
         except BaseException as exc:  # handed to the waiting thread, never lost in this one
             box["error"] = exc
         finally:
@@ -318,15 +290,23 @@ def execute(action: HttpAction, io: StepIO) -> dict[str, Any]:
             raise Cancelled(f"{action.method} {action.url} interrupted", where=io.where)
         if time.monotonic() - started > deadline:
             _abandon(io, key, client)
-            raise StepTimeout(
+            late = StepTimeout(
                 f"{action.method} {action.url} did not complete within {deadline:g}s",
                 where=io.where,
                 hint="raise the step's `timeout`, or check why the server is slow")
+            if progress["sent"]:
+                replay.mark_reached(late, "it timed out after the request was sent")
+            raise late
     if "error" in box:
         exc = box["error"]
         if isinstance(exc, VvrunError):
             raise exc
-        raise _translate(exc, action, deadline, io.where) from exc
+        error = translate(exc, action, deadline, io.where)
+        if progress["sent"] and not isinstance(error, ConnectFailed):
+            replay.mark_reached(error, "it timed out after the request was sent"
+                                if isinstance(error, StepTimeout)
+                                else "the connection broke after the request was sent")
+        raise error from exc
     result: dict[str, Any] = box["result"]
     if not status_ok(result["status"], action.status):
         excerpt = result["text"][:EXCERPT]
@@ -338,6 +318,8 @@ def execute(action: HttpAction, io: StepIO) -> dict[str, Any]:
             where=io.where,
             hint="if this status is fine here, accept it with `status:` on the step")
         error.result = result  # type: ignore[attr-defined]
+        if result["status"] not in replay.NOT_PROCESSED:
+            replay.mark_reached(error, f"the server answered {result['status']}")
         raise error
     return result
 
@@ -347,101 +329,9 @@ def _deadline(action: HttpAction, io: StepIO) -> float:
     return min(limits) if limits else DEFAULT_TIMEOUT
 
 
-def _make_client(verify: bool, timeout: float) -> Any:
-    import httpx
-
-    from vvrun import __version__
-
-    return httpx.Client(verify=verify, timeout=timeout, follow_redirects=False,
-                        headers={"User-Agent": f"vvrun/{__version__}"})
-
-
 def _abandon(io: StepIO, key: str, client: Any) -> None:
     io.clients.discard(key)
     with contextlib.suppress(Exception):  # the worker may be mid-read: it ends on its own
         client.close()
 
 
-def _send(client: Any, action: HttpAction, timeout: float) -> dict[str, Any]:
-    """The request itself (in the worker thread): read at most MAX_BODY bytes."""
-    kwargs: dict[str, Any] = {
-        "params": list(action.params) or None,
-        "headers": dict(action.headers),
-        "follow_redirects": action.follow_redirects,
-        "timeout": timeout,
-    }
-    if action.has_json:
-        kwargs["json"] = action.json
-    elif action.body is not None:
-        kwargs["content"] = action.body.encode()
-    started = time.perf_counter()
-    chunks: list[bytes] = []
-    size = 0
-    cut = False
-    with client.stream(action.method, action.url, **kwargs) as resp:
-        for chunk in resp.iter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_BODY:
-                cut = True
-                break
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-        raw = b"".join(chunks)[:MAX_BODY]
-        text = raw.decode(resp.encoding or "utf-8", errors="replace")
-        headers = {k.lower(): v for k, v in resp.headers.items()}
-        return {
-            "status": resp.status_code,
-            "reason": resp.reason_phrase,
-            "headers": headers,
-            "json": None if cut else _json_or_none(text, headers.get("content-type", "")),
-            "text": text[:TEXT_CAP],
-            "truncated": cut or len(text) > TEXT_CAP,
-            "elapsed_ms": elapsed_ms,
-            "url": str(resp.url),
-        }
-
-
-def _json_or_none(text: str, content_type: str) -> Any:
-    stripped = text.lstrip()
-    if "json" not in content_type.lower() and not stripped.startswith(("{", "[")):
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def _translate(exc: BaseException, action: HttpAction, timeout: float,
-               where: Location) -> VvrunError:
-    """The one place httpx exceptions become vvrun errors."""
-    import httpx
-
-    target = f"{action.method} {action.url}"
-    host = urlsplit(action.url).netloc
-    if isinstance(exc, httpx.ConnectTimeout):
-        return ConnectFailed(f"could not connect to {host} within {timeout:g}s ({target})",
-                             where=where, hint="check the host and port, and that it is up "
-                             "and reachable from here")
-    if isinstance(exc, httpx.TimeoutException):
-        return StepTimeout(f"{target} timed out after {timeout:g}s waiting for the server",
-                           where=where, hint="raise the step's `timeout`, or check why the "
-                           "server is slow")
-    if isinstance(exc, httpx.ConnectError):
-        return ConnectFailed(f"could not connect to {host}: {exc} ({target})", where=where,
-                             hint="check the host name and port, and that the server is up")
-    if isinstance(exc, httpx.TooManyRedirects):
-        return StepFailed(f"{target}: too many redirects", where=where,
-                          hint="check the URL; the server redirects in a loop")
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return StepFailed(f"{target}: not a usable URL ({exc})", where=where,
-                          hint="write a full http:// or https:// URL")
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-        return StepFailed(f"{target}: the connection broke: {exc or type(exc).__name__}",
-                          where=where, hint="the server closed the connection or sent "
-                          "something that is not HTTP; check its logs")
-    if isinstance(exc, httpx.HTTPError | httpx.StreamError):
-        return StepFailed(f"{target} failed: {exc or type(exc).__name__}", where=where)
-    if isinstance(exc, OSError | ValueError | TypeError):
-        # ssl errors are OSErrors; a json body that cannot be encoded is a TypeError
-        return StepFailed(f"{target} failed: {exc}", where=where)
-    raise exc
