@@ -3,6 +3,7 @@ scoped references, all-skipped loops, and resume inside a group after SIGKILL.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -250,14 +251,19 @@ def test_resume_after_sigkill_continues_inside_the_group_and_item(
                             stdin=subprocess.DEVNULL, env=env, cwd=tmp_path,
                             start_new_session=True)
     deadline = time.monotonic() + 60
-    while not marker.exists():  # the shell step of item b is running: kill everything now
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the group never reached item b"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    stdout, _ = proc.communicate(timeout=30)
+    try:
+        while not marker.exists():  # the shell step of item b is running: kill everything now
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the group never reached item b"
+            time.sleep(0.02)
+    finally:  # whatever happened, leave no vvrun and no looping step behind
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        stdout, _ = proc.communicate(timeout=30)
+        if marker.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(int(marker.read_text())), signal.SIGKILL)
     shell_pid = int(marker.read_text())  # the step's own process group outlived vvrun
-    os.killpg(os.getpgid(shell_pid), signal.SIGKILL)
     while Path(f"/proc/{shell_pid}").exists():  # reaped by init once it is dead
         assert time.monotonic() < deadline, "the stray step process did not die"
         time.sleep(0.02)
