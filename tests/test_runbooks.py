@@ -654,14 +654,12 @@ def test_security_audit_fixes_vulnerabilities_when_asked(world: World) -> None:
 
 
 def test_rotate_secrets_never_shows_the_new_value(world: World) -> None:
-    out = world.run("rotate-secrets", secret_name="NEXTAUTH_SECRET", app_dir=str(world.tmp),
-                    fields={"monitored_until": "2024-01-22T10:00Z"})
+    # more in tests/test_library_rotate.py
+    out = world.run("rotate-secrets", secret_name="NEXTAUTH_SECRET")
     assert out.status == "succeeded", out.error
-    called = world.doubles_called()
-    assert ["vercel", "env", "add", "NEXTAUTH_SECRET_NEW", "production"] in called
-    assert ["vercel", "env", "rm", "NEXTAUTH_SECRET", "production", "--yes"] in called
-    assert "stdin 44 bytes" in world.fake_log.read_text()  # 32 random bytes, base64
+    value = world.vercel.env_value("NEXTAUTH_SECRET")
     shown = "".join(str(e.data) for e in out.events)
+    assert value and value not in shown
     assert not re.search(r"[A-Za-z0-9+/]{43}=", shown)
 
 

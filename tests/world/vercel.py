@@ -13,6 +13,7 @@ Vercel documents them (https://vercel.com/docs/rest-api) — not as the runbooks
 - `POST /v13/deployments` with `{"name", "deploymentId", "target": "production"}`: redeploy
   (a new deployment built from that one, with the project's current environment);
 - `GET /v10/projects/{idOrName}/env`, `POST /v10/projects/{idOrName}/env?upsert=true`,
+  `PATCH /v9/projects/{idOrName}/env/{id}` (`{"value"}`: edit in place, targets kept),
   `DELETE /v9/projects/{idOrName}/env/{id}`: environment variables (values never listed);
 - `POST /v1/edge-cache/invalidate-by-tags?projectIdOrName=` with `{"tags": [...] | "a,b",
   "target"?}` and `.../dangerously-delete-by-tags`: the CDN cache forgets those tags.
@@ -227,6 +228,14 @@ class VercelAPI:
                 created.append({k: v for k, v in new.items() if k != "value"})
             return 201, {"created": created[0] if len(created) == 1 else created,
                          "failed": []}
+        if method == "PATCH" and len(seg) == 5:
+            env = next((e for e in self.envs if e["id"] == seg[4]), None)
+            if not env:
+                return 404, _error("not_found", "Environment variable not found")
+            if not isinstance(payload, dict) or not isinstance(payload.get("value", ""), str):
+                return 400, _error("bad_request", "value must be a string")
+            env.update({k: payload[k] for k in ("value", "type", "target") if k in payload})
+            return 200, {k: v for k, v in env.items() if k != "value"}
         if method == "DELETE" and len(seg) == 5:
             env = next((e for e in self.envs if e["id"] == seg[4]), None)
             if not env:
