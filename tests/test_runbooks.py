@@ -713,6 +713,7 @@ def test_weekly_checklist(world: World) -> None:
     assert out.status_of("latest_backup") == "succeeded"
     assert out.status_of("npm_audit") == "succeeded"
     assert out.result("growth")["row"]["users"] == 204
+    assert out.status_of("verdict") == "skipped"
 
 
 def test_weekly_checklist_flags_a_missing_backup(world: World) -> None:
@@ -720,6 +721,8 @@ def test_weekly_checklist_flags_a_missing_backup(world: World) -> None:
                     fields={"scaling_needed": "no"})
     assert out.status_of("latest_backup") == "failed"
     assert "no backup_*.sql.gz in the backup folder" in out.result("latest_backup")["stderr"]
+    assert out.exit_code == 1  # a failed check fails the checklist (it used to succeed)
+    assert "failed checks: latest dump" in (out.error or "")
 
 
 def test_monthly_checklist(world: World) -> None:
@@ -942,3 +945,10 @@ def test_db_emergency_escalates_when_the_database_does_not_answer(world: World) 
         assert out.status_of(step) == "skipped"
     assert out.result("escalate")["fields"] == {"ticket_url": "https://support.example.com/t/1",
                                                 "action": "failover"}
+
+
+def test_redis_backup(world: World) -> None:
+    # more in tests/test_library_checks.py
+    out = world.run("redis-backup", backup_dir=str(world.tmp))
+    assert out.status == "succeeded", out.error
+    assert Path(out.outputs("copy")["file"]).read_bytes()[:5] == b"REDIS"
