@@ -65,7 +65,8 @@ def test_ssl_days_left_without_gnu_date(world: World, tls_port: int) -> None:
     date = bsd / "date"
     # BSD/macOS date: no -d; the old check (`date -d "$end" +%s`) failed here
     date.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = -d ] && '
-                    '{ echo "date: illegal option -- d" >&2; exit 1; }; done\nexec /bin/date "$@"\n')
+                    '{ echo "date: illegal option -- d" >&2; exit 1; }; done\n'
+                    'exec /bin/date "$@"\n')
     date.chmod(0o755)
     env = world.env()
     out = world.run("ssl-certificate-check", host="localhost", port=tls_port,

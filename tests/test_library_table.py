@@ -18,8 +18,8 @@ START, END = "<!-- runbook-table:start -->", "<!-- runbook-table:end -->"
 READ_SQL = re.compile(r"^\s*(SELECT|SHOW|EXPLAIN)\b", re.I)
 WRITE_SQL = re.compile(r"\b(INSERT|UPDATE|DELETE|TRUNCATE|VACUUM|ANALYZE|REINDEX|CREATE|DROP|"
                        r"ALTER|pg_terminate_backend|pg_cancel_backend)\b", re.I)
-READ_REDIS = {"PING", "COMMAND", "INFO", "DBSIZE", "LASTSAVE", "SLOWLOG", "SCAN", "GET", "TTL", "EXISTS",
-              "MEMORY", "LATENCY", "CONFIG", "CLIENT", "TYPE", "STRLEN"}
+READ_REDIS = {"PING", "COMMAND", "INFO", "DBSIZE", "LASTSAVE", "SLOWLOG", "SCAN", "GET", "TTL",
+              "EXISTS", "MEMORY", "LATENCY", "CONFIG", "CLIENT", "TYPE", "STRLEN"}
 SHELL_TOOLS = {"vercel": "Vercel CLI", "pg_dump": "pg_dump", "psql": "psql",
                "npm": "npm", "node": "node", "git": "git", "openssl": "TLS (openssl)",
                "redis-cli": "redis-cli", "op read": "1Password"}
@@ -64,9 +64,10 @@ def _systems_and_writes(path: Path, seen: set[Path] | None = None) -> tuple[set[
             writes.append(sid)
         if "sql" in step:
             sql = step["sql"] if isinstance(step["sql"], str) else step["sql"]["query"]
-            if WRITE_SQL.search(sql) or not READ_SQL.match(sql.split("WITH", 1)[0] or sql):
-                if not (isinstance(step["sql"], dict) and step["sql"].get("read_only")):
-                    writes.append(sid)
+            read_only = isinstance(step["sql"], dict) and step["sql"].get("read_only")
+            if not read_only and (WRITE_SQL.search(sql)
+                                  or not READ_SQL.match(sql.split("WITH", 1)[0] or sql)):
+                writes.append(sid)
         if "redis" in step:
             body = step["redis"]
             word = (body.split()[0] if isinstance(body, str)

@@ -78,7 +78,7 @@ def test_cache_clear_invalidates_cdn_tags_through_vercel(world: World) -> None:
     assert out.status == "succeeded", out.error
     assert world.vercel.invalidated == [
         {"how": "invalidate-by-tags", "tags": ["words"], "target": "production"}]
-    request = [r for r in world.vercel.requests if r["method"] == "POST"][0]
+    request = next(r for r in world.vercel.requests if r["method"] == "POST")
     assert request["path"] == "/v1/edge-cache/invalidate-by-tags"
     assert request["query"] == {"projectIdOrName": vercel.PROJECT["id"], "teamId": vercel.TEAM}
 

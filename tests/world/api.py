@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+
 class VocaVisionAPI:
     """Start with `VocaVisionAPI()`; `url` is its base; `close()` when done."""
 

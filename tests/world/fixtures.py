@@ -12,9 +12,9 @@ import pytest
 
 from world import create_database, drop_database, setup_database
 from world.api import VocaVisionAPI
+from world.harness import World
 from world.sentry import SentryAPI
 from world.vercel import VercelAPI
-from world.harness import World
 
 
 @pytest.fixture(scope="session")

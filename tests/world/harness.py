@@ -26,8 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from world import BIN
-from world import sentry, vercel
+from world import BIN, sentry, vercel
 from world.api import VocaVisionAPI
 
 REPO = Path(__file__).resolve().parents[2]
