@@ -152,11 +152,9 @@ def test_down_never_kills_a_recycled_pid(tmp_path: Path) -> None:
 def test_ensure_services_prefers_the_environment(tmp_path: Path) -> None:
     root = tmp_path / "never-started"
     environ = {"DATABASE_URL": "postgresql://db.example/x", "REDIS_URL": "redis://cache:6379/0",
-               "VOCAVISION_DB_ADMIN": "postgresql://admin@db.example/x",
                "VVRUN_SANDBOX_DIR": str(root)}
     assert sandbox.ensure_services(environ) == {"DATABASE_URL": "postgresql://db.example/x",
-                                                "REDIS_URL": "redis://cache:6379/0",
-                                                "VOCAVISION_DB_ADMIN": "postgresql://admin@db.example/x"}
+                                                "REDIS_URL": "redis://cache:6379/0"}
     assert not root.exists()
 
 

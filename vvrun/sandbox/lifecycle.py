@@ -104,7 +104,7 @@ def ensure_services(environ: Mapping[str, str]) -> dict[str, str]:
     `vvrun sandbox down` removes it. When the sandbox provides the database, PATH is returned
     too, with the server's bin directory in front, so that shell steps' psql and pg_dump match it.
     """
-    wanted = ("DATABASE_URL", "REDIS_URL", "VOCAVISION_DB_ADMIN")
+    wanted = ("DATABASE_URL", "REDIS_URL")
     if all(environ.get(k) for k in wanted):
         return {k: environ[k] for k in wanted}
     sandbox = up(default_dir(environ), binaries=find_binaries(environ))
