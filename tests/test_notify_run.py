@@ -28,7 +28,7 @@ def _copy(world: World, url: str) -> Path:
     text = (RUNBOOKS / "db-emergency.yaml").read_text()
     provider = f"  db_admin_url: {{from: command, run: [{script}]}}\n"
     text = text.replace("secrets:\n", "secrets:\n" + provider, 1)
-    text = text.replace('postgres: "{{ inputs.database_url }}"',
+    text = text.replace('postgres: "{{ secrets.db_admin }}"',
                         'postgres: "{{ secrets.db_admin_url }}"')
     text = text.replace('{slack: "{{ secrets.slack_webhook }}"}',
                         f'{{slack: "{{{{ secrets.slack_webhook }}}}", url: "{url}"}}')

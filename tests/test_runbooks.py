@@ -193,15 +193,14 @@ def _seed_cache(world: World) -> tuple[list[str], list[str]]:
 
 def test_cache_clear_deletes_exactly_the_pattern(world: World) -> None:
     words, others = _seed_cache(world)
-    out = world.run("cache-clear", prefix=f"{world.prefix}cache:words:",
-                    purge_edge_path="/api/words")
+    out = world.run("cache-clear", prefix=f"{world.prefix}cache:words:", edge_tags=["words"])
     assert out.status == "succeeded", out.error
     assert out.outputs("delete")["deleted"] == len(words)
     r = world.redis()
     assert r.exists(*words) == 0
     assert r.exists(*others) == len(others)
     assert out.status_of("flush") == "skipped"
-    assert world.api.purged == ["/api/words"]
+    assert [i["tags"] for i in world.vercel.invalidated] == [["words"]]
 
 
 def test_cache_clear_flushdb_needs_the_typed_word(world: World) -> None:
@@ -255,7 +254,8 @@ def test_cache_not_working_fails_loudly_on_a_low_hit_rate(world: World) -> None:
 # -- end to end: users -------------------------------------------------------------------
 
 TABLES = {"users": "id", "user_activity": "user_id", "user_progress": "user_id",
-          "audit_logs": "user_id", "session_logs": "user_id"}
+          "audit_logs": "user_id", "session_logs": "user_id", "accounts": "user_id",
+          "sessions": "user_id"}
 
 
 def _counts(world: World, user_id: str) -> dict[str, tuple[int, int]]:
@@ -285,26 +285,17 @@ def test_user_lookup_fails_for_an_unknown_email(world: World) -> None:
     assert "result.rowcount == 1" in out.step("user").error
 
 
-def test_user_delete_soft_then_gdpr_hard(world: World) -> None:
+def test_user_delete_soft_keeps_the_data(world: World) -> None:
+    # the hard (GDPR) erasure needs two signed approvals: tests/test_library_approvals.py
     before = _counts(world, "user_123")
     assert all(mine > 0 for mine, _ in before.values())
-
     soft = world.run("user-delete", email="user@example.com")
     assert soft.status == "succeeded", soft.error
     assert world.sql("SELECT deleted_at IS NOT NULL FROM users WHERE id = 'user_123'") == [(True,)]
     assert _counts(world, "user_123") == before  # soft: nothing removed
     for step in ("confirm_hard", "hard_delete", "verify"):
         assert soft.status_of(step) == "skipped"
-
-    hard = world.run("user-delete", email="user@example.com", mode="hard",
-                     confirm_word="delete-user")
-    assert hard.status == "succeeded", hard.error
-    after = _counts(world, "user_123")
-    for table, (mine, rest) in after.items():
-        assert mine == 0, table
-        assert rest == before[table][1], f"{table}: rows of other users changed"
-    assert hard.result("hard_delete")["row"] == {t: m for t, (m, _) in before.items()}
-    assert hard.status_of("verify") == "succeeded"
+    assert soft.result("footprint")["row"]["accounts"] == 1
 
 
 def test_user_delete_hard_refused_deletes_nothing(world: World) -> None:
@@ -360,6 +351,8 @@ def test_db_backup_then_restore_brings_the_data_back(world: World) -> None:
     world.sql("DELETE FROM user_progress WHERE user_id = 'user_456'")
     world.sql("DELETE FROM audit_logs WHERE user_id = 'user_456'")
     world.sql("DELETE FROM session_logs WHERE user_id = 'user_456'")
+    world.sql("DELETE FROM accounts WHERE user_id = 'user_456'")
+    world.sql("DELETE FROM sessions WHERE user_id = 'user_456'")
     world.sql("DELETE FROM users WHERE id = 'user_456'")
     assert _users(world) == users - 1
 
@@ -481,17 +474,18 @@ def test_db_migrate_fails_on_a_half_applied_migration(world: World) -> None:
 def test_health_check_passes_on_a_healthy_system(world: World) -> None:
     out = world.run("health-check", max_pool_usage_pct=100)
     assert out.status == "succeeded", out.error
-    assert out.outputs("slis") == {"error_rate_pct": 0.08, "p95_ms": 182}
-    assert [r["path"] for r in world.api.requests] == ["/health", "/", "/api/v1/metrics"]
+    assert out.outputs("slis") == {"error_rate_pct": 0.08, "p95_ms": 182.0}
+    assert [r["path"] for r in world.api.requests] == ["/health", "/"]
+    assert [r["path"] for r in world.sentry.requests] == ["/api/0/organizations/vocavision/events/"]
 
 
 def test_health_check_fails_loudly_when_an_sli_breaches(world: World) -> None:
-    world.api.degrade()
+    world.sentry.degrade()
     out = world.run("health-check", max_pool_usage_pct=100)
     assert out.exit_code == 1
     error = out.step("slis").error
-    assert "result.json.error_rate_pct < inputs.max_error_rate_pct" in error
-    assert "2.4" in error  # the value it saw
+    assert "(result.json.data[0]['failure_rate()'] * 100) < inputs.max_error_rate_pct" in error
+    assert "0.024" in error  # the value it saw (a fraction, as Sentry gives it)
 
 
 def test_health_check_fails_when_a_dependency_is_unhealthy(world: World) -> None:
@@ -521,19 +515,18 @@ def test_high_error_rate_rolls_back_a_bad_deployment(world: World) -> None:
     called = world.doubles_called()
     assert ["vercel", "list"] in called
     assert ["npm", "outdated"] in called  # exit 1 (outdated packages) is not a failure
-    assert ["vercel", "rollback"] in called
+    assert world.vercel.production == "dpl_2b8d1x0mzAbC"  # promoted through Vercel's API
     assert "PrismaClientKnownRequestError" in out.result("error_logs")["stdout"]
     assert out.status_of("hotfix") == "skipped"
 
 
 def test_high_error_rate_still_high_fails(world: World) -> None:
-    world.api.degrade()
+    world.sentry.degrade()
     out = world.run("high-error-rate", app_dir=str(world.tmp),
                     fields={"pattern": "api", "cause": "external"})
     assert out.exit_code == 1
     assert out.status_of("rollback") == "skipped"
-    assert "retry.until `result.json.error_rate_pct < inputs.max_error_rate_pct`" in \
-        out.step("recovered").error
+    assert "failure_rate()" in out.step("recovered").error
 
 
 def test_site_down_rolls_back_and_waits_for_the_site(world: World) -> None:
@@ -541,9 +534,9 @@ def test_site_down_rolls_back_and_waits_for_the_site(world: World) -> None:
     assert out.status == "succeeded", out.error
     called = world.doubles_called()
     assert ["vercel", "inspect", "https://web-7f3k2l9qp-vocavision.vercel.app"] in called
-    assert ["vercel", "rollback"] in called
+    assert world.vercel.production == "dpl_2b8d1x0mzAbC"  # rolled back through Vercel's API
     assert out.status_of("dns") == "succeeded"
-    assert out.result("notify")["fields"]["status_page_url"].startswith("https://")
+    assert out.status_of("status_page") == "skipped"  # the site answered
 
 
 def test_site_down_carries_on_when_the_site_does_not_answer(world: World) -> None:
@@ -617,14 +610,13 @@ def test_ssl_certificate_check_fails_on_an_untrusted_chain(
 # -- end to end: security ----------------------------------------------------------------
 
 
-def test_security_breach_locks_accounts_preserves_evidence_and_resets(world: World) -> None:
-    out = world.run("security-breach", compromised_emails=["user@example.com"],
-                    blocked_ips=["198.51.100.23"], evidence_dir=str(world.tmp),
+def test_security_breach_preserves_evidence_and_assesses_the_scope(world: World) -> None:
+    # locking accounts needs two signed approvals: tests/test_library_approvals.py
+    out = world.run("security-breach", blocked_ips=["198.51.100.23"], evidence_dir=str(world.tmp),
                     fields={"affected_data": "email addresses of 2 users",
                             "breach_start": "2024-01-21T03:00Z"})
     assert out.status == "succeeded", out.error
-    assert world.sql("SELECT password_hash FROM users WHERE id = 'user_123'") == [(None,)]
-    assert world.sql("SELECT count(*) FROM users WHERE password_hash IS NULL") == [(1,)]
+    assert out.status_of("lock_accounts") == "skipped"
     evidence = Path(out.outputs("snapshot")["dir"])
     assert (evidence / "database.sql.gz").stat().st_size > 1000
     sums = (evidence / "SHA256SUMS").read_text()
@@ -632,7 +624,6 @@ def test_security_breach_locks_accounts_preserves_evidence_and_resets(world: Wor
     trail = out.result("audit_trail")["rows"]
     assert {r["action"] for r in trail} >= {"login_failed"}
     assert {r["ip"] for r in trail if r["user_id"] == "user_456"} == {"198.51.100.23"}
-    assert world.api.reset_emails == ["user@example.com"]
     assert out.status_of("block_ips") == "succeeded"
 
 
@@ -664,14 +655,12 @@ def test_security_audit_fixes_vulnerabilities_when_asked(world: World) -> None:
 
 
 def test_rotate_secrets_never_shows_the_new_value(world: World) -> None:
-    out = world.run("rotate-secrets", secret_name="NEXTAUTH_SECRET", app_dir=str(world.tmp),
-                    fields={"monitored_until": "2024-01-22T10:00Z"})
+    # more in tests/test_library_rotate.py
+    out = world.run("rotate-secrets", secret_name="NEXTAUTH_SECRET")
     assert out.status == "succeeded", out.error
-    called = world.doubles_called()
-    assert ["vercel", "env", "add", "NEXTAUTH_SECRET_NEW", "production"] in called
-    assert ["vercel", "env", "rm", "NEXTAUTH_SECRET", "production", "--yes"] in called
-    assert "stdin 44 bytes" in world.fake_log.read_text()  # 32 random bytes, base64
+    value = world.vercel.env_value("NEXTAUTH_SECRET")
     shown = "".join(str(e.data) for e in out.events)
+    assert value and value not in shown
     assert not re.search(r"[A-Za-z0-9+/]{43}=", shown)
 
 
@@ -693,7 +682,7 @@ def test_planned_maintenance_prepare_and_after(world: World) -> None:
     assert prepare.status == "succeeded", prepare.error
     assert prepare.result("schedule")["fields"]["window"].startswith("Sun")
     assert prepare.status_of("backup") == "skipped"
-    world.api.degrade()
+    world.sentry.degrade()
     after = world.run("planned-maintenance", phase="after")
     assert after.exit_code == 1
     assert after.status_of("slis") == "failed"
@@ -708,7 +697,7 @@ def test_daily_checklist_all_green(world: World) -> None:
 
 
 def test_daily_checklist_asks_for_an_incident_when_a_check_fails(world: World) -> None:
-    world.api.degrade()
+    world.sentry.degrade()
     out = world.run("daily-checklist", fields={"recurring_problems": "quiz timeouts"})
     assert out.status_of("slis") == "failed"
     assert out.status_of("escalate") == "succeeded"
@@ -725,6 +714,7 @@ def test_weekly_checklist(world: World) -> None:
     assert out.status_of("latest_backup") == "succeeded"
     assert out.status_of("npm_audit") == "succeeded"
     assert out.result("growth")["row"]["users"] == 204
+    assert out.status_of("verdict") == "skipped"
 
 
 def test_weekly_checklist_flags_a_missing_backup(world: World) -> None:
@@ -732,6 +722,8 @@ def test_weekly_checklist_flags_a_missing_backup(world: World) -> None:
                     fields={"scaling_needed": "no"})
     assert out.status_of("latest_backup") == "failed"
     assert "no backup_*.sql.gz in the backup folder" in out.result("latest_backup")["stderr"]
+    assert out.exit_code == 1  # a failed check fails the checklist (it used to succeed)
+    assert "failed checks: latest dump" in (out.error or "")
 
 
 def test_monthly_checklist(world: World) -> None:
@@ -812,20 +804,12 @@ def test_deploy_with_vercel_waits_for_health(world: World, app_repo: tuple[Path,
     assert out.result("verify")["json"]["status"] == "healthy"
 
 
-def test_rollback_with_vercel(world: World) -> None:
-    out = world.run("rollback", deployment="https://web-2b8d1x0mz-vocavision.vercel.app")
+def test_rollback_promotes_through_vercel(world: World) -> None:
+    world.vercel.ship_bad_release()
+    out = world.run("rollback")
     assert out.status == "succeeded", out.error
-    assert ["vercel", "rollback", "https://web-2b8d1x0mz-vocavision.vercel.app"] in \
-        world.doubles_called()
-
-
-def test_rollback_git_revert(world: World, app_repo: tuple[Path, Path]) -> None:
-    origin, clone = app_repo
-    world.run("deploy", repo=str(clone))
-    out = world.run("rollback", method="git-revert", repo=str(clone))
-    assert out.status == "succeeded", out.error
-    assert _git(origin, "log", "-1", "--format=%s", "main").startswith('Revert "feat: streak')
-    assert out.status_of("deployments") == "skipped"
+    assert world.vercel.production == "dpl_7f3k2l9qpXyZ"
+    assert world.api.health["status"] == "healthy"
 
 
 def test_scale_application(world: World, app_repo: tuple[Path, Path]) -> None:
@@ -896,19 +880,6 @@ def test_cli_cache_clear_flush_needs_the_confirm_word(world: World) -> None:
     wait_until(lambda: r.dbsize() == 0, "FLUSHDB ASYNC to empty the db")
 
 
-def test_cli_user_delete_hard(world: World) -> None:
-    before = _counts(world, "user_901")
-    proc = world.cli("run", _book("user-delete"), "--var", "email=amelie.durand@example.com",
-                     "--var", "mode=hard", "--yes", "--confirm-word", "delete-user",
-                     "--output", "json")
-    assert proc.returncode == 0, proc.stderr
-    assert _ended(proc.stdout)["verify"]["status"] == "succeeded"
-    after = _counts(world, "user_901")
-    assert all(mine == 0 for mine, _ in after.values())
-    assert {t: rest for t, (_, rest) in after.items()} == {
-        t: rest for t, (_, rest) in before.items()}
-
-
 def test_cli_manual_steps_pause_and_resume_with_ack(world: World) -> None:
     first = world.cli("run", _book("db-migrate"), "--yes", "--var",
                       f"app_dir={world.tmp}", "--var", f"backup_dir={world.tmp}",
@@ -967,7 +938,7 @@ def test_cli_database_password_never_shows(world: World) -> None:
 
 def test_db_emergency_escalates_when_the_database_does_not_answer(world: World) -> None:
     gone = world.db_url.rsplit("/", 1)[0] + "/vocavision_gone"
-    out = world.run("db-emergency", env={"DATABASE_URL": gone},
+    out = world.run("db-emergency", env={"VOCAVISION_DB_ADMIN": gone},
                     fields={"ticket_url": "https://support.example.com/t/1", "action": "failover"})
     assert out.exit_code == 1  # the run fails, after the escalation path ran
     assert out.status_of("version") == "failed"
@@ -975,3 +946,10 @@ def test_db_emergency_escalates_when_the_database_does_not_answer(world: World) 
         assert out.status_of(step) == "skipped"
     assert out.result("escalate")["fields"] == {"ticket_url": "https://support.example.com/t/1",
                                                 "action": "failover"}
+
+
+def test_redis_backup(world: World) -> None:
+    # more in tests/test_library_checks.py
+    out = world.run("redis-backup", backup_dir=str(world.tmp))
+    assert out.status == "succeeded", out.error
+    assert Path(out.outputs("copy")["file"]).read_bytes()[:5] == b"REDIS"

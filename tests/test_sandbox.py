@@ -105,7 +105,8 @@ def test_up_reuses_a_running_sandbox_and_records_it(box_root: Path) -> None:
     recorded = json.loads((box_root / "sandbox.json").read_text())
     assert recorded["postgres"]["pid"] == box.postgres.pid
     assert recorded["redis"]["port"] == box.redis.port
-    assert box.env() == {"DATABASE_URL": box.postgres.url, "REDIS_URL": box.redis.url}
+    assert box.env() == {"DATABASE_URL": box.postgres.url, "REDIS_URL": box.redis.url,
+                         "VOCAVISION_DB_ADMIN": box.postgres.url}
 
 
 def test_up_restarts_a_half_dead_sandbox(box_root: Path) -> None:
@@ -234,7 +235,7 @@ def test_cli_up_env_status_down(box_dir: Path, capsys: pytest.CaptureFixture[str
     code, out, err = run_cli(capsys, "sandbox", "up", "--dir", str(root))
     assert code == 0, err
     exports = dict(shlex.split(line)[1].split("=", 1) for line in out.splitlines())
-    assert set(exports) == {"DATABASE_URL", "REDIS_URL"}
+    assert set(exports) == {"DATABASE_URL", "REDIS_URL", "VOCAVISION_DB_ADMIN"}
     assert pg_ok(exports["DATABASE_URL"]) == 42
     assert re.search(r"started: PostgreSQL \d+\.\d+ \(pg_stat_statements\) on 127\.0\.0\.1:\d+, "
                      r"Redis \d+\.\d+\.\d+ on 127\.0\.0\.1:", err), err
@@ -257,7 +258,7 @@ def test_cli_up_env_status_down(box_dir: Path, capsys: pytest.CaptureFixture[str
     assert code == 0 and json.loads(out)["running"] is True
 
     code, out, err = run_cli(capsys, "sandbox", "down", "--dir", str(root))
-    assert code == 0 and out == "unset DATABASE_URL REDIS_URL\n"
+    assert code == 0 and out == "unset DATABASE_URL REDIS_URL VOCAVISION_DB_ADMIN\n"
     assert f"removed {root}" in err and not root.exists()
     code, out, err = run_cli(capsys, "sandbox", "down", "--dir", str(root))
     assert code == 0 and "nothing to do" in err

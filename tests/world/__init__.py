@@ -5,8 +5,11 @@
   URL; `drop_database(admin_url, url)` removes it. The tests load one template database per
   session and copy it for every test (`CREATE DATABASE ... TEMPLATE`), so each runbook starts
   from the same data.
-- `api.py`: `VocaVisionAPI`, a real local HTTP server for `/health`, `/api/health`,
-  `/api/v1/auth/forgot-password`, `/api/v1/metrics` and edge-cache `PURGE`.
+- `api.py`: `VocaVisionAPI`, a real local HTTP server for the app's endpoints the seed names
+  (`/health`, `/api/health`, `/api/v1/auth/forgot-password`).
+- `vercel.py`: `VercelAPI`, Vercel's REST API as documented (projects, deployments, promote,
+  redeploy, env, edge-cache invalidation by tag), Bearer token and `teamId` required.
+- `sentry.py`: `SentryAPI`, Sentry's Discover events query (the SLIs).
 - `bin/`: `vercel`, `npm`, `node` test doubles. Tests alone put this folder on PATH; each
   double appends its argv to `$VOCAVISION_FAKE_LOG` and prints plausible output.
 """

@@ -8,11 +8,11 @@ Routes (what the runbooks read):
   `status` is not healthy.
 - `POST /api/v1/auth/forgot-password` with JSON `{"email": ...}`: 200 `{"message": ...}`, the
   same answer whether or not the account exists (as a real API must); 400 without an email.
-- `GET /api/v1/metrics`: the SLIs of the last 5 minutes: `requests`, `error_rate_pct`,
-  `p95_ms`, `p99_ms`, `db_query_p95_ms`, `uptime_pct`.
-- `PURGE <any path>`: the edge cache forgets it: 200 `{"purged": path}`.
 
-Tests change `health`, `metrics` and read `requests` and `reset_emails`.
+These are the app's endpoints as the seed names them, and only those: the SLIs come from
+Sentry (`world/sentry.py`), deployments and the CDN cache from Vercel (`world/vercel.py`).
+`set_live(deployment)` makes the API answer as that deployment would (a broken release is
+unhealthy). Tests change `health` and read `requests` and `reset_emails`.
 Run it alone for a demo: `python tests/world/api.py --port 8080`.
 """
 
@@ -24,24 +24,6 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-HEALTHY_METRICS: dict[str, Any] = {
-    "window": "5m",
-    "requests": 18250,
-    "error_rate_pct": 0.08,
-    "p95_ms": 182,
-    "p99_ms": 431,
-    "db_query_p95_ms": 38,
-    "uptime_pct": 99.97,
-}
-
-DEGRADED_METRICS: dict[str, Any] = {
-    **HEALTHY_METRICS,
-    "error_rate_pct": 2.4,
-    "p95_ms": 1340,
-    "p99_ms": 2900,
-    "db_query_p95_ms": 410,
-}
-
 
 class VocaVisionAPI:
     """Start with `VocaVisionAPI()`; `url` is its base; `close()` when done."""
@@ -51,10 +33,8 @@ class VocaVisionAPI:
             "status": "healthy",
             "checks": {"database": "healthy", "redis": "healthy"},
         }
-        self.metrics: dict[str, Any] = dict(HEALTHY_METRICS)
         self.requests: list[dict[str, Any]] = []
         self.reset_emails: list[str] = []
-        self.purged: list[str] = []
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"api": self})
         self.server = ThreadingHTTPServer((host, port), handler)
@@ -63,9 +43,11 @@ class VocaVisionAPI:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
-    def degrade(self) -> None:
-        """Make the metrics breach every alert threshold of the seed's SLI table."""
-        self.metrics = dict(DEGRADED_METRICS)
+    def set_live(self, deployment: dict[str, Any]) -> None:
+        """Answer as `deployment` (from the Vercel stand-in) would: healthy or not."""
+        state = "healthy" if deployment.get("healthy", True) else "unhealthy"
+        self.health = {"status": "healthy" if state == "healthy" else "degraded",
+                       "checks": {"database": state, "redis": "healthy"}}
 
     def close(self) -> None:
         self.server.shutdown()
@@ -83,9 +65,6 @@ class VocaVisionAPI:
         with self._lock:
             self.requests.append({"method": method, "path": path, "body": body})
         route = path.split("?", 1)[0]
-        if method == "PURGE":
-            self.purged.append(route)
-            return _json(200, {"purged": route})
         if route == "/" and method in ("GET", "HEAD"):
             return 200, "text/html; charset=utf-8", b"<!doctype html><title>VocaVision</title>"
         if route in ("/health", "/api/health") and method in ("GET", "HEAD"):
@@ -95,8 +74,6 @@ class VocaVisionAPI:
                 "checks": dict(self.health["checks"]),
             }
             return _json(200 if payload["status"] == "healthy" else 503, payload)
-        if route == "/api/v1/metrics" and method == "GET":
-            return _json(200, self.metrics)
         if route == "/api/v1/auth/forgot-password":
             if method != "POST":
                 return _json(405, {"error": "method not allowed"})
@@ -136,7 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PURGE = _handle
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _handle
 
 
 def main() -> None:
@@ -145,11 +122,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A local stand-in for the VocaVision API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--degraded", action="store_true", help="serve breaching SLIs")
     args = parser.parse_args()
     api = VocaVisionAPI(args.host, args.port)
-    if args.degraded:
-        api.degrade()
     print(f"VocaVision API stand-in on {api.url} (Ctrl-C stops it)", flush=True)
     try:
         threading.Event().wait()

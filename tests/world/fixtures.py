@@ -13,6 +13,8 @@ import pytest
 from world import create_database, drop_database, setup_database
 from world.api import VocaVisionAPI
 from world.harness import World
+from world.sentry import SentryAPI
+from world.vercel import VercelAPI
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +32,16 @@ def world_template(pg_url: str) -> Iterator[str]:
 def world(pg_url: str, redis_url: str, world_template: str, tmp_path: Path) -> Iterator[World]:
     db_url = create_database(pg_url, template=world_template)
     api = VocaVisionAPI()
+    hosting, monitoring = VercelAPI(live_changed=api.set_live), SentryAPI()
     w = World(admin_url=pg_url, db_url=db_url, redis_url=redis_url, api=api, tmp=tmp_path,
-              prefix=f"t:library:{uuid.uuid4().hex[:10]}:")
+              prefix=f"t:library:{uuid.uuid4().hex[:10]}:", vercel=hosting,
+              sentry=monitoring)
     try:
         yield w
     finally:
         api.close()
+        hosting.close()
+        monitoring.close()
         drop_database(pg_url, db_url)
         r = w.redis()
         keys = list(r.scan_iter(match=w.prefix + "*", count=1000))

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from world import BIN
+from world import BIN, sentry, vercel
 from world.api import VocaVisionAPI
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,6 +121,8 @@ class World:
     api: VocaVisionAPI
     tmp: Path
     prefix: str  # unique Redis key prefix for this test
+    vercel: vercel.VercelAPI
+    sentry: sentry.SentryAPI
 
     @property
     def fake_log(self) -> Path:
@@ -133,7 +135,8 @@ class World:
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of an operator's shell in this world."""
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("VVRUN_", "DATABASE_", "REDIS_", "VOCAVISION_"))}
+               if not k.startswith(("VVRUN_", "DATABASE_", "REDIS_", "VOCAVISION_", "VERCEL_",
+                                     "SENTRY_", "SLACK_", "PAGERDUTY_", "STATUSPAGE_"))}
         env.update({
             "PATH": os.pathsep.join([str(BIN), env.get("PATH", "")]),
             "DATABASE_URL": self.db_url,
@@ -141,6 +144,15 @@ class World:
             "VOCAVISION_URL": self.api.url,
             "VOCAVISION_API_URL": self.api.url,
             "VOCAVISION_FAKE_LOG": str(self.fake_log),
+            # the superuser of the test server: it may use the reserved connection slots
+            "VOCAVISION_DB_ADMIN": self.db_url,
+            "VERCEL_API_URL": self.vercel.url,
+            "VERCEL_TOKEN": vercel.TOKEN,
+            "VERCEL_TEAM_ID": vercel.TEAM,
+            "VERCEL_PROJECT_ID": vercel.PROJECT["id"],
+            "SENTRY_API_URL": self.sentry.url,
+            "SENTRY_AUTH_TOKEN": sentry.TOKEN,
+            "SENTRY_ORG": sentry.ORG,
             "VVRUN_OPERATOR": "library-tests",
             "XDG_STATE_HOME": str(self.tmp / "state"),
             "NO_COLOR": "1",

@@ -64,3 +64,30 @@ CREATE TABLE _prisma_migrations (
     started_at          timestamptz NOT NULL DEFAULT now(),
     applied_steps_count integer NOT NULL DEFAULT 0
 );
+
+-- Auth.js (NextAuth) with its Prisma adapter, tables mapped to snake case (@@map): `accounts`
+-- links a user to a sign-in provider (Google), `sessions` holds database sessions. Locking an
+-- account must revoke both, or Google sign-in and open sessions keep working.
+CREATE TABLE accounts (
+    id                  text PRIMARY KEY,
+    user_id             text NOT NULL REFERENCES users (id),
+    type                text NOT NULL,               -- oauth, oidc, email
+    provider            text NOT NULL,               -- google
+    provider_account_id text NOT NULL,
+    refresh_token       text,
+    access_token        text,
+    expires_at          integer,
+    token_type          text,
+    scope               text,
+    id_token            text,
+    session_state       text,
+    UNIQUE (provider, provider_account_id)
+);
+
+CREATE TABLE sessions (
+    id            text PRIMARY KEY,
+    session_token text NOT NULL UNIQUE,
+    user_id       text NOT NULL REFERENCES users (id),
+    expires       timestamptz NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);

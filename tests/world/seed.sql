@@ -77,3 +77,15 @@ INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, logs,
   ('0b6f6c4e-8a43-4f0e-9d1a-1c1f0a000004', 'd6a4f2e5b7c8d9201100998877665544d6a4f2e5b7c8d9201100998877665544', now() - interval '7 days',   '20240114101500_soft_delete',     NULL, now() - interval '7 days',   1);
 
 ANALYZE;
+
+-- Google sign-in links and open sessions (Auth.js).
+INSERT INTO accounts (id, user_id, type, provider, provider_account_id, access_token, scope) VALUES
+  ('acc_1', 'user_123', 'oidc', 'google', '104857600000000000123', 'ya29.placeholder-123', 'openid email profile'),
+  ('acc_2', 'user_456', 'oidc', 'google', '104857600000000000456', 'ya29.placeholder-456', 'openid email profile'),
+  ('acc_3', 'user_901', 'oidc', 'google', '104857600000000000901', 'ya29.placeholder-901', 'openid email profile');
+
+INSERT INTO sessions (id, session_token, user_id, expires) VALUES
+  ('ses_1', 'tok-user123-laptop', 'user_123', now() + interval '29 days'),
+  ('ses_2', 'tok-user123-phone',  'user_123', now() + interval '12 days'),
+  ('ses_3', 'tok-user456-laptop', 'user_456', now() + interval '20 days'),
+  ('ses_4', 'tok-user901-phone',  'user_901', now() + interval '2 days');

@@ -99,7 +99,7 @@ def down(ctx: click.Context, directory: str | None) -> None:
     if box is None:
         click.echo(f"no sandbox in {root}: nothing to do", err=True)
         return
-    click.echo("unset DATABASE_URL REDIS_URL")
+    click.echo("unset DATABASE_URL REDIS_URL VOCAVISION_DB_ADMIN")
     click.echo(f"stopped PostgreSQL (pid {box.postgres.pid}) and Redis (pid {box.redis.pid}); "
                f"removed {root}", err=True)
 

@@ -46,8 +46,10 @@ class Sandbox:
     created_at: float = 0.0
 
     def env(self) -> dict[str, str]:
-        """The variables a runbook reads: DATABASE_URL and REDIS_URL."""
-        return {"DATABASE_URL": self.postgres.url, "REDIS_URL": self.redis.url}
+        """The variables a runbook reads: DATABASE_URL, REDIS_URL, and VOCAVISION_DB_ADMIN (the
+        incident runbooks' admin login: the sandbox's user is the server's superuser)."""
+        return {"DATABASE_URL": self.postgres.url, "REDIS_URL": self.redis.url,
+                "VOCAVISION_DB_ADMIN": self.postgres.url}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

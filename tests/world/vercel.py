@@ -1,0 +1,284 @@
+"""A real local HTTP server that speaks the parts of Vercel's REST API the runbooks need, as
+Vercel documents them (https://vercel.com/docs/rest-api) — not as the runbooks call them:
+
+- every request needs `Authorization: Bearer <token>` (401 otherwise) and, for a team
+  project, `?teamId=<team>` (403 without it: the token alone does not pick the team);
+- `GET /v9/projects/{idOrName}`: the project, its `targets.production` (the live deployment);
+- `GET /v6/deployments?projectId=&target=&state=&limit=`: `{"deployments": [...],
+  "pagination": {...}}`, newest first, each with `uid`, `url`, `state`, `readyState`,
+  `target`, `created`, `meta`;
+- `GET /v13/deployments/{idOrUrl}`: one deployment (`id`, `url`, `readyState`, `target`...);
+- `POST /v10/projects/{projectId}/promote/{deploymentId}`: point production at an existing
+  READY deployment (201); 400 for a deployment that is not READY or not the project's;
+- `POST /v13/deployments` with `{"name", "deploymentId", "target": "production"}`: redeploy
+  (a new deployment built from that one, with the project's current environment);
+- `GET /v10/projects/{idOrName}/env`, `POST /v10/projects/{idOrName}/env?upsert=true`,
+  `PATCH /v9/projects/{idOrName}/env/{id}` (`{"value"}`: edit in place, targets kept),
+  `DELETE /v9/projects/{idOrName}/env/{id}`: environment variables (values never listed);
+- `POST /v1/edge-cache/invalidate-by-tags?projectIdOrName=` with `{"tags": [...] | "a,b",
+  "target"?}` and `.../dangerously-delete-by-tags`: the CDN cache forgets those tags.
+
+`live_changed(deployment)` is called when production points at another deployment, so the
+app's stand-in can answer as that version would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+TOKEN = "vercel-test-token-3f9a"
+TEAM = "team_vocavision42"
+PROJECT = {"id": "prj_vocavisionWeb1", "name": "web"}
+
+
+def _deployment(uid: str, host: str, age_min: int, *, state: str = "READY",
+                target: str | None = "production", healthy: bool = True,
+                sha: str = "") -> dict[str, Any]:
+    created = int(time.time() * 1000) - age_min * 60_000
+    return {"uid": uid, "name": PROJECT["name"], "url": host, "created": created,
+            "state": state, "readyState": state, "target": target,
+            "projectId": PROJECT["id"], "healthy": healthy,
+            "meta": {"githubCommitSha": sha or uid[-7:] * 2,
+                     "githubCommitMessage": f"deploy {uid}"}}
+
+
+def default_deployments() -> list[dict[str, Any]]:
+    """The newest production deployment is live (and healthy); older ones, one failed."""
+    return [
+        _deployment("dpl_7f3k2l9qpXyZ", "web-7f3k2l9qp-vocavision.vercel.app", 12),
+        _deployment("dpl_2b8d1x0mzAbC", "web-2b8d1x0mz-vocavision.vercel.app", 180),
+        _deployment("dpl_9q4w7e1rtDeF", "web-9q4w7e1rt-vocavision.vercel.app", 1440,
+                    state="ERROR", target=None),
+        _deployment("dpl_5h6j3k8luGhI", "web-5h6j3k8lu-vocavision.vercel.app", 2880),
+    ]
+
+
+class VercelAPI:
+    """Start with `VercelAPI()`; `url` is its base; `close()` when done."""
+
+    def __init__(self, live_changed: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.deployments = default_deployments()
+        self.production = self.deployments[0]["uid"]
+        self.envs: list[dict[str, Any]] = [
+            {"id": "env_nextauth01", "key": "NEXTAUTH_SECRET", "value": "old-nextauth",
+             "type": "encrypted", "target": ["production", "preview"]},
+            {"id": "env_database01", "key": "DATABASE_URL", "value": "postgresql://old",
+             "type": "encrypted", "target": ["production"]},
+            {"id": "env_openai0001", "key": "OPENAI_API_KEY", "value": "sk-old",
+             "type": "encrypted", "target": ["production"]},
+        ]
+        self.invalidated: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.live_changed = live_changed
+        self._lock = threading.Lock()
+        handler = type("Handler", (_Handler,), {"api": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- helpers for tests ---------------------------------------------------------------
+
+    def live(self) -> dict[str, Any]:
+        return self.find(self.production) or {}
+
+    def find(self, id_or_url: str) -> dict[str, Any] | None:
+        host = id_or_url.removeprefix("https://").rstrip("/")
+        return next((d for d in self.deployments if id_or_url in (d["uid"],) or
+                     d["url"] == host), None)
+
+    def ship_bad_release(self) -> dict[str, Any]:
+        """A new production deployment that is live and broken (what a rollback undoes)."""
+        bad = _deployment("dpl_badbadbadJkL", "web-badbadbad-vocavision.vercel.app", 2,
+                          healthy=False)
+        self.deployments.insert(0, bad)
+        self._go_live(bad)
+        return bad
+
+    def env_value(self, key: str) -> str | None:
+        return next((e["value"] for e in self.envs if e["key"] == key), None)
+
+    def _go_live(self, dep: dict[str, Any]) -> None:
+        self.production = dep["uid"]
+        if self.live_changed:
+            self.live_changed(dep)
+
+    # -- the API -------------------------------------------------------------------------
+
+    def answer(self, method: str, target: str, headers: Any,
+               body: bytes) -> tuple[int, Any]:
+        parts = urlsplit(target)
+        path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        with self._lock:
+            self.requests.append({"method": method, "path": path, "query": query,
+                                  "body": body})
+        if headers.get("Authorization") != f"Bearer {TOKEN}":
+            return 401, _error("forbidden", "Not authorized")
+        if query.get("teamId") != TEAM and query.get("slug") != "vocavision":
+            return 403, _error("forbidden", "You don't have permission to access this "
+                               "resource: the project belongs to a team (teamId missing).")
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            return 400, _error("bad_request", "Invalid JSON body")
+        seg = path.strip("/").split("/")
+        with self._lock:
+            return self._route(method, seg, query, payload)
+
+    def _route(self, method: str, seg: list[str], query: dict[str, str],
+               payload: Any) -> tuple[int, Any]:
+        project_ok = {PROJECT["id"], PROJECT["name"]}
+        if method == "GET" and seg[:2] == ["v9", "projects"] and len(seg) == 3:
+            if seg[2] not in project_ok:
+                return 404, _error("not_found", "Project not found")
+            live = self.live()
+            return 200, {**PROJECT, "targets": {"production": _public(live, full=True)},
+                         "latestDeployments": [_public(d) for d in self.deployments[:5]]}
+        if method == "GET" and seg == ["v6", "deployments"]:
+            found = [d for d in self.deployments
+                     if query.get("projectId") in (None, *project_ok)
+                     and (not query.get("target") or d["target"] == query["target"])
+                     and (not query.get("state")
+                          or d["state"] in query["state"].split(","))]
+            found = found[:int(query.get("limit", 20))]
+            return 200, {"deployments": [_public(d) for d in found],
+                         "pagination": {"count": len(found), "next": None, "prev": None}}
+        if method == "GET" and seg[:2] == ["v13", "deployments"] and len(seg) == 3:
+            dep = self.find(seg[2])
+            if not dep:
+                return 404, _error("not_found", "Deployment not found")
+            return 200, _public(dep, full=True, aliased=dep["uid"] == self.production)
+        if method == "POST" and seg[:2] == ["v10", "projects"] and len(seg) == 5 \
+                and seg[3] == "promote":
+            dep = self.find(seg[4])
+            if seg[2] not in project_ok or not dep:
+                return 404, _error("not_found", "Deployment not found")
+            if dep["state"] != "READY":
+                return 400, _error("bad_request", "Only READY deployments can be promoted")
+            self._go_live(dep)
+            return 201, {}
+        if method == "POST" and seg == ["v13", "deployments"]:
+            return self._redeploy(payload or {})
+        if seg[:2] in (["v10", "projects"], ["v9", "projects"]) and len(seg) >= 4 \
+                and seg[3] == "env":
+            if seg[2] not in project_ok:
+                return 404, _error("not_found", "Project not found")
+            return self._env(method, seg, query, payload)
+        if method == "POST" and seg[:2] == ["v1", "edge-cache"] and seg[2] in (
+                "invalidate-by-tags", "dangerously-delete-by-tags"):
+            if query.get("projectIdOrName") not in project_ok:
+                return 400, _error("bad_request", "projectIdOrName is required")
+            tags = (payload or {}).get("tags")
+            if isinstance(tags, str):
+                tags = [t for t in tags.split(",") if t]
+            if not tags or not all(isinstance(t, str) and len(t) <= 256 for t in tags):
+                return 400, _error("bad_request", "tags must be a non-empty list of strings")
+            self.invalidated.append({"how": seg[2], "tags": tags,
+                                     "target": (payload or {}).get("target")})
+            return 200, {}
+        return 404, _error("not_found", "The requested path was not found")
+
+    def _redeploy(self, payload: dict[str, Any]) -> tuple[int, Any]:
+        source = self.find(str(payload.get("deploymentId", "")))
+        if payload.get("name") not in (PROJECT["name"], PROJECT["id"]) or not source:
+            return 400, _error("bad_request", "name and an existing deploymentId are required")
+        n = len(self.deployments)
+        dep = _deployment(f"dpl_redeploy{n:04d}", f"web-redeploy{n:04d}-vocavision.vercel.app",
+                          0, healthy=source["healthy"], sha=source["meta"]["githubCommitSha"],
+                          target=payload.get("target"))
+        dep["env"] = {e["key"]: e["value"] for e in self.envs}  # built with the env of now
+        self.deployments.insert(0, dep)
+        if dep["target"] == "production":
+            self._go_live(dep)
+        return 200, _public(dep, full=True)
+
+    def _env(self, method: str, seg: list[str], query: dict[str, str],
+             payload: Any) -> tuple[int, Any]:
+        if method == "GET" and len(seg) == 4:
+            return 200, {"envs": [{k: v for k, v in e.items() if k != "value"}
+                                  for e in self.envs]}
+        if method == "POST" and len(seg) == 4:
+            items = payload if isinstance(payload, list) else [payload]
+            created = []
+            for item in items:
+                if not isinstance(item, dict) or not {"key", "value", "type", "target"} <= \
+                        item.keys():
+                    return 400, _error("bad_request", "key, value, type and target are required")
+                old = next((e for e in self.envs if e["key"] == item["key"]), None)
+                if old and query.get("upsert") != "true":
+                    return 400, _error("ENV_ALREADY_EXISTS",
+                                       f"A variable with the name `{item['key']}` already exists")
+                if old:
+                    old.update(value=item["value"], type=item["type"], target=item["target"])
+                    created.append({k: v for k, v in old.items() if k != "value"})
+                    continue
+                new = {"id": f"env_{len(self.envs):010d}", **{k: item[k] for k in (
+                    "key", "value", "type", "target")}}
+                self.envs.append(new)
+                created.append({k: v for k, v in new.items() if k != "value"})
+            return 201, {"created": created[0] if len(created) == 1 else created,
+                         "failed": []}
+        if method == "PATCH" and len(seg) == 5:
+            env = next((e for e in self.envs if e["id"] == seg[4]), None)
+            if not env:
+                return 404, _error("not_found", "Environment variable not found")
+            if not isinstance(payload, dict) or not isinstance(payload.get("value", ""), str):
+                return 400, _error("bad_request", "value must be a string")
+            env.update({k: payload[k] for k in ("value", "type", "target") if k in payload})
+            return 200, {k: v for k, v in env.items() if k != "value"}
+        if method == "DELETE" and len(seg) == 5:
+            env = next((e for e in self.envs if e["id"] == seg[4]), None)
+            if not env:
+                return 404, _error("not_found", "Environment variable not found")
+            self.envs.remove(env)
+            return 200, {k: v for k, v in env.items() if k != "value"}
+        return 405, _error("method_not_allowed", "Method not allowed")
+
+
+def _public(dep: dict[str, Any], *, full: bool = False, aliased: bool = False) -> dict[str, Any]:
+    if not dep:
+        return {}
+    out = {k: dep[k] for k in ("uid", "name", "url", "created", "state", "readyState",
+                               "target", "meta")}
+    if full:
+        out.update(id=dep["uid"], createdAt=dep["created"], status=dep["state"],
+                   projectId=dep["projectId"], aliasAssigned=aliased,
+                   alias=["vocavision.com", "www.vocavision.com"] if aliased else [])
+        del out["uid"]
+    return out
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    api: VercelAPI
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, payload = self.api.answer(self.command, self.path, self.headers, body)
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = _handle
