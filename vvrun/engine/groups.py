@@ -92,15 +92,16 @@ class GroupRunner:
             **describe_dict(Description(summary=f"run runbook {step.spec.path}: "
                                         f"{callee.title}"), self.run.masker),
             "danger": step.danger, "attempt": 1, "item": None})
-        saved = (self.run.runbook, self.run.inputs, self.run.views)
+        saved = (self.run.runbook, self.run.inputs, self.run.views, self.run.secrets)
         self.run.runbook, self.run.inputs, self.run.views = callee, dict(inputs), {}
+        self.run.secrets = self.run.secrets_of(callee)  # its own `secrets:`, not the caller's
         try:
             _, failure = self._round(Group(callee.steps), index, key, {}, number)
             if failure is None:
                 ctpl = self.templater(step)
                 outputs = {n: evaluate(ctpl, e) for n, e in callee.outputs.items()}
         finally:
-            self.run.runbook, self.run.inputs, self.run.views = saved
+            self.run.runbook, self.run.inputs, self.run.views, self.run.secrets = saved
         if failure is not None:
             return self.record.failed(step, key, failure, started), failure
         return self.record.succeeded(step, key, outputs, outputs, started, attempts=1), None

@@ -17,6 +17,7 @@ from typing import Any
 
 from vvrun.engine.session import RunSession
 from vvrun.errors import VvrunError
+from vvrun.language.model import Runbook
 from vvrun.language.templates import Templater
 from vvrun.notify.base import Delivery, Message, Notifier
 from vvrun.notify.dispatch import Dispatcher, Ticket
@@ -28,13 +29,21 @@ END_WAIT = 30.0  # seconds the end of a run waits for deliveries still being tri
 
 
 def attach(run: RunSession, context: Callable[[], Mapping[str, Any]]) -> Notifications | None:
-    """Notifications for a runbook that declares notifiers; None otherwise."""
-    if not run.runbook.notifiers:
+    """Notifications for a runbook that declares notifiers (itself or a runbook it calls);
+    None otherwise."""
+    if not declares_notifiers(run.runbook):
         return None
     notes = Notifications(run, context)
     run.sink = NotifySink(run.sink, notes)
     run.clients.get(NOTIFY_CLIENT, lambda: notes, close=lambda _: None)
     return notes
+
+
+def declares_notifiers(runbook: Runbook, seen: frozenset[int] = frozenset()) -> bool:
+    if runbook.notifiers:
+        return True
+    return any(declares_notifiers(c, seen | {id(runbook)})
+               for c in runbook.callees.values() if id(c) not in seen)
 
 
 def audit_data(delivery: Delivery) -> dict[str, Any]:
@@ -49,11 +58,14 @@ def audit_data(delivery: Delivery) -> dict[str, Any]:
 class Notifications:
     def __init__(self, run: RunSession, context: Callable[[], Mapping[str, Any]]):
         self.run = run
+        self.top = run.runbook  # a called runbook is `run.runbook` while it runs
         self._context = context
+        self._called: set[str] = set()  # called runbooks whose notifiers are built
         self._dispatcher: Dispatcher | None = None
         self._notifiers: dict[str, Notifier] = {}
         self.off: dict[str, str] = {}
         self._done: collections.deque[Delivery] = collections.deque()
+        self._said: collections.deque[dict[str, str]] = collections.deque()
         self._required: list[Ticket] = []
         self._lock = threading.Lock()
 
@@ -61,7 +73,9 @@ class Notifications:
 
     def submit(self, name: str, message: Message, *, required: bool = False
                ) -> tuple[Ticket | None, str]:
-        """Queue `message` for `name`: (its ticket, "") or (None, why it cannot be sent)."""
+        """Queue `message` for `name`: (its ticket, "") or (None, why it cannot be sent).
+        Inside a called runbook, `name` is one of that runbook's notifiers."""
+        name = self.prepare() + name
         dispatcher = self._start()
         if name in self.off:
             return None, self.off[name]
@@ -72,23 +86,25 @@ class Notifications:
     # -- hooks of the sink ---------------------------------------------------------------
 
     def drain(self) -> None:
+        while self._said:  # a called runbook's notifier that is off: its notify step's thread
+            self.run.audit("notifier_off", self._said.popleft())
         while self._done:
             self.run.audit("notification", audit_data(self._done.popleft()))
 
     def run_event(self, event: str, data: Mapping[str, Any]) -> None:
         dispatcher = self._start()
         tpl: Templater | None = None
-        for name, rule in targets(self.run.runbook.notify, event, self._notifiers):
+        for name, rule in targets(self.top.notify, event, self._notifiers):
             if name in self.off or name not in self._notifiers:
                 continue
             text = None
             if rule is not None and rule.message:
-                tpl = tpl or Templater(self._context(), where=self.run.runbook.where)
+                tpl = tpl or Templater(self._context(), where=self.top.where)
                 try:
                     text = str(tpl.text(rule.message))
                 except VvrunError as exc:
                     text = f"(message not rendered: {self.run.masker.mask(exc.message)})"
-            message = event_message(event, runbook=self.run.runbook.name,
+            message = event_message(event, runbook=self.top.name,
                                     run_id=self.run.run_id, text=text,
                                     status=str(data.get("status") or event),
                                     operator=self.run.opts.operator)
@@ -119,26 +135,53 @@ class Notifications:
             return self._dispatcher
 
     def _build(self) -> Dispatcher:
+        # built at `run_started`, so with the top runbook's context (inputs, secrets)
+        self._notifiers.update(self._configure(self.top, ""))
+        self.drain()
+        dispatcher = Dispatcher(self._notifiers, on_delivery=self._done.append,
+                                mask=self.run.masker.mask)
+        if self.run.resumed:
+            self._remember(dispatcher)
+        return dispatcher
+
+    def _configure(self, runbook: Runbook, prefix: str) -> dict[str, Notifier]:
+        """The runbook's notifiers, rendered with the context of the runbook now running;
+        one that cannot be built is off for this run (said, and audited)."""
         from vvrun.notify.configure import configured
 
-        tpl = Templater(self._context(), where=self.run.runbook.where)
+        tpl = Templater(self._context(), where=runbook.where)
         masker = self.run.masker
-        for name, config in self.run.runbook.notifiers.items():
+        built = {}
+        for short, config in runbook.notifiers.items():
+            name = prefix + short
             try:
                 notifier = configured(name, tpl.value(config))
             except VvrunError as exc:  # off for this run: the run itself goes on
                 self.off[name] = masker.mask(exc.message)
-                self.run.audit("notifier_off", {"notifier": name, "reason": self.off[name],
-                                                "hint": exc.hint or ""})
+                self._said.append({"notifier": name, "reason": self.off[name],
+                                   "hint": exc.hint or ""})
                 continue
             for secret in notifier.secrets():
                 masker.add(secret)
-            self._notifiers[name] = notifier
-        dispatcher = Dispatcher(self._notifiers, on_delivery=self._done.append,
-                                mask=masker.mask)
-        if self.run.resumed:
-            self._remember(dispatcher)
-        return dispatcher
+            built[name] = notifier
+        return built
+
+    def prepare(self) -> str:
+        """Build the notifiers of the runbook now running, if not yet: a called runbook's
+        are built the first time it notifies, with its own secrets. Returns the prefix of
+        their names for the dispatcher and the audit trail: "" or "<callee name>/"."""
+        dispatcher = self._start()
+        runbook = self.run.runbook
+        if runbook is self.top:
+            return ""
+        prefix = f"{runbook.name}/"
+        with self._lock:
+            if runbook.path not in self._called:
+                self._called.add(runbook.path)
+                for full, notifier in self._configure(runbook, prefix).items():
+                    self._notifiers[full] = notifier
+                    dispatcher.add(full, notifier)
+        return prefix
 
     def _remember(self, dispatcher: Dispatcher) -> None:
         """A resumed run updates the Statuspage incident it opened (its `ref` in the audit)."""

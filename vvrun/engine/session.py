@@ -54,8 +54,21 @@ class RunSession:
         # a secret reaches a shell step only where its command or `env:` templates it
         self.secret_env: dict[str, str] = {}
         # `secrets.<name>`: fetched at first use, masked at once, kept for this run only
-        self.secrets = SecretValues(runbook.secrets, masker, options.environ,
-                                    os.path.dirname(os.path.abspath(runbook.path or ".")))
+        self.secrets = self._secret_values(runbook)
+        self._called_secrets: dict[str, SecretValues] = {}
+
+    def _secret_values(self, runbook: Runbook) -> SecretValues:
+        return SecretValues(runbook.secrets, self.masker, self.opts.environ,
+                            os.path.dirname(os.path.abspath(runbook.path or ".")))
+
+    def secrets_of(self, callee: Runbook) -> SecretValues:
+        """`secrets.*` inside a called runbook: its own `secrets:`, fetched at first use by
+        the same providers, masked by this run's masker, and fetched once a run however
+        often it is called."""
+        key = os.path.abspath(callee.path or callee.name)
+        if key not in self._called_secrets:
+            self._called_secrets[key] = self._secret_values(callee)
+        return self._called_secrets[key]
 
     def emit(self, kind: str, data: Mapping[str, Any]) -> None:
         """Mask, show to the sink, and append to the audit trail (live output excepted)."""

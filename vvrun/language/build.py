@@ -135,9 +135,15 @@ def _with_integrations(runbook: Runbook, data: Mapping[str, Any],
     rules = ok("notify")
     notify = parse_rules(rules) if isinstance(rules, list) and not _is_bad(bad, ("notify",)) \
         else ()
-    steps = tuple(replace(s, spec=with_notifiers(s.spec, notifiers, runbook.name))
-                  if s.type == "notify" else s for s in runbook.steps)
-    return replace(runbook, secrets=secrets, notifiers=notifiers, notify=notify, steps=steps)
+
+    def named(steps: tuple[Step, ...]) -> tuple[Step, ...]:  # notify steps in groups, too
+        return tuple(replace(s, spec=with_notifiers(s.spec, notifiers, runbook.name))
+                     if s.type == "notify" else
+                     replace(s, spec=replace(s.spec, steps=named(s.spec.steps)))
+                     if isinstance(s.spec, Group) else s for s in steps)
+
+    return replace(runbook, secrets=secrets, notifiers=notifiers, notify=notify,
+                   steps=named(runbook.steps))
 
 
 def _input(name: str, raw: Mapping[str, Any], loaded: Loaded, where: Location) -> Input:

@@ -95,6 +95,12 @@ class Dispatcher:
         """The named notifier (e.g. to `remember()` a Statuspage incident on resume)."""
         return self._notifiers[name]
 
+    def add(self, name: str, notifier: Notifier) -> None:
+        """One more notifier (a called runbook's, built when it first notifies)."""
+        with self._lock:
+            self._notifiers[name] = notifier
+            self._masks[name] = mask_for(notifier)
+
     def submit(self, to: str, message: Message, *, required: bool = False) -> Ticket:
         """Queue `message` for notifier `to` and return at once (no I/O here)."""
         if to not in self._notifiers:

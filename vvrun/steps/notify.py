@@ -102,6 +102,7 @@ def execute(action: NotifyAction, io: StepIO) -> Mapping[str, Any]:
     notes = io.clients.get(NOTIFY_CLIENT, lambda: None, close=lambda _: None)
     if notes is None:  # no run around it (a test, an embedding): a dispatcher of its own
         return _send_alone(action, io)
+    notes.prepare()  # a called runbook's notifiers: built (or said to be off) once
     queued, off, tickets = [], dict(action.off), []
     for name in action.to:
         if name in off:

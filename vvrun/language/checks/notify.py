@@ -43,7 +43,7 @@ def notify_targets(c: Checker) -> None:
                 if isinstance(rule.get("message"), str):
                     _template(c, ("notify", i, "message"))
     for at, step in c.steps.items():
-        if step.type == "notify" and isinstance(c.raw_steps[i].get("notify"), dict):
+        if step.type == "notify" and isinstance(c.value((*at, "notify")), dict):
             _to(c, (*at, "notify", "to"))
 
 
