@@ -62,7 +62,8 @@ def test_post_json_params_and_merged_headers(http_server) -> None:
     assert req["headers"]["Accept"] == "application/json"
     assert req["headers"]["X-Team"] == "sre"
     assert req["headers"]["X-Request"] == "r-5"
-    assert json.loads(req["body"]) == {"email": "a@b.example", "n": "5", "tags": ["a"]}
+    # a value that is one whole template keeps its type (n is the number 5); text stays text
+    assert json.loads(req["body"]) == {"email": "a@b.example", "n": 5, "tags": ["a"]}
 
 
 def test_raw_body(http_server) -> None:

@@ -37,6 +37,7 @@ from vvrun.language.templates.environment import (
     compile_template,
 )
 from vvrun.language.templates.names import explain, has_template
+from vvrun.language.templates.native import plain, whole_expression
 from vvrun.language.templates.taint import env_name
 from vvrun.language.templates.unknown import DependsOn, Unknown
 from vvrun.language.templates.values import Ident, Param, Raw, ShellText, SqlText
@@ -90,8 +91,19 @@ class Templater:
         return self._render(source, "text")[0]
 
     def value(self, source: Any) -> Any:
-        """Render every string inside a nested structure (http json, headers, params)."""
+        """Render every string inside a nested structure (http json, headers, params). A
+        string that is one whole `{{ expr }}` whose value is plain data (list, mapping,
+        number, boolean, null) gives that value (`native.py`); any other, text."""
         if isinstance(source, str):
+            expr = whole_expression(source) if has_template(source) else None
+            if expr is not None:
+                try:
+                    value = self.expr(expr)
+                except (VvrunError, DependsOn):
+                    pass  # text rendering says what is wrong, as it always has
+                else:
+                    if plain(value):
+                        return list(value) if isinstance(value, tuple) else value
             return self.text(source)
         if isinstance(source, Mapping):
             return {k: self.value(v) for k, v in source.items()}

@@ -27,7 +27,9 @@ SCHEMA: Mapping[str, Any] = {
                            "additionalProperties": {"type": ["string", "number", "boolean"]}},
                 "headers": {"type": "object", "description": "Request headers.",
                             "additionalProperties": {"type": "string"}},
-                "json": {"description": "A JSON body (any value)."},
+                "json": {"description": "A JSON body (any value). A string that is one "
+                         "whole `{{ expr }}` sends the value itself (a list, a mapping, a "
+                         "number); text around it makes it a string."},
                 "body": {"type": "string", "description": "A raw text body."},
                 "status": {
                     "description": "Accepted status codes: a code, a list, or a class like "
