@@ -11,29 +11,17 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from vvrun.engine import approval, loop_approval
+from vvrun.engine import approval, loop_approval, outcome
 from vvrun.engine.attempts import Attempter
 from vvrun.engine.context import action_hash, describe_dict, evaluate, step_view
 from vvrun.engine.groups import GroupRunner, RunStopped, loop_items, loop_view, stop_if_stop
 from vvrun.engine.notifications import attach as attach_notifications
+from vvrun.engine.notifications import with_required_failures
 from vvrun.engine.options import RunOptions
 from vvrun.engine.recording import Recorder
 from vvrun.engine.secret_env import shell_secrets_to_env
 from vvrun.engine.session import RunSession
-from vvrun.errors import (
-    EXIT_ABORTED,
-    EXIT_COMPLETED_WITH_FAILURES,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_PAUSED,
-    Aborted,
-    Cancelled,
-    Interrupted,
-    Paused,
-    StepFailed,
-    VvrunError,
-)
+from vvrun.errors import Aborted, Cancelled, Interrupted, Paused, StepFailed, VvrunError
 from vvrun.events import Sink
 from vvrun.language.model import Runbook, Step
 from vvrun.language.templates import EnvVars, Templater, referenced_names
@@ -55,7 +43,7 @@ class Engine:
                               masker=masker, options=options, run_id=run_id)
         self.record = Recorder(self.run)
         self.attempts = Attempter(self.run)
-        attach_notifications(self.run, self._base_context)  # run events, the notify step
+        self.notes = attach_notifications(self.run, self._base_context)  # run events, steps
         self.tolerated: dict[str, str] = {}  # steps failed under `on_failure: continue`
         self.not_started: str | None = None  # the step whose prompt Ctrl-C interrupted
         self.groups = GroupRunner(self.run, self.record, self._run_step, self._reuse,
@@ -113,7 +101,7 @@ class Engine:
     def stored_inputs(self) -> dict[str, Any]:
         """The inputs a run record may keep: never a secret."""
         return {k: v for k, v in self.run.inputs.items()
-                if not self.run.runbook.inputs[k].secret and _storable(v)}
+                if not self.run.runbook.inputs[k].secret and outcome.storable(v)}
 
     def _lock_keys(self) -> tuple[str, ...]:
         tpl = Templater(self._base_context(), where=self.run.runbook.where)
@@ -129,18 +117,18 @@ class Engine:
             "run_id": self.run.run_id, "runbook": self.run.runbook.name,
             "title": self.run.runbook.title,
             "description": self.run.runbook.description, "operator": self.run.opts.operator,
-            "inputs": {k: ("***" if self.run.runbook.inputs[k].secret else _jsonable(v))
+            "inputs": {k: ("***" if self.run.runbook.inputs[k].secret else outcome.jsonable(v))
                        for k, v in self.run.inputs.items()},
             "resumed": self.run.resumed})
         status, error = Status.SUCCEEDED, None
         try:
             status, error = self._loop()
             if status == Status.SUCCEEDED and self.tolerated:
-                status, error = Status.COMPLETED_WITH_FAILURES, _tolerated(self.tolerated)
+                status, error = Status.COMPLETED_WITH_FAILURES, outcome.tolerated(self.tolerated)
         except RunStopped as exc:  # a `stop` step: the run ends on purpose
             return self._finish_run(Status(exc.status), f"stopped: {exc.reason}")
         except Paused as exc:
-            status, error = Status.PAUSED, _with_run_hint(exc, self.run.run_id)
+            status, error = Status.PAUSED, outcome.with_run_hint(exc, self.run.run_id)
             if self.run.current is not None:
                 self.record.paused(self.run.current, exc.message)
         except Aborted as exc:
@@ -179,12 +167,7 @@ class Engine:
         self.run.error = error if isinstance(error, VvrunError) else None
         message = None if error is None else self.run.masker.mask(
             error.format() if isinstance(error, VvrunError) else error)
-        exit_code = {Status.SUCCEEDED: EXIT_OK, Status.PAUSED: EXIT_PAUSED,
-                     Status.COMPLETED_WITH_FAILURES: EXIT_COMPLETED_WITH_FAILURES,
-                     Status.ABORTED: EXIT_ABORTED, Status.INTERRUPTED: EXIT_INTERRUPTED}.get(
-            status, EXIT_FAILED)
-        if isinstance(error, VvrunError) and status in (Status.FAILED, Status.INTERRUPTED):
-            exit_code = error.exit_code  # 130, 143 or 129 by the signal
+        exit_code = outcome.exit_code(status, error)
         try:
             self.run.clients.close()
             self.run.store.update_run(self.run.run_id, status=status.value, error=message)
@@ -199,8 +182,9 @@ class Engine:
                       "error": r.error} for r in self.run.summary.values()]
             self.run.emit("run_ended", {"run_id": self.run.run_id, "status": status.value,
                                     "exit_code": exit_code, "steps": steps, "error": message})
-        return RunResult(self.run.run_id, self.run.runbook.name, status,
-                         tuple(self.run.summary.values()), message, exit_code)
+        return with_required_failures(self.notes, RunResult(
+            self.run.run_id, self.run.runbook.name, status, tuple(self.run.summary.values()),
+            message, exit_code))
 
     # -- steps in order ------------------------------------------------------------------
 
@@ -433,23 +417,3 @@ class Engine:
 
 
 TOLERATED = ("continue", "ignore")  # on_failure values after which the run goes on
-
-
-def _tolerated(failed: Mapping[str, str]) -> str:
-    names = ", ".join(f"'{k}'" for k in failed)
-    return (f"the run went on to its end, but {len(failed)} step"
-            f"{'s' if len(failed) != 1 else ''} failed under on_failure: continue: {names}")
-
-
-def _storable(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool | list | dict | type(None))
-
-
-def _jsonable(value: Any) -> Any:
-    return value if _storable(value) else str(value)
-
-
-def _with_run_hint(exc: Paused, run_id: str) -> Paused:
-    if exc.hint is None:
-        exc.hint = f"resume with `vvrun resume {run_id}`"
-    return exc

@@ -13,16 +13,18 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from vvrun.engine.session import RunSession
-from vvrun.errors import VvrunError
+from vvrun.errors import EXIT_COMPLETED_WITH_FAILURES, EXIT_OK, VvrunError
 from vvrun.language.model import Runbook
 from vvrun.language.templates import Templater
-from vvrun.notify.base import Delivery, Message, Notifier
+from vvrun.notify.base import Delivery, Message, Notifier, NotifyFailed
 from vvrun.notify.dispatch import Dispatcher, Ticket
 from vvrun.notify.events import event_message, targets
 from vvrun.notify.sink import NotifySink
+from vvrun.results import RunResult
 from vvrun.steps.notify import NOTIFY_CLIENT
 
 END_WAIT = 30.0  # seconds the end of a run waits for deliveries still being tried
@@ -37,6 +39,24 @@ def attach(run: RunSession, context: Callable[[], Mapping[str, Any]]) -> Notific
     run.sink = NotifySink(run.sink, notes)
     run.clients.get(NOTIFY_CLIENT, lambda: notes, close=lambda _: None)
     return notes
+
+
+def with_required_failures(notes: Notifications | None, result: RunResult) -> RunResult:
+    """The run's result once its own outcome is recorded: a `required: true` run-event
+    message that was not delivered makes the command fail (exit 1) — a run that succeeded
+    (or completed with failures) but could not tell the people it must tell is not a
+    success. A run that already failed, paused or was stopped keeps its exit code."""
+    if notes is None or not notes.required_failed:
+        return result
+    error = NotifyFailed(
+        f"run {result.run_id} {result.status.value}, but a required notification was not "
+        f"delivered: {notes.required_failed[0]}",
+        hint="the run's own outcome is recorded; fix the notifier and tell the people by "
+        f"hand (the attempts are in `vvrun show {result.run_id}`)")
+    if result.exit_code not in (EXIT_OK, EXIT_COMPLETED_WITH_FAILURES):
+        return result
+    notes.run.error = error
+    return replace(result, exit_code=error.exit_code, error=notes.run.masker.mask(error.format()))
 
 
 def declares_notifiers(runbook: Runbook, seen: frozenset[int] = frozenset()) -> bool:
@@ -67,6 +87,7 @@ class Notifications:
         self._done: collections.deque[Delivery] = collections.deque()
         self._said: collections.deque[dict[str, str]] = collections.deque()
         self._required: list[Ticket] = []
+        self.required_failed: list[str] = []  # required run-event messages not delivered
         self._lock = threading.Lock()
 
     # -- the notify step -----------------------------------------------------------------
@@ -123,6 +144,7 @@ class Notifications:
             try:
                 ticket.result(timeout=0)
             except VvrunError as exc:
+                self.required_failed.append(exc.message)
                 self.run.audit("notification_required_failed",
                                {"notifier": ticket.notifier, "error": exc.message})
 

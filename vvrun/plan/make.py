@@ -24,6 +24,7 @@ from vvrun.plan.limits import PlanBudget, items_shown
 from vvrun.plan.loops import loop_items, record_info
 from vvrun.plan.model import Plan, PlannedConnection, PlannedInput, PlannedStep
 from vvrun.plan.render import describe_step, hash_of, show_value, step_source_hash
+from vvrun.plan.run_events import planned_notifications
 from vvrun.secrets import Masker
 from vvrun.steps.base import Description
 from vvrun.text.durations import format_duration
@@ -66,6 +67,7 @@ def make_plan(
         locks=tuple(planner.locks()),
         steps=steps,
         warnings=tuple(masker.mask(w) for w in warnings),
+        notifications=planned_notifications(runbook, context, masker),
     )
 
 

@@ -118,6 +118,7 @@ class Plan:
     locks: tuple[str, ...] = ()
     steps: tuple[PlannedStep, ...] = ()
     warnings: tuple[str, ...] = ()
+    notifications: tuple[Any, ...] = ()  # run_events.PlannedNotification: rendered, not sent
 
     @property
     def danger_steps(self) -> int:

@@ -46,6 +46,8 @@ def plan_entry(plan: Plan, diff: PlanDiff | None = None) -> dict[str, Any]:
         "warnings": list(plan.warnings),
         "steps": [s.to_dict() for s in plan.steps],
     }
+    if plan.notifications:  # run events' messages, rendered and not sent
+        entry["notifications"] = [asdict(n) for n in plan.notifications]
     if diff is not None:
         entry["changes"] = {
             "base": diff.old.path,

@@ -165,6 +165,29 @@ class TerminalSink:
         if status in ("paused", "interrupted", "failed"):
             self._print(f"resume with `vvrun resume {d.get('run_id', '')}`", "dim", indent=2)
 
+    # -- notifications (a delivered one is quiet: it is in the audit trail) ----------------
+
+    def _on_notification(self, d: Mapping[str, Any], ts: float) -> None:
+        if d.get("ok"):
+            return
+        about = "step " + str(d["step"]) if d.get("step") else str(d.get("about", ""))
+        tries = int(d.get("attempts") or 1)
+        self._note(f"notification to {d.get('notifier')} ({d.get('service')}) about {about} "
+                   f"not delivered after {tries} attempt{'s' if tries != 1 else ''}: "
+                   f"{d.get('error', '')}", "yellow")
+
+    def _on_notifier_off(self, d: Mapping[str, Any], ts: float) -> None:
+        self._note(f"notifier {d.get('notifier')} is off for this run: {d.get('reason', '')}",
+                   "yellow")
+
+    def _on_notification_required_failed(self, d: Mapping[str, Any], ts: float) -> None:
+        self._note(f"required notification to {d.get('notifier')} failed: "
+                   f"{d.get('error', '')}", "bold red")
+
+    def _note(self, text: str, style: str) -> None:
+        self.pause()
+        self._print("⚠ " + " ".join(text.split()), style, indent=2)
+
     # -- steps -----------------------------------------------------------------------------
 
     def _on_step_started(self, d: Mapping[str, Any], ts: float) -> None:

@@ -112,6 +112,11 @@ def _plan_section(plan: Plan, diff: PlanDiff | None) -> list[str]:
     out += [f"Locks: {', '.join(code(k) for k in plan.locks)}", ""]
     for step in plan.steps:
         out += plan_step_markdown(step)
+    if plan.notifications:
+        out += ["#### On run events (rendered here, sent only by a run)", ""]
+        for note in plan.notifications:
+            out += [f"{code(note.event)}{' (required)' if note.required else ''}:", "",
+                    *fence(note.body, "text"), ""]
     return out
 
 

@@ -129,6 +129,13 @@ def plan_lines(plan: Plan) -> list[str]:
     for step in plan.steps:
         lines += step_lines(step)
         lines.append("")
+    if plan.notifications:
+        lines.append("On run events (rendered here, sent only by a run):")
+        for note in plan.notifications:
+            required = " (required)" if note.required else ""
+            lines.append(f"  {note.event}{required}:")
+            lines += _indent(note.body, "    ")
+        lines.append("")
     return lines
 
 
