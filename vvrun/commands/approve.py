@@ -36,7 +36,7 @@ def approve(ctx: click.Context, run_id: str, step_id: str, signing_key: str | No
     import sys
 
     from vvrun.commands.run import _isatty
-    from vvrun.engine.pending import REQUESTED, SIGNED, keygen_environ, records
+    from vvrun.engine.pending import REQUESTED, SIGNED, keygen_environ, proved_web, records
     from vvrun.identity import flow, signers
     from vvrun.identity.approval import check_approvers, verify_approval
     from vvrun.identity.errors import ApprovalRefused
@@ -74,6 +74,8 @@ def approve(ctx: click.Context, run_id: str, step_id: str, signing_key: str | No
         mine = resolve_key(signing_key, app.environ,
                            app.environ.get("HOME") or os.path.expanduser("~"))
         existing = records(trail, key)
+        # approvals given in the web console count as the engine counts them (engine/signed.py)
+        web = proved_web(trail, run_id, key, pending.digest, store.audit_key, allowed)
 
         def confirm(text: str) -> bool:
             _out(app, text)
@@ -85,12 +87,13 @@ def approve(ctx: click.Context, run_id: str, step_id: str, signing_key: str | No
             return click.confirm("Approve and sign this action?", default=False)
 
         record = flow.approve_action(pending, existing=existing, approvers=approvers, key=mine,
-                                     signers=allowed, environ=environ, confirm=confirm)
+                                     signers=allowed, environ=environ, confirm=confirm,
+                                     proved=web)
         store.append_event(run_id, SIGNED, {"step_id": key, "action_hash": pending.digest.hex,
                                             **record.to_dict(), "attempt": pending.attempt,
                                             "by": operator_name(app.environ)},
                            operator=operator_name(app.environ), host=socket.gethostname())
-    proved = []
+    proved = list(web)
     for one in [*existing, record]:
         try:
             proved.append(verify_approval(one, pending.digest, allowed, environ))

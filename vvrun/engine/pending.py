@@ -11,9 +11,9 @@ from typing import Any
 from vvrun.engine.context import describe_dict
 from vvrun.engine.session import RunSession
 from vvrun.identity import flow, signers
-from vvrun.identity.approval import SignedApproval
-from vvrun.identity.attested import is_web
-from vvrun.identity.errors import IdentitySetupError
+from vvrun.identity.approval import ActionDigest, ProvedApproval, SignedApproval
+from vvrun.identity.attested import is_web, verify_web
+from vvrun.identity.errors import ApprovalRefused, IdentitySetupError
 from vvrun.language.model import Step
 from vvrun.steps.base import Description
 
@@ -57,6 +57,20 @@ def web_records(events: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return [dict(e.get("data") or {}) for e in events
             if e.get("kind") == SIGNED and (e.get("data") or {}).get("step_id") == key
             and is_web(e.get("data") or {})]
+
+
+def proved_web(events: list[dict[str, Any]], run_id: str, key: str, digest: ActionDigest,
+               audit_key: bytes, allowed: signers.AllowedSigners | None
+               ) -> list[ProvedApproval]:
+    """The web approvals of this very action whose attestation the audit key proves; the
+    others (another action or execution, forged, altered) count for nothing."""
+    out = []
+    for data in web_records(events, key):
+        try:
+            out.append(verify_web(data, run_id, digest, audit_key, allowed))
+        except ApprovalRefused:
+            continue
+    return out
 
 
 def keygen_environ(environ: Mapping[str, str]) -> dict[str, str]:

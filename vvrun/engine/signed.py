@@ -19,7 +19,6 @@ from vvrun.engine.session import RunSession
 from vvrun.errors import Aborted, Paused, UsageError
 from vvrun.identity import flow, signers
 from vvrun.identity.approval import ProvedApproval, SignedApproval, check_approvers, verify_approval
-from vvrun.identity.attested import verify_web
 from vvrun.identity.errors import ApprovalRefused, IdentitySetupError
 from vvrun.identity.schema import Approvers
 from vvrun.identity.sign import resolve_key
@@ -80,13 +79,8 @@ def _proved(run: RunSession, key: str, pending: flow.PendingAction,
             out.append(verify_approval(record, pending.digest, allowed, environ))
         except ApprovalRefused:
             continue  # another action or execution, altered, or a key no longer allowed
-    for data in recorded.web_records(events, key):
-        try:
-            out.append(verify_web(data, run.run_id, pending.digest, run.store.audit_key,
-                                  allowed))
-        except ApprovalRefused:
-            continue  # another action, or written without the audit key
-    return out
+    return out + recorded.proved_web(events, run.run_id, key, pending.digest,
+                                     run.store.audit_key, allowed)
 
 
 def _sign_first(run: RunSession, step: Step, key: str, action: Any,

@@ -61,11 +61,14 @@ class PendingAction:
 
 def approve_action(pending: PendingAction, *, existing: Sequence[SignedApproval],
                    approvers: Approvers, key: SigningKey, signers: AllowedSigners,
-                   environ: Mapping[str, str], confirm: Callable[[str], bool]) -> SignedApproval:
+                   environ: Mapping[str, str], confirm: Callable[[str], bool],
+                   proved: Sequence[ProvedApproval] = ()) -> SignedApproval:
     """Show the action, sign it when the operator says yes, and return the record to store.
 
-    `existing`: approvals already recorded for this step. `confirm(text)` asks the operator
-    (raising Paused when nobody can answer). Nothing is signed before the operator says yes.
+    `existing`: SSH-signed approvals already recorded for this step; `proved`: approvals
+    already proved another way (in the web console), which count the same. `confirm(text)`
+    asks the operator (raising Paused when nobody can answer). Nothing is signed before the
+    operator says yes.
     """
     digest = pending.digest
     if approvers.group is not None and approvers.group not in signers.groups():
@@ -73,7 +76,7 @@ def approve_action(pending: PendingAction, *, existing: Sequence[SignedApproval]
             f"step '{pending.step_id}' needs approvers of group {approvers.group!r}, and no key "
             f"in {signers.path} is in it",
             hint=f"add `group:{approvers.group}` to the principals of its members' lines")
-    earlier = [_still_valid(r, digest, signers, environ) for r in existing]
+    earlier = [*proved, *(_still_valid(r, digest, signers, environ) for r in existing)]
     if not confirm(pending.text()):
         raise Aborted(f"you did not approve step '{pending.step_id}' of run {pending.run_id}; "
                       "nothing was signed")
