@@ -17,18 +17,17 @@ from vvrun.identity.attested import web_record
 from vvrun.state import open_store
 
 
-def _paused(world: World, approvers: str) -> str:  # noqa: F811
-    _write_book(world.book, world.table, approvers)
-    first = world.vv("run", str(world.book), "--yes", key="alice")
+def _paused(w: World, approvers: str) -> str:
+    _write_book(w.book, w.table, approvers)
+    first = w.vv("run", str(w.book), "--yes", key="alice")
     assert first.returncode == 3, first.stderr
     return re.findall(r"run (\S+) paused", first.stdout)[-1]
 
 
-def _approve_in_the_page(world: World, run_id: str, person: str, *, attested: bool = True  # noqa: F811
-                         ) -> None:
+def _approve_in_the_page(w: World, run_id: str, person: str, *, attested: bool = True) -> None:
     """What `vvrun serve` appends when `person`, signed in, approves the step (routes_inbox)."""
-    asked = world.events(run_id, "approval_requested")[-1]["data"]
-    store = open_store({"VVRUN_STATE": str(world.tmp / "state.db")})
+    asked = w.events(run_id, "approval_requested")[-1]["data"]
+    store = open_store({"VVRUN_STATE": str(w.tmp / "state.db")})
     try:
         data = web_record(store.audit_key if attested else b"k" * 32, run_id=run_id,
                           step_id=asked["step_id"], digest=asked["action_hash"],
@@ -51,7 +50,7 @@ def test_a_web_approval_counts_toward_what_approve_says(world: World) -> None:  
     assert world.labels() == ["one"]
 
 
-def test_someone_who_approved_in_the_page_cannot_approve_again_with_a_key(world: World) -> None:  # noqa: F811
+def test_who_approved_in_the_page_cannot_approve_again(world: World) -> None:  # noqa: F811
     run_id = _paused(world, "3")
     _approve_in_the_page(world, run_id, "bob@example.com")
     again = world.vv("approve", run_id, "fix", "--yes", operator="bob", key="bob")
@@ -63,7 +62,7 @@ def test_someone_who_approved_in_the_page_cannot_approve_again_with_a_key(world:
     assert world.labels() == []
 
 
-def test_a_web_row_without_the_audit_keys_attestation_counts_for_nothing(world: World) -> None:  # noqa: F811
+def test_a_web_row_not_attested_counts_for_nothing(world: World) -> None:  # noqa: F811
     run_id = _paused(world, "3")
     _approve_in_the_page(world, run_id, "bob@example.com", attested=False)
     carol = world.vv("approve", run_id, "fix", "--yes", operator="carol", key="carol")
