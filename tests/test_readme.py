@@ -50,6 +50,13 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
         ("tests/test_*.py", "--ack"),
     "export VVRUN_STATE=postgresql://vvrun@state-db.internal/vvrun":
         ("tests/test_*.py", "VVRUN_STATE"),
+    # the notifications walk-through: db-emergency with local Slack and PagerDuty receivers
+    "export SLACK_INCIDENTS_WEBHOOK=https://hooks.slack.com/services/T0VVRUN01/B0VVRUN02/XXXX":
+        ("tests/test_notify_run.py", '"SLACK_INCIDENTS_WEBHOOK": slack.webhook'),
+    "export PAGERDUTY_ROUTING_KEY=R0VTNGKEY0123456789abcdef012345x":
+        ("tests/test_notify_run.py", '"PAGERDUTY_ROUTING_KEY": PD_KEY'),
+    "vvrun run --sandbox db-emergency.local.yaml --var stuck_after='1 seconds' --yes":
+        ("tests/test_notify_run.py", '"--var", "stuck_after=1 seconds"'),
 }
 
 RUN_ID = re.compile(r"\b\d{6}-\d{6}-[0-9a-z]{4,}\b")
