@@ -4,7 +4,6 @@ PostgreSQL, Redis or HTTP — runs end to end against the real servers of the te
 from __future__ import annotations
 
 import gzip
-import json
 import re
 import subprocess
 import threading
@@ -474,7 +473,8 @@ def test_db_migrate_fails_on_a_half_applied_migration(world: World) -> None:
 def test_health_check_passes_on_a_healthy_system(world: World) -> None:
     out = world.run("health-check", max_pool_usage_pct=100)
     assert out.status == "succeeded", out.error
-    assert out.outputs("slis") == {"error_rate_pct": 0.08, "p95_ms": 182.0}
+    assert out.outputs("slis") == {"error_rate_pct": 0.08, "p95_ms": 182.0, "p99_ms": 431.0,
+                                   "healthy": True, "breaches": []}
     assert [r["path"] for r in world.api.requests] == ["/health", "/"]
     assert [r["path"] for r in world.sentry.requests] == ["/api/0/organizations/vocavision/events/"]
 
@@ -734,74 +734,16 @@ def test_monthly_checklist(world: World) -> None:
     assert "keyspace_hits" in out.result("redis_stats")["value"]
 
 
-# -- end to end: deploys (a real git remote in a temp folder) ----------------------------
+# -- end to end: deploys (Vercel's REST API; more in tests/test_library_deploy.py) --------
 
 
-def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout.strip()
-
-
-@pytest.fixture
-def app_repo(tmp_path: Path) -> tuple[Path, Path]:
-    """A bare origin with main and develop (one commit ahead), and a clone of it."""
-    origin, seed, clone = tmp_path / "origin.git", tmp_path / "seed", tmp_path / "app"
-    _git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
-    _git(tmp_path, "init", "-q", "-b", "main", str(seed))
-    for k, v in (("user.email", "dev@vocavision.com"), ("user.name", "Dev")):
-        _git(seed, "config", k, v)
-    (seed / "vercel.json").write_text(
-        '{"functions": {"api/**/*.ts": {"maxDuration": 10, "memory": 1024}}, '
-        '"regions": ["iad1"]}\n')
-    (seed / "web").mkdir()
-    (seed / "web" / "package.json").write_text('{"name": "web"}\n')
-    _git(seed, "add", ".")
-    _git(seed, "commit", "-q", "-m", "initial")
-    _git(seed, "remote", "add", "origin", str(origin))
-    _git(seed, "push", "-q", "origin", "main")
-    _git(seed, "checkout", "-q", "-b", "develop")
-    (seed / "feature.txt").write_text("streak freeze\n")
-    _git(seed, "add", ".")
-    _git(seed, "commit", "-q", "-m", "feat: streak freeze")
-    _git(seed, "push", "-q", "origin", "develop")
-    _git(tmp_path, "clone", "-q", str(origin), str(clone))
-    for k, v in (("user.email", "sre@vocavision.com"), ("user.name", "SRE")):
-        _git(clone, "config", k, v)
-    return origin, clone
-
-
-def test_deploy_merges_develop_and_pushes_main(world: World, app_repo: tuple[Path, Path]) -> None:
-    origin, clone = app_repo
-    out = world.run("deploy", repo=str(clone))
+def test_deploy_builds_main_and_checks_it_is_live(world: World) -> None:
+    before = world.vercel.production
+    out = world.run("deploy")
     assert out.status == "succeeded", out.error
-    assert "feat: streak freeze" in out.result("merge")["stdout"]
-    assert _git(origin, "log", "-1", "--format=%s", "main") == "feat: streak freeze"
-
-
-def test_deploy_tag(world: World, app_repo: tuple[Path, Path]) -> None:
-    origin, clone = app_repo
-    out = world.run("deploy", repo=str(clone), method="tag", version="v1.2.0")
-    assert out.status == "succeeded", out.error
-    assert _git(origin, "tag") == "v1.2.0"
-    assert _git(origin, "tag", "-l", "--format=%(contents:subject)", "v1.2.0") == "Release v1.2.0"
-    assert out.status_of("push") == "skipped"
-
-
-def test_deploy_refuses_a_dirty_tree(world: World, app_repo: tuple[Path, Path]) -> None:
-    _, clone = app_repo
-    (clone / "stray.txt").write_text("uncommitted\n")
-    out = world.run("deploy", repo=str(clone), method="vercel")
-    assert out.exit_code == 1
-    assert "(result.stdout | trim) == ''" in out.step("clean").error
-    assert world.doubles_called() == []
-
-
-def test_deploy_with_vercel_waits_for_health(world: World, app_repo: tuple[Path, Path]) -> None:
-    _, clone = app_repo
-    out = world.run("deploy", repo=str(clone), method="vercel")
-    assert out.status == "succeeded", out.error
-    assert world.doubles_called() == [["vercel", "--prod"]]
-    assert out.result("verify")["json"]["status"] == "healthy"
+    live = world.vercel.live()
+    assert live["uid"] != before and live["meta"]["githubCommitRef"] == "main"
+    assert out.result("wait_build")["json"]["readyState"] == "READY"
 
 
 def test_rollback_promotes_through_vercel(world: World) -> None:
@@ -812,15 +754,17 @@ def test_rollback_promotes_through_vercel(world: World) -> None:
     assert world.api.health["status"] == "healthy"
 
 
-def test_scale_application(world: World, app_repo: tuple[Path, Path]) -> None:
-    origin, clone = app_repo
-    out = world.run("scale-application", repo=str(clone), memory=3009, max_duration=60,
-                    regions=["iad1", "sfo1"])
+def test_scale_application_sets_function_defaults_and_redeploys(world: World) -> None:
+    before = world.vercel.production
+    out = world.run("scale-application", regions=["iad1", "sfo1"], max_duration=60,
+                    cpu="performance")
     assert out.status == "succeeded", out.error
-    config = json.loads(_git(origin, "show", "main:vercel.json"))
-    assert config["functions"]["api/**/*.ts"] == {"maxDuration": 60, "memory": 3009}
-    assert config["regions"] == ["iad1", "sfo1"]
-    assert '"memory": 1024' in out.result("current")["stdout"]  # what it was before
+    assert world.vercel.resource_config == {"functionDefaultRegions": ["iad1", "sfo1"],
+                                            "functionDefaultTimeout": 60,
+                                            "functionDefaultMemoryType": "performance"}
+    assert world.vercel.production != before
+    assert world.vercel.live()["resourceConfig"] == world.vercel.resource_config
+    assert out.outputs("current")["config"]["functionDefaultTimeout"] == 10  # what it was
 
 
 # -- through the command line, as an operator runs them ---------------------------------
@@ -914,15 +858,6 @@ def test_every_runbook_that_talks_to_servers_runs_end_to_end_here(name: str) -> 
     source = Path(__file__).read_text()
     ran = re.search(rf'(world\.run\(|_book\()"{re.escape(name)}"', source)
     assert ran or not _talks_to_servers(name), f"no end-to-end test runs {name}"
-
-
-def test_deploy_tag_needs_a_version(world: World, app_repo: tuple[Path, Path]) -> None:
-    origin, clone = app_repo
-    out = world.run("deploy", repo=str(clone), method="tag")
-    assert out.exit_code == 1
-    assert out.status_of("tag") == "failed"
-    assert "give the release: --var version=v1.2.0" in out.result("tag")["stderr"]
-    assert _git(origin, "tag") == ""
 
 
 def test_cli_database_password_never_shows(world: World) -> None:
