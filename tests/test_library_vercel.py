@@ -94,7 +94,8 @@ def test_cache_clear_can_delete_tags(world: World) -> None:
 def test_health_check_reads_the_slis_from_sentry(world: World) -> None:
     out = world.run("health-check", max_pool_usage_pct=100)
     assert out.status == "succeeded", out.error
-    assert out.outputs("slis") == {"error_rate_pct": 0.08, "p95_ms": 182.0}
+    assert out.outputs("slis") == {"error_rate_pct": 0.08, "p95_ms": 182.0, "p99_ms": 431.0,
+                                   "healthy": True, "breaches": []}
     asked = world.sentry.requests[0]["query"]
     assert asked["field"] == ["failure_rate()", "p95(transaction.duration)",
                               "p99(transaction.duration)"]

@@ -497,36 +497,63 @@ def test_health_check_fails_when_a_dependency_is_unhealthy(world: World) -> None
     assert "database" not in out.steps  # stopped at the first unhealthy check
 
 
-def test_high_response_times_diagnoses_and_sees_recovery(world: World) -> None:
+def test_high_response_times_diagnoses_and_waits_for_recovery(world: World) -> None:
+    world.sentry.recover_after(3)  # slow now; fast again from the third measurement on
     out = world.run("high-response-times",
                     fields={"cause": "database", "resolution": "index on user_activity"})
     assert out.status == "succeeded", out.error
-    assert out.outputs("metrics")["p95_ms"] == 182
+    assert out.outputs("metrics")["p95_ms"] == 1340
     assert out.status_of("redis_slowlog") == "succeeded"
     assert out.result("diagnose")["fields"]["cause"] == "database"
     installed = out.outputs("statements_ext")["installed"]
     assert out.status_of("slow_queries") == ("succeeded" if installed else "skipped")
+    assert out.outputs("recovered") == {"p95_ms": 182.0, "rounds": 2}  # sli-check called again
+    assert out.status_of("escalate") == "skipped"
+
+
+def test_high_response_times_stops_when_already_fast(world: World) -> None:
+    out = world.run("high-response-times")
+    assert out.status == "succeeded", out.error
+    assert "diagnose" not in out.steps  # stopped: nothing to diagnose
+    assert "nothing to do" in str(out.events[-1].data)
 
 
 def test_high_error_rate_rolls_back_a_bad_deployment(world: World) -> None:
+    world.vercel.ship_bad_release()
+    world.sentry.degrade()
+
+    def live_changed(dep: dict[str, object]) -> None:  # errors follow the live version
+        world.api.set_live(dep)
+        world.sentry.recover() if dep["healthy"] else world.sentry.degrade()
+
+    world.vercel.live_changed = live_changed
     out = world.run("high-error-rate", app_dir=str(world.tmp),
                     fields={"pattern": "database", "cause": "deployment"})
     assert out.status == "succeeded", out.error
     called = world.doubles_called()
     assert ["vercel", "list"] in called
     assert ["npm", "outdated"] in called  # exit 1 (outdated packages) is not a failure
-    assert world.vercel.production == "dpl_2b8d1x0mzAbC"  # promoted through Vercel's API
+    assert world.vercel.production == "dpl_7f3k2l9qpXyZ"  # promoted through Vercel's API
     assert "PrismaClientKnownRequestError" in out.result("error_logs")["stdout"]
     assert out.status_of("hotfix") == "skipped"
+    assert out.outputs("recovered") == {"error_rate_pct": 0.08, "rounds": 1}
 
 
-def test_high_error_rate_still_high_fails(world: World) -> None:
+def test_high_error_rate_still_high_stops_failed_to_escalate(world: World) -> None:
     world.sentry.degrade()
     out = world.run("high-error-rate", app_dir=str(world.tmp),
                     fields={"pattern": "api", "cause": "external"})
     assert out.exit_code == 1
     assert out.status_of("rollback") == "skipped"
-    assert "failure_rate()" in out.step("recovered").error
+    assert out.outputs("recovered")["rounds"] == 20  # waited every round, then said so
+    assert out.status_of("escalate") == "succeeded"
+    assert "still 2.4% errors after the fix (external): escalate" in (out.error or "")
+
+
+def test_high_error_rate_stops_when_already_healthy(world: World) -> None:
+    out = world.run("high-error-rate", app_dir=str(world.tmp))
+    assert out.status == "succeeded", out.error
+    assert "triage" not in out.steps and world.doubles_called() == []
 
 
 def test_site_down_rolls_back_and_waits_for_the_site(world: World) -> None:
