@@ -4,6 +4,7 @@ PostgreSQL, Redis or HTTP — runs end to end against the real servers of the te
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import subprocess
 import threading
@@ -647,11 +648,28 @@ def test_security_breach_preserves_evidence_and_assesses_the_scope(world: World)
     evidence = Path(out.outputs("snapshot")["dir"])
     assert (evidence / "database.sql.gz").stat().st_size > 1000
     sums = (evidence / "SHA256SUMS").read_text()
-    assert "database.sql.gz" in sums and "vercel.log" in sums
+    assert {"database.sql.gz", "vercel-runtime-logs.jsonl", "vercel-build-events.json"} <= {
+        line.split()[1] for line in sums.splitlines()}
+    # the live deployment's logs, from Vercel's REST API (no CLI), as Vercel sends them
+    logs = [json.loads(line) for line in
+            (evidence / "vercel-runtime-logs.jsonl").read_text().splitlines()]
+    assert any(r["level"] == "error" and "PrismaClient" in r["message"] for r in logs)
+    assert json.loads((evidence / "vercel-build-events.json").read_text())[0]["type"] == "stdout"
+    asked = {r["path"] for r in world.vercel.requests}
+    assert "/v1/projects/prj_vocavisionWeb1/deployments/dpl_7f3k2l9qpXyZ/runtime-logs" in asked
+    assert world.doubles_called() == []
     trail = out.result("audit_trail")["rows"]
     assert {r["action"] for r in trail} >= {"login_failed"}
     assert {r["ip"] for r in trail if r["user_id"] == "user_456"} == {"198.51.100.23"}
     assert out.status_of("block_ips") == "succeeded"
+
+
+def test_security_breach_snapshot_fails_when_the_logs_cannot_be_read(world: World) -> None:
+    out = world.run("security-breach", evidence_dir=str(world.tmp),
+                    env={"VERCEL_TOKEN": "revoked-token"})
+    assert out.exit_code == 1  # evidence without the logs is not evidence: it says so
+    assert out.status_of("live") == "failed"
+    assert "audit_trail" not in out.steps
 
 
 def test_security_breach_with_nothing_known_yet(world: World) -> None:
