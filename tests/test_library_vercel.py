@@ -74,7 +74,7 @@ def test_rollback_fails_when_the_old_version_is_unhealthy_too(world: World) -> N
 
 
 def test_cache_clear_invalidates_cdn_tags_through_vercel(world: World) -> None:
-    out = world.run("cache-clear", prefix=f"{world.prefix}cache:words:", edge_tags=["words"])
+    out = world.run("cache-clear", prefixes=[f"{world.prefix}cache:words:"], edge_tags=["words"])
     assert out.status == "succeeded", out.error
     assert world.vercel.invalidated == [
         {"how": "invalidate-by-tags", "tags": ["words"], "target": "production"}]
@@ -84,7 +84,7 @@ def test_cache_clear_invalidates_cdn_tags_through_vercel(world: World) -> None:
 
 
 def test_cache_clear_can_delete_tags(world: World) -> None:
-    out = world.run("cache-clear", prefix=f"{world.prefix}x:", edge_tags=["words", "decks"],
+    out = world.run("cache-clear", prefixes=[f"{world.prefix}x:"], edge_tags=["words", "decks"],
                     edge_delete=True)
     assert out.status == "succeeded", out.error
     assert world.vercel.invalidated[0]["how"] == "dangerously-delete-by-tags"

@@ -193,14 +193,33 @@ def _seed_cache(world: World) -> tuple[list[str], list[str]]:
 
 def test_cache_clear_deletes_exactly_the_pattern(world: World) -> None:
     words, others = _seed_cache(world)
-    out = world.run("cache-clear", prefix=f"{world.prefix}cache:words:", edge_tags=["words"])
+    out = world.run("cache-clear", prefixes=[f"{world.prefix}cache:words:"], edge_tags=["words"])
     assert out.status == "succeeded", out.error
-    assert out.outputs("delete")["deleted"] == len(words)
+    assert out.outputs("per_prefix")["deleted"] == len(words)
+    item = out.result("per_prefix")["items"][0]
+    assert item["look"]["outputs"]["found"] == len(words)
+    assert item["again"]["status"] == "succeeded"
     r = world.redis()
     assert r.exists(*words) == 0
     assert r.exists(*others) == len(others)
     assert out.status_of("flush") == "skipped"
     assert [i["tags"] for i in world.vercel.invalidated] == [["words"]]
+
+
+def test_cache_clear_per_prefix_looks_deletes_and_looks_again(world: World) -> None:
+    words, others = _seed_cache(world)
+    users = [k for k in others if ":cache:users:" in k]
+    out = world.run("cache-clear", prefixes=[f"{world.prefix}cache:words:",
+                                             f"{world.prefix}cache:users:",
+                                             f"{world.prefix}cache:nothing:"])
+    assert out.status == "succeeded", out.error
+    items = out.result("per_prefix")["items"]
+    assert [i["look"]["outputs"]["found"] for i in items] == [len(words), len(users), 0]
+    assert [i["delete"]["status"] for i in items] == ["succeeded", "succeeded", "skipped"]
+    assert out.outputs("per_prefix")["deleted"] == len(words) + len(users)
+    r = world.redis()
+    assert r.exists(*words, *users) == 0
+    assert r.exists(*(set(others) - set(users))) == len(others) - len(users)
 
 
 def test_cache_clear_flushdb_needs_the_typed_word(world: World) -> None:
@@ -214,7 +233,7 @@ def test_cache_clear_flushdb_needs_the_typed_word(world: World) -> None:
     out = world.run("cache-clear", flush_all=True, confirm_word="FLUSHDB",
                     env={"REDIS_URL": world.flush_redis_url})
     assert out.status == "succeeded", out.error
-    assert out.status_of("delete") == "skipped"
+    assert out.status_of("per_prefix") == "skipped"
     wait_until(lambda: r.dbsize() == 0, "FLUSHDB ASYNC to empty the db")
     r.close()
 
