@@ -517,6 +517,19 @@ def test_health_check_fails_when_a_dependency_is_unhealthy(world: World) -> None
     assert "database" not in out.steps  # stopped at the first unhealthy check
 
 
+def test_sli_check_measures_and_enforces(world: World) -> None:
+    out = world.run("sli-check", period="24h")
+    assert out.status == "succeeded", out.error
+    assert world.sentry.requests[-1]["query"]["statsPeriod"] == ["24h"]
+    world.sentry.degrade()
+    measured = world.run("sli-check", enforce=False)
+    assert measured.status == "succeeded", measured.error  # measure only: a breach is data
+    assert measured.outputs("measure")["breaches"] == ["error rate", "p95", "p99"]
+    enforced = world.run("sli-check")
+    assert enforced.exit_code == 1
+    assert "failure_rate()" in enforced.step("measure").error
+
+
 def test_high_response_times_diagnoses_and_waits_for_recovery(world: World) -> None:
     world.sentry.recover_after(3)  # slow now; fast again from the third measurement on
     out = world.run("high-response-times",
