@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from world.harness import World
+from world.harness import World, wait_until
 
 pytest_plugins = ["world.fixtures"]
 
@@ -78,7 +78,23 @@ def test_ssl_days_left_without_gnu_date(world: World, tls_port: int) -> None:
 def test_redis_backup_waits_for_the_save_and_copies_the_rdb(world: World) -> None:
     out = world.run("redis-backup", backup_dir=str(world.tmp))
     assert out.status == "succeeded", out.error
-    assert out.result("saved")["value"] > out.outputs("before")["at"]
+    assert out.result("saved")["value"]["rdb_saves"] > out.outputs("before")["saves"]
+    assert out.status_of("not_saved") == "skipped"
     file = Path(out.outputs("copy")["file"])
     assert file.parent == world.tmp and file.read_bytes()[:5] == b"REDIS"
     assert oct(file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_redis_backup_sees_a_save_in_the_same_second_as_the_last(world: World) -> None:
+    # LASTSAVE has one-second resolution: right after a save, a new one finishing within the
+    # same second leaves it unchanged. The wait counts saves (rdb_saves) instead.
+    r = world.redis()
+    r.bgsave()
+    wait_until(lambda: r.info("persistence")["rdb_bgsave_in_progress"] == 0, "the first save")
+    last = r.lastsave()
+    out = world.run("redis-backup", backup_dir=str(world.tmp))
+    assert out.status == "succeeded", out.error
+    assert out.outputs("saved")["done"] is True
+    assert out.result("saved")["value"]["rdb_saves"] > out.outputs("before")["saves"]
+    assert out.outputs("before")["at"] >= int(last.timestamp())
+    r.close()

@@ -82,7 +82,9 @@ def _systems_and_writes(path: Path, seen: set[Path] | None = None) -> tuple[set[
                 writes.append(sid)
         if "shell" in step:
             run = step["shell"] if isinstance(step["shell"], str) else step["shell"]["run"]
-            systems.update(label for tool, label in SHELL_TOOLS.items() if tool in run)
+            # a command word, not part of a file name or variable (vercel-logs.json, $VERCEL_…)
+            systems.update(label for tool, label in SHELL_TOOLS.items()
+                           if re.search(rf"(?<![\w$/.-]){re.escape(tool)}(?![\w.-])", run))
             if SHELL_WRITES.search(run):
                 writes.append(sid)
         if "runbook" in step:

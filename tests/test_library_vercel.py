@@ -74,7 +74,7 @@ def test_rollback_fails_when_the_old_version_is_unhealthy_too(world: World) -> N
 
 
 def test_cache_clear_invalidates_cdn_tags_through_vercel(world: World) -> None:
-    out = world.run("cache-clear", prefix=f"{world.prefix}cache:words:", edge_tags=["words"])
+    out = world.run("cache-clear", prefixes=[f"{world.prefix}cache:words:"], edge_tags=["words"])
     assert out.status == "succeeded", out.error
     assert world.vercel.invalidated == [
         {"how": "invalidate-by-tags", "tags": ["words"], "target": "production"}]
@@ -84,7 +84,7 @@ def test_cache_clear_invalidates_cdn_tags_through_vercel(world: World) -> None:
 
 
 def test_cache_clear_can_delete_tags(world: World) -> None:
-    out = world.run("cache-clear", prefix=f"{world.prefix}x:", edge_tags=["words", "decks"],
+    out = world.run("cache-clear", prefixes=[f"{world.prefix}x:"], edge_tags=["words", "decks"],
                     edge_delete=True)
     assert out.status == "succeeded", out.error
     assert world.vercel.invalidated[0]["how"] == "dangerously-delete-by-tags"
@@ -94,7 +94,8 @@ def test_cache_clear_can_delete_tags(world: World) -> None:
 def test_health_check_reads_the_slis_from_sentry(world: World) -> None:
     out = world.run("health-check", max_pool_usage_pct=100)
     assert out.status == "succeeded", out.error
-    assert out.outputs("slis") == {"error_rate_pct": 0.08, "p95_ms": 182.0}
+    assert out.outputs("slis") == {"error_rate_pct": 0.08, "p95_ms": 182.0, "p99_ms": 431.0,
+                                   "healthy": True, "breaches": []}
     asked = world.sentry.requests[0]["query"]
     assert asked["field"] == ["failure_rate()", "p95(transaction.duration)",
                               "p99(transaction.duration)"]

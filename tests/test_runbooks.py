@@ -193,14 +193,33 @@ def _seed_cache(world: World) -> tuple[list[str], list[str]]:
 
 def test_cache_clear_deletes_exactly_the_pattern(world: World) -> None:
     words, others = _seed_cache(world)
-    out = world.run("cache-clear", prefix=f"{world.prefix}cache:words:", edge_tags=["words"])
+    out = world.run("cache-clear", prefixes=[f"{world.prefix}cache:words:"], edge_tags=["words"])
     assert out.status == "succeeded", out.error
-    assert out.outputs("delete")["deleted"] == len(words)
+    assert out.outputs("per_prefix")["deleted"] == len(words)
+    item = out.result("per_prefix")["items"][0]
+    assert item["look"]["outputs"]["found"] == len(words)
+    assert item["again"]["status"] == "succeeded"
     r = world.redis()
     assert r.exists(*words) == 0
     assert r.exists(*others) == len(others)
     assert out.status_of("flush") == "skipped"
     assert [i["tags"] for i in world.vercel.invalidated] == [["words"]]
+
+
+def test_cache_clear_per_prefix_looks_deletes_and_looks_again(world: World) -> None:
+    words, others = _seed_cache(world)
+    users = [k for k in others if ":cache:users:" in k]
+    out = world.run("cache-clear", prefixes=[f"{world.prefix}cache:words:",
+                                             f"{world.prefix}cache:users:",
+                                             f"{world.prefix}cache:nothing:"])
+    assert out.status == "succeeded", out.error
+    items = out.result("per_prefix")["items"]
+    assert [i["look"]["outputs"]["found"] for i in items] == [len(words), len(users), 0]
+    assert [i["delete"]["status"] for i in items] == ["succeeded", "succeeded", "skipped"]
+    assert out.outputs("per_prefix")["deleted"] == len(words) + len(users)
+    r = world.redis()
+    assert r.exists(*words, *users) == 0
+    assert r.exists(*(set(others) - set(users))) == len(others) - len(users)
 
 
 def test_cache_clear_flushdb_needs_the_typed_word(world: World) -> None:
@@ -214,7 +233,7 @@ def test_cache_clear_flushdb_needs_the_typed_word(world: World) -> None:
     out = world.run("cache-clear", flush_all=True, confirm_word="FLUSHDB",
                     env={"REDIS_URL": world.flush_redis_url})
     assert out.status == "succeeded", out.error
-    assert out.status_of("delete") == "skipped"
+    assert out.status_of("per_prefix") == "skipped"
     wait_until(lambda: r.dbsize() == 0, "FLUSHDB ASYNC to empty the db")
     r.close()
 
@@ -474,7 +493,8 @@ def test_db_migrate_fails_on_a_half_applied_migration(world: World) -> None:
 def test_health_check_passes_on_a_healthy_system(world: World) -> None:
     out = world.run("health-check", max_pool_usage_pct=100)
     assert out.status == "succeeded", out.error
-    assert out.outputs("slis") == {"error_rate_pct": 0.08, "p95_ms": 182.0}
+    assert out.outputs("slis") == {"error_rate_pct": 0.08, "p95_ms": 182.0, "p99_ms": 431.0,
+                                   "healthy": True, "breaches": []}
     assert [r["path"] for r in world.api.requests] == ["/health", "/"]
     assert [r["path"] for r in world.sentry.requests] == ["/api/0/organizations/vocavision/events/"]
 
@@ -497,36 +517,76 @@ def test_health_check_fails_when_a_dependency_is_unhealthy(world: World) -> None
     assert "database" not in out.steps  # stopped at the first unhealthy check
 
 
-def test_high_response_times_diagnoses_and_sees_recovery(world: World) -> None:
+def test_sli_check_measures_and_enforces(world: World) -> None:
+    out = world.run("sli-check", period="24h")
+    assert out.status == "succeeded", out.error
+    assert world.sentry.requests[-1]["query"]["statsPeriod"] == ["24h"]
+    world.sentry.degrade()
+    measured = world.run("sli-check", enforce=False)
+    assert measured.status == "succeeded", measured.error  # measure only: a breach is data
+    assert measured.outputs("measure")["breaches"] == ["error rate", "p95", "p99"]
+    enforced = world.run("sli-check")
+    assert enforced.exit_code == 1
+    assert "failure_rate()" in enforced.step("measure").error
+
+
+def test_high_response_times_diagnoses_and_waits_for_recovery(world: World) -> None:
+    world.sentry.recover_after(3)  # slow now; fast again from the third measurement on
     out = world.run("high-response-times",
                     fields={"cause": "database", "resolution": "index on user_activity"})
     assert out.status == "succeeded", out.error
-    assert out.outputs("metrics")["p95_ms"] == 182
+    assert out.outputs("metrics")["p95_ms"] == 1340
     assert out.status_of("redis_slowlog") == "succeeded"
     assert out.result("diagnose")["fields"]["cause"] == "database"
     installed = out.outputs("statements_ext")["installed"]
     assert out.status_of("slow_queries") == ("succeeded" if installed else "skipped")
+    assert out.outputs("recovered") == {"p95_ms": 182.0, "rounds": 2}  # sli-check called again
+    assert out.status_of("escalate") == "skipped"
+
+
+def test_high_response_times_stops_when_already_fast(world: World) -> None:
+    out = world.run("high-response-times")
+    assert out.status == "succeeded", out.error
+    assert "diagnose" not in out.steps  # stopped: nothing to diagnose
+    assert "nothing to do" in str(out.events[-1].data)
 
 
 def test_high_error_rate_rolls_back_a_bad_deployment(world: World) -> None:
+    world.vercel.ship_bad_release()
+    world.sentry.degrade()
+
+    def live_changed(dep: dict[str, object]) -> None:  # errors follow the live version
+        world.api.set_live(dep)
+        world.sentry.recover() if dep["healthy"] else world.sentry.degrade()
+
+    world.vercel.live_changed = live_changed
     out = world.run("high-error-rate", app_dir=str(world.tmp),
                     fields={"pattern": "database", "cause": "deployment"})
     assert out.status == "succeeded", out.error
     called = world.doubles_called()
     assert ["vercel", "list"] in called
     assert ["npm", "outdated"] in called  # exit 1 (outdated packages) is not a failure
-    assert world.vercel.production == "dpl_2b8d1x0mzAbC"  # promoted through Vercel's API
+    assert world.vercel.production == "dpl_7f3k2l9qpXyZ"  # promoted through Vercel's API
     assert "PrismaClientKnownRequestError" in out.result("error_logs")["stdout"]
     assert out.status_of("hotfix") == "skipped"
+    assert out.outputs("recovered") == {"error_rate_pct": 0.08, "rounds": 1}
 
 
-def test_high_error_rate_still_high_fails(world: World) -> None:
+def test_high_error_rate_still_high_stops_failed_to_escalate(world: World) -> None:
     world.sentry.degrade()
     out = world.run("high-error-rate", app_dir=str(world.tmp),
                     fields={"pattern": "api", "cause": "external"})
     assert out.exit_code == 1
     assert out.status_of("rollback") == "skipped"
-    assert "failure_rate()" in out.step("recovered").error
+    assert out.outputs("recovered")["rounds"] == 20  # waited every round, then said so
+    assert out.status_of("escalate") == "succeeded"
+    assert "still 2.4% errors after the fix (external): escalate" in (out.error or "")
+
+
+def test_high_error_rate_stops_when_already_healthy(world: World) -> None:
+    out = world.run("high-error-rate", app_dir=str(world.tmp))
+    assert out.status == "succeeded", out.error
+    assert "triage" not in out.steps and world.doubles_called() == []
 
 
 def test_site_down_rolls_back_and_waits_for_the_site(world: World) -> None:
@@ -620,11 +680,28 @@ def test_security_breach_preserves_evidence_and_assesses_the_scope(world: World)
     evidence = Path(out.outputs("snapshot")["dir"])
     assert (evidence / "database.sql.gz").stat().st_size > 1000
     sums = (evidence / "SHA256SUMS").read_text()
-    assert "database.sql.gz" in sums and "vercel.log" in sums
+    assert {"database.sql.gz", "vercel-runtime-logs.jsonl", "vercel-build-events.json"} <= {
+        line.split()[1] for line in sums.splitlines()}
+    # the live deployment's logs, from Vercel's REST API (no CLI), as Vercel sends them
+    logs = [json.loads(line) for line in
+            (evidence / "vercel-runtime-logs.jsonl").read_text().splitlines()]
+    assert any(r["level"] == "error" and "PrismaClient" in r["message"] for r in logs)
+    assert json.loads((evidence / "vercel-build-events.json").read_text())[0]["type"] == "stdout"
+    asked = {r["path"] for r in world.vercel.requests}
+    assert "/v1/projects/prj_vocavisionWeb1/deployments/dpl_7f3k2l9qpXyZ/runtime-logs" in asked
+    assert world.doubles_called() == []
     trail = out.result("audit_trail")["rows"]
     assert {r["action"] for r in trail} >= {"login_failed"}
     assert {r["ip"] for r in trail if r["user_id"] == "user_456"} == {"198.51.100.23"}
     assert out.status_of("block_ips") == "succeeded"
+
+
+def test_security_breach_snapshot_fails_when_the_logs_cannot_be_read(world: World) -> None:
+    out = world.run("security-breach", evidence_dir=str(world.tmp),
+                    env={"VERCEL_TOKEN": "revoked-token"})
+    assert out.exit_code == 1  # evidence without the logs is not evidence: it says so
+    assert out.status_of("live") == "failed"
+    assert "audit_trail" not in out.steps
 
 
 def test_security_breach_with_nothing_known_yet(world: World) -> None:
@@ -734,74 +811,16 @@ def test_monthly_checklist(world: World) -> None:
     assert "keyspace_hits" in out.result("redis_stats")["value"]
 
 
-# -- end to end: deploys (a real git remote in a temp folder) ----------------------------
+# -- end to end: deploys (Vercel's REST API; more in tests/test_library_deploy.py) --------
 
 
-def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout.strip()
-
-
-@pytest.fixture
-def app_repo(tmp_path: Path) -> tuple[Path, Path]:
-    """A bare origin with main and develop (one commit ahead), and a clone of it."""
-    origin, seed, clone = tmp_path / "origin.git", tmp_path / "seed", tmp_path / "app"
-    _git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
-    _git(tmp_path, "init", "-q", "-b", "main", str(seed))
-    for k, v in (("user.email", "dev@vocavision.com"), ("user.name", "Dev")):
-        _git(seed, "config", k, v)
-    (seed / "vercel.json").write_text(
-        '{"functions": {"api/**/*.ts": {"maxDuration": 10, "memory": 1024}}, '
-        '"regions": ["iad1"]}\n')
-    (seed / "web").mkdir()
-    (seed / "web" / "package.json").write_text('{"name": "web"}\n')
-    _git(seed, "add", ".")
-    _git(seed, "commit", "-q", "-m", "initial")
-    _git(seed, "remote", "add", "origin", str(origin))
-    _git(seed, "push", "-q", "origin", "main")
-    _git(seed, "checkout", "-q", "-b", "develop")
-    (seed / "feature.txt").write_text("streak freeze\n")
-    _git(seed, "add", ".")
-    _git(seed, "commit", "-q", "-m", "feat: streak freeze")
-    _git(seed, "push", "-q", "origin", "develop")
-    _git(tmp_path, "clone", "-q", str(origin), str(clone))
-    for k, v in (("user.email", "sre@vocavision.com"), ("user.name", "SRE")):
-        _git(clone, "config", k, v)
-    return origin, clone
-
-
-def test_deploy_merges_develop_and_pushes_main(world: World, app_repo: tuple[Path, Path]) -> None:
-    origin, clone = app_repo
-    out = world.run("deploy", repo=str(clone))
+def test_deploy_builds_main_and_checks_it_is_live(world: World) -> None:
+    before = world.vercel.production
+    out = world.run("deploy")
     assert out.status == "succeeded", out.error
-    assert "feat: streak freeze" in out.result("merge")["stdout"]
-    assert _git(origin, "log", "-1", "--format=%s", "main") == "feat: streak freeze"
-
-
-def test_deploy_tag(world: World, app_repo: tuple[Path, Path]) -> None:
-    origin, clone = app_repo
-    out = world.run("deploy", repo=str(clone), method="tag", version="v1.2.0")
-    assert out.status == "succeeded", out.error
-    assert _git(origin, "tag") == "v1.2.0"
-    assert _git(origin, "tag", "-l", "--format=%(contents:subject)", "v1.2.0") == "Release v1.2.0"
-    assert out.status_of("push") == "skipped"
-
-
-def test_deploy_refuses_a_dirty_tree(world: World, app_repo: tuple[Path, Path]) -> None:
-    _, clone = app_repo
-    (clone / "stray.txt").write_text("uncommitted\n")
-    out = world.run("deploy", repo=str(clone), method="vercel")
-    assert out.exit_code == 1
-    assert "(result.stdout | trim) == ''" in out.step("clean").error
-    assert world.doubles_called() == []
-
-
-def test_deploy_with_vercel_waits_for_health(world: World, app_repo: tuple[Path, Path]) -> None:
-    _, clone = app_repo
-    out = world.run("deploy", repo=str(clone), method="vercel")
-    assert out.status == "succeeded", out.error
-    assert world.doubles_called() == [["vercel", "--prod"]]
-    assert out.result("verify")["json"]["status"] == "healthy"
+    live = world.vercel.live()
+    assert live["uid"] != before and live["meta"]["githubCommitRef"] == "main"
+    assert out.result("wait_build")["json"]["readyState"] == "READY"
 
 
 def test_rollback_promotes_through_vercel(world: World) -> None:
@@ -812,15 +831,17 @@ def test_rollback_promotes_through_vercel(world: World) -> None:
     assert world.api.health["status"] == "healthy"
 
 
-def test_scale_application(world: World, app_repo: tuple[Path, Path]) -> None:
-    origin, clone = app_repo
-    out = world.run("scale-application", repo=str(clone), memory=3009, max_duration=60,
-                    regions=["iad1", "sfo1"])
+def test_scale_application_sets_function_defaults_and_redeploys(world: World) -> None:
+    before = world.vercel.production
+    out = world.run("scale-application", regions=["iad1", "sfo1"], max_duration=60,
+                    cpu="performance")
     assert out.status == "succeeded", out.error
-    config = json.loads(_git(origin, "show", "main:vercel.json"))
-    assert config["functions"]["api/**/*.ts"] == {"maxDuration": 60, "memory": 3009}
-    assert config["regions"] == ["iad1", "sfo1"]
-    assert '"memory": 1024' in out.result("current")["stdout"]  # what it was before
+    assert world.vercel.resource_config == {"functionDefaultRegions": ["iad1", "sfo1"],
+                                            "functionDefaultTimeout": 60,
+                                            "functionDefaultMemoryType": "performance"}
+    assert world.vercel.production != before
+    assert world.vercel.live()["resourceConfig"] == world.vercel.resource_config
+    assert out.outputs("current")["config"]["functionDefaultTimeout"] == 10  # what it was
 
 
 # -- through the command line, as an operator runs them ---------------------------------
@@ -914,15 +935,6 @@ def test_every_runbook_that_talks_to_servers_runs_end_to_end_here(name: str) -> 
     source = Path(__file__).read_text()
     ran = re.search(rf'(world\.run\(|_book\()"{re.escape(name)}"', source)
     assert ran or not _talks_to_servers(name), f"no end-to-end test runs {name}"
-
-
-def test_deploy_tag_needs_a_version(world: World, app_repo: tuple[Path, Path]) -> None:
-    origin, clone = app_repo
-    out = world.run("deploy", repo=str(clone), method="tag")
-    assert out.exit_code == 1
-    assert out.status_of("tag") == "failed"
-    assert "give the release: --var version=v1.2.0" in out.result("tag")["stderr"]
-    assert _git(origin, "tag") == ""
 
 
 def test_cli_database_password_never_shows(world: World) -> None:

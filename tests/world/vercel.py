@@ -16,7 +16,19 @@ Vercel documents them (https://vercel.com/docs/rest-api) — not as the runbooks
   `PATCH /v9/projects/{idOrName}/env/{id}` (`{"value"}`: edit in place, targets kept),
   `DELETE /v9/projects/{idOrName}/env/{id}`: environment variables (values never listed);
 - `POST /v1/edge-cache/invalidate-by-tags?projectIdOrName=` with `{"tags": [...] | "a,b",
-  "target"?}` and `.../dangerously-delete-by-tags`: the CDN cache forgets those tags.
+  "target"?}` and `.../dangerously-delete-by-tags`: the CDN cache forgets those tags;
+- `POST /v13/deployments` with `{"name", "target", "gitSource": {"type": "github", "org",
+  "repo", "ref"}}`: a new build from git; it answers `readyState: QUEUED`, is BUILDING on the
+  next read and READY (or ERROR, `fail_next_build()`) on the one after; a READY production
+  build goes live (the project's production domains are assigned automatically);
+- `PATCH /v9/projects/{idOrName}` with `{"resourceConfig": {"functionDefaultRegions",
+  "functionDefaultTimeout", "functionDefaultMemoryType"}}` (what `vercel project update
+  --function-region/--function-cpu` sends): the project's function defaults, which a
+  deployment takes when it is built (`resourceConfig` on the deployment);
+- `GET /v3/deployments/{idOrUrl}/events?direction=&limit=` (build events, a JSON array) and
+  `GET /v1/projects/{projectId}/deployments/{deploymentId}/runtime-logs`
+  (`application/stream+json`: one JSON object a line: level, message, rowId, source,
+  timestampInMs, domain, messageTruncated, requestMethod, requestPath, responseStatusCode).
 
 `live_changed(deployment)` is called when production points at another deployment, so the
 app's stand-in can answer as that version would.
@@ -74,6 +86,10 @@ class VercelAPI:
              "type": "encrypted", "target": ["production"]},
         ]
         self.invalidated: list[dict[str, Any]] = []
+        self.resource_config: dict[str, Any] = {
+            "functionDefaultRegions": ["iad1"], "functionDefaultTimeout": 10,
+            "functionDefaultMemoryType": "standard"}
+        self.build_fails = False
         self.requests: list[dict[str, Any]] = []
         self.live_changed = live_changed
         self._lock = threading.Lock()
@@ -104,6 +120,16 @@ class VercelAPI:
         self.deployments.insert(0, bad)
         self._go_live(bad)
         return bad
+
+    def ship_preview(self) -> dict[str, Any]:
+        """A READY preview deployment (a branch's build) that production could be promoted to."""
+        dep = _deployment("dpl_preview42MnO", "web-git-develop-vocavision.vercel.app", 30,
+                          target=None, sha="c0ffee1" * 2)
+        self.deployments.insert(0, dep)
+        return dep
+
+    def fail_next_build(self) -> None:
+        self.build_fails = True
 
     def env_value(self, key: str) -> str | None:
         return next((e["value"] for e in self.envs if e["key"] == key), None)
@@ -142,7 +168,8 @@ class VercelAPI:
             if seg[2] not in project_ok:
                 return 404, _error("not_found", "Project not found")
             live = self.live()
-            return 200, {**PROJECT, "targets": {"production": _public(live, full=True)},
+            return 200, {**PROJECT, "resourceConfig": dict(self.resource_config),
+                         "targets": {"production": _public(live, full=True)},
                          "latestDeployments": [_public(d) for d in self.deployments[:5]]}
         if method == "GET" and seg == ["v6", "deployments"]:
             found = [d for d in self.deployments
@@ -157,6 +184,7 @@ class VercelAPI:
             dep = self.find(seg[2])
             if not dep:
                 return 404, _error("not_found", "Deployment not found")
+            self._build_progress(dep)
             return 200, _public(dep, full=True, aliased=dep["uid"] == self.production)
         if method == "POST" and seg[:2] == ["v10", "projects"] and len(seg) == 5 \
                 and seg[3] == "promote":
@@ -168,7 +196,17 @@ class VercelAPI:
             self._go_live(dep)
             return 201, {}
         if method == "POST" and seg == ["v13", "deployments"]:
+            if isinstance(payload, dict) and "gitSource" in payload:
+                return self._git_deploy(payload)
             return self._redeploy(payload or {})
+        if method == "PATCH" and seg[:2] == ["v9", "projects"] and len(seg) == 3:
+            return self._update_project(seg[2], payload)
+        if method == "GET" and seg[:2] == ["v3", "deployments"] and len(seg) == 4 \
+                and seg[3] == "events":
+            return self._events(seg[2], query)
+        if method == "GET" and seg[:2] == ["v1", "projects"] and len(seg) == 6 \
+                and seg[3] == "deployments" and seg[5] == "runtime-logs":
+            return self._runtime_logs(seg[2], seg[4])
         if seg[:2] in (["v10", "projects"], ["v9", "projects"]) and len(seg) >= 4 \
                 and seg[3] == "env":
             if seg[2] not in project_ok:
@@ -197,10 +235,98 @@ class VercelAPI:
                           0, healthy=source["healthy"], sha=source["meta"]["githubCommitSha"],
                           target=payload.get("target"))
         dep["env"] = {e["key"]: e["value"] for e in self.envs}  # built with the env of now
+        dep["resourceConfig"] = dict(self.resource_config)  # and the function defaults
         self.deployments.insert(0, dep)
         if dep["target"] == "production":
             self._go_live(dep)
         return 200, _public(dep, full=True)
+
+    def _git_deploy(self, payload: dict[str, Any]) -> tuple[int, Any]:
+        git = payload.get("gitSource")
+        if payload.get("name") not in (PROJECT["name"], PROJECT["id"]) or not isinstance(
+                git, dict) or git.get("type") != "github" or not all(
+                isinstance(git.get(k), str) and git[k] for k in ("org", "repo", "ref")):
+            return 400, _error("bad_request", "name and gitSource {type, org, repo, ref} "
+                               "are required")
+        if git["repo"] != "vocavision" or git["org"] != "vocavision":
+            return 400, _error("incorrect_git_source_info", "The repository is not connected "
+                               "to this project")
+        n = len(self.deployments)
+        dep = _deployment(f"dpl_git{n:04d}build", f"web-git{n:04d}-vocavision.vercel.app", 0,
+                          state="QUEUED", target=payload.get("target"),
+                          sha=(git["ref"] + "0" * 14)[:14])
+        dep["meta"].update(githubCommitRef=git["ref"], githubOrg=git["org"],
+                           githubRepo=git["repo"])
+        dep["reads"], dep["fails"] = 0, self.build_fails
+        dep["resourceConfig"] = dict(self.resource_config)
+        self.build_fails = False
+        self.deployments.insert(0, dep)
+        return 200, _public(dep, full=True)
+
+    def _build_progress(self, dep: dict[str, Any]) -> None:
+        """A git build moves on each time someone looks: QUEUED → BUILDING → READY | ERROR."""
+        if dep["state"] not in ("QUEUED", "BUILDING"):
+            return
+        dep["reads"] = dep.get("reads", 0) + 1
+        if dep["reads"] == 1:
+            dep["state"] = dep["readyState"] = "BUILDING"
+            return
+        dep["state"] = dep["readyState"] = "ERROR" if dep.get("fails") else "READY"
+        if dep["state"] == "READY" and dep["target"] == "production":
+            self._go_live(dep)
+
+    def _update_project(self, id_or_name: str, payload: Any) -> tuple[int, Any]:
+        if id_or_name not in (PROJECT["id"], PROJECT["name"]):
+            return 404, _error("not_found", "Project not found")
+        config = (payload or {}).get("resourceConfig") if isinstance(payload, dict) else None
+        allowed = {"functionDefaultRegions": list, "functionDefaultTimeout": int,
+                   "functionDefaultMemoryType": str}
+        if not isinstance(config, dict) or not config or any(
+                k not in allowed or not isinstance(v, allowed[k]) for k, v in config.items()):
+            return 400, _error("bad_request", "Invalid request: resourceConfig should have "
+                               f"only {sorted(allowed)} with their types")
+        if config.get("functionDefaultMemoryType", "standard") not in (
+                "standard_legacy", "standard", "performance"):
+            return 400, _error("bad_request", "functionDefaultMemoryType must be "
+                               "standard_legacy, standard or performance")
+        if not 1 <= config.get("functionDefaultTimeout", 10) <= 800:
+            return 400, _error("bad_request", "functionDefaultTimeout must be 1-800 seconds")
+        self.resource_config.update(config)
+        live = self.live()
+        return 200, {**PROJECT, "resourceConfig": dict(self.resource_config),
+                     "targets": {"production": _public(live, full=True)}}
+
+    def _events(self, id_or_url: str, query: dict[str, str]) -> tuple[int, Any]:
+        dep = self.find(id_or_url)
+        if not dep:
+            return 404, _error("not_found", "Deployment not found")
+        events = [{"type": "stdout", "created": dep["created"] + i * 1000,
+                   "payload": {"deploymentId": dep["uid"], "id": f"evt_{i}", "serial": str(i),
+                               "date": dep["created"] + i * 1000, "text": text}}
+                  for i, text in enumerate((
+                      "Cloning github.com/vocavision/vocavision (Branch: main)",
+                      "Running \"npm run build\"", "Build Completed in /vercel/output",
+                      "Deployment completed"))]
+        if query.get("direction") == "backward":
+            events.reverse()
+        limit = int(query.get("limit", 100))
+        return 200, events if limit == -1 else events[:limit]
+
+    def _runtime_logs(self, project: str, deployment: str) -> tuple[int, Any]:
+        dep = self.find(deployment)
+        if project not in (PROJECT["id"], PROJECT["name"]) or not dep:
+            return 404, _error("not_found", "Deployment not found")
+        rows = [("info", "GET", "/api/words", 200, "words served"),
+                ("error", "POST", "/api/v1/quiz", 500, "PrismaClientKnownRequestError: Timed "
+                 "out fetching a new connection from the connection pool"),
+                ("info", "GET", "/api/health", 200, "ok")]
+        lines = [json.dumps({"level": lvl, "message": msg, "rowId": f"row{i}",
+                             "source": "serverless", "timestampInMs": dep["created"] + i,
+                             "domain": "vocavision.com", "messageTruncated": False,
+                             "requestMethod": m, "requestPath": path,
+                             "responseStatusCode": code})
+                 for i, (lvl, m, path, code, msg) in enumerate(rows)]
+        return 200, _Stream("\n".join(lines) + "\n")
 
     def _env(self, method: str, seg: list[str], query: dict[str, str],
              payload: Any) -> tuple[int, Any]:
@@ -254,8 +380,14 @@ def _public(dep: dict[str, Any], *, full: bool = False, aliased: bool = False) -
         out.update(id=dep["uid"], createdAt=dep["created"], status=dep["state"],
                    projectId=dep["projectId"], aliasAssigned=aliased,
                    alias=["vocavision.com", "www.vocavision.com"] if aliased else [])
+        if "resourceConfig" in dep:
+            out["resourceConfig"] = dict(dep["resourceConfig"])
         del out["uid"]
     return out
+
+
+class _Stream(str):
+    """A body sent as `application/stream+json` (newline-delimited JSON), not one document."""
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -274,9 +406,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status, payload = self.api.answer(self.command, self.path, self.headers, body)
-        data = json.dumps(payload).encode()
+        stream = isinstance(payload, _Stream)
+        data = payload.encode() if stream else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", "application/stream+json" if stream
+                         else "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
