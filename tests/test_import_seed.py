@@ -93,7 +93,8 @@ def test_alternatives_become_a_choice(seed_out: Path) -> None:
         "steps.choose_an_option.result.fields.option == '3'"
     assert "when" not in steps["verify_rollback"]  # after the options: always runs
     assert data["inputs"]["deployment_url"] == {
-        "type": "string", "description": "The document's placeholder [deployment-url]."}
+        "type": "string", "description": "The document's placeholder [deployment-url].",
+        "pattern": r"^[^-\s]"}  # a value the operator types, never an option
 
 
 def test_connection_urls_come_from_secret_inputs(seed_out: Path) -> None:

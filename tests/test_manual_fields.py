@@ -69,7 +69,8 @@ def test_a_bad_field_on_resume_is_a_usage_error_and_the_run_is_untouched(
     run_id = re.findall(r"run (\S+) paused", first.stdout)[-1]
     before = json.loads(_vv(tmp_path, "show", run_id, "--format", "json").stdout)
 
-    bad = _vv(tmp_path, "resume", run_id, "--ack", "choose", "--field", "pid=9999")
+    bad = _vv(tmp_path, "resume", run_id, "--ack", "choose", "--field", "pid=9999",
+              "--field", "ticket=INC-1")
     assert bad.returncode == 2
     assert ("--field pid: field 'pid' must be one of 4101, 4102, not '9999'" in bad.stderr)
     assert "give one of: 4101, 4102" in bad.stderr

@@ -21,7 +21,11 @@ REHEARSAL = """
       - id: cache
         redis: PING
       - id: shell_sees_it
-        shell: test -n "$DATABASE_URL" && test -n "$REDIS_URL"
+        shell:
+          run: test -n "$DATABASE_URL" && test -n "$REDIS_URL"
+          env:  # a step gets the variables it declares (SPEC §3.4)
+            DATABASE_URL: "{{ env.DATABASE_URL }}"
+            REDIS_URL: "{{ env.REDIS_URL }}"
 """
 
 

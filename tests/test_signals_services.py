@@ -119,6 +119,7 @@ def test_sighup_closes_a_blocked_redis_call(tmp_path: Path, redis_url: str) -> N
           cache: {redis: "{{ env.REDIS_URL }}"}
         steps:
           - id: wait
+            danger: false  # BLPOP pops (a write); the key is never pushed to
             redis: BLPOP vvrun-signals-never-pushed 0
     """)
     proc = start(tmp_path, "run", str(rb), REDIS_URL=redis_url)

@@ -80,7 +80,8 @@ def _check_values(ack: str, spec: Any, values: Mapping[str, str], run_id: str, *
         if problem is not None:
             raise UsageError(f"--field {name}: {problem}",
                              hint=f"the run is unchanged; give a value step '{ack}' accepts")
-    missing = [n for n in record if n not in values]
+    missing = [n for n, f in record.items()
+               if n not in values and not getattr(f, "optional", False)]
     if missing and not asks:  # nobody to ask for them later: say so now, not mid-run
         example = " ".join(f"--field {n}=..." for n in missing)
         raise UsageError(f"step '{ack}' records {', '.join(map(repr, missing))}, and --ack "

@@ -19,12 +19,6 @@ _SQL = (
     (re.compile(r"\bVACUUM\b[^;]*\bFULL\b", re.I), "VACUUM FULL locks tables while it rewrites"),
     (re.compile(r"\bREINDEX\b", re.I), "REINDEX locks tables while it rebuilds"),
 )
-# a word list reads better than 45 quoted strings
-_REDIS_WRITES = frozenset("""
-FLUSHALL FLUSHDB DEL UNLINK SHUTDOWN DEBUG SET SETEX PSETEX MSET APPEND EXPIRE PEXPIRE EXPIREAT
-PERSIST RENAME RENAMENX HSET HDEL HMSET LPUSH RPUSH LPOP RPOP LREM LTRIM SADD SREM ZADD ZREM INCR
-DECR INCRBY DECRBY GETDEL RESTORE MIGRATE MOVE SWAPDB REPLICAOF SLAVEOF FAILOVER EVAL EVALSHA FCALL
-""".split())  # noqa: SIM905
 _SHELL = (
     (re.compile(r"\brm\s+-\w*[rf]"), "rm -r/-f deletes files"),
     (re.compile(r"\b(kill|pkill|killall)\b"), "it kills processes"),
@@ -46,13 +40,12 @@ def sql_danger(query: str) -> list[str]:
 
 
 def redis_danger(words: list[str]) -> list[str]:
-    name = words[0].upper() if words else ""
-    if name in _REDIS_WRITES:
-        return [f"{name} writes or deletes data"]
-    if name in ("CONFIG", "SCRIPT", "CLIENT", "CLUSTER") and len(words) > 1 and \
-            words[1].upper() in ("SET", "FLUSH", "KILL", "RESET", "FAILOVER", "REWRITE"):
-        return [f"{name} {words[1].upper()} changes the server"]
-    return []
+    """Why a redis command needs the operator's yes, from Redis's own command table (the
+    same classes `validate` and the run use): writes, admin commands, unknown commands."""
+    from vvrun.steps.redis.classify import danger
+
+    why = danger(words)
+    return [why] if why else []
 
 
 def shell_danger(command: str) -> list[str]:

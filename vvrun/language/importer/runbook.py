@@ -80,6 +80,10 @@ def to_data(proc: Procedure, name: str) -> tuple[dict[str, Any], Reviews]:
                 spec["env"] = inp.env
             if inp.secret:
                 spec["secret"] = True
+            elif not inp.env:
+                # a placeholder is a value the operator types; one starting with `-` would be
+                # read as an option by the command it lands in (validate warns about that)
+                spec["pattern"] = r"^[^-\s]"
             data["inputs"][inp.name] = spec
             if inp.review:
                 reviews[("inputs", inp.name)] = [inp.review]
