@@ -62,6 +62,7 @@ def test_the_daily_checklist_runs_on_its_schedule_by_itself(tmp_path: Path, pg_u
     servers.append(server)
     # the seed's runbook as it is (its schedule: "0 9 * * *"), beside the web tests' ones
     shutil.copy(ROOT / "runbooks" / "daily-checklist.yaml", tmp_path / "rb")
+    shutil.copy(ROOT / "runbooks" / "sli-check.yaml", tmp_path / "rb")  # the runbook it calls
     run = wait_for(lambda: next((r for r in _runs(server) if r["runbook"] == "daily-checklist"
                                  and r["status"] == "paused"), None),
                    what="the daily checklist to start and reach its first manual step")

@@ -73,7 +73,8 @@ def test_alice_starts_bob_approves_carol_follows(world, tmp_path: Path) -> None:
 
     site = tmp_path / "site"
     site.mkdir()
-    server = Server(site, extra=("--no-scheduler",), env={"DATABASE_URL": world.db_url})
+    server = Server(site, extra=("--no-scheduler",), env={"DATABASE_URL": world.db_url,
+                                                        "VOCAVISION_DB_ADMIN": world.db_url})
     follower = None
     try:
         shutil.copy(ROOT / "runbooks" / "db-emergency.yaml", site / "rb")
