@@ -244,3 +244,27 @@ def test_approve_at_no_terminal_shows_the_action_and_wants_yes(world: World) -> 
     assert f"INSERT INTO {world.table}" in asked.stdout
     assert f"vvrun approve {run_id} fix --yes" in asked.stderr
     assert len(world.events(run_id, "approval_signed")) == 1
+
+
+def test_approve_refuses_a_request_forged_into_the_store_without_signing(world: World) -> None:
+    import sqlite3
+
+    run_id = _paused_by_alice(world)
+    asked = world.events(run_id, "approval_requested")[-1]["data"]
+    # an attacker with the store file but not the audit key rewrites what the step will do
+    db = sqlite3.connect(world.tmp / "state.db")
+    try:
+        row = db.execute("SELECT seq, data FROM events WHERE run_id = ? AND kind = ? "
+                         "ORDER BY seq DESC LIMIT 1", (run_id, "approval_requested")).fetchone()
+        forged = json.loads(row[1])
+        forged["body"] = f"DROP TABLE {world.table}"
+        db.execute("UPDATE events SET data = ? WHERE seq = ?", (json.dumps(forged), row[0]))
+        db.commit()
+    finally:
+        db.close()
+    refused = world.vv("approve", run_id, "fix", "--yes", operator="bob", key="bob")
+    assert refused.returncode != 0
+    assert "does not verify at event" in refused.stderr, refused.stderr
+    assert "DROP TABLE" not in refused.stdout  # nothing shown to sign, nothing signed
+    assert len(world.events(run_id, "approval_signed")) == 1
+    assert asked["body"] != forged["body"]

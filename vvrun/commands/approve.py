@@ -45,8 +45,13 @@ def approve(ctx: click.Context, run_id: str, step_id: str, signing_key: str | No
 
     app = get_app(ctx)
     environ = keygen_environ(app.environ)
+    from vvrun.state.verify import require_intact
+
     with _store(app) as store:
         run = _get_run(store, run_id)
+        # an approval signs what the trail says the step will do: the trail must be the one
+        # the run wrote (a forged `approval_requested` would ask for a signature on a lie)
+        require_intact(store, run_id)
         trail = store.events(run_id)
         asked = [e for e in trail if e["kind"] == REQUESTED  # the step, or its items `id[2]`
                  and str(e["data"].get("step_id")).split("[", 1)[0] == step_id.split("[")[0]
