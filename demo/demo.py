@@ -179,8 +179,11 @@ def main() -> int:
         incident = start_incident(url)
         stuck_before = wait_for_incident(url)
 
-        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": box.redis.url,
-               "VVRUN_STATE": str(STATE_DB), "VVRUN_OPERATOR": "demo@vocavision"}
+        # db-emergency works through an admin connection (the app's login may be the one that
+        # is exhausted); in the sandbox the superuser is that admin
+        env = {**os.environ, "DATABASE_URL": url, "VOCAVISION_DB_ADMIN": url,
+               "REDIS_URL": box.redis.url, "VVRUN_STATE": str(STATE_DB),
+               "VVRUN_OPERATOR": "demo@vocavision"}
         code = run_runbook(env)
         if code != 0:
             fail(f"vvrun exited with {code}")
