@@ -102,6 +102,7 @@ def _runbook(url: str) -> str:
     return ("version: 1\nname: bench-delete\ntitle: Bench delete\n"
             f"connections:\n  cache:\n    redis: {url}\n"
             "steps:\n  - id: purge\n    timeout: 10m\n"
+            "    danger: false\n"  # unattended: the bench measures the delete, not the asking
             f"    redis: {{delete_pattern: \"{DOOMED}*\"}}\n")
 
 

@@ -96,7 +96,7 @@ def sql_with_output(ctx: Context) -> CaseResult:
                     times[kind].append(_run(book, store, _sink(kind)) / n * 1000)
                 finally:
                     store.close()
-        trips = _round_trips(ctx.pg_url, book, min(n, 200))
+        trips = _round_trips(ctx.pg_url, book, n)  # n: the steps in `book`
     base = Sample(times["psycopg"], "ms/step")
     res.rows = [Row("hand-written psycopg loop, one connection", base)]
     for kind, label in (("text", "vvrun, SQLite state, text output (the default)"),

@@ -9,15 +9,33 @@ Importing this package loads no driver: httpx and smtplib are imported when a me
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from vvrun.notify import pagerduty, slack, smtp, statuspage, webhook
 from vvrun.notify.base import Notifier, one_kind
 
-#: kind key in `notifiers:` -> its module (each has KIND and from_config(name, config)).
-NOTIFIER_KINDS: dict[str, Any] = {m.KIND: m for m in (slack, pagerduty, statuspage, smtp,
-                                                      webhook)}
+
+class _Kinds(Mapping[str, Any]):
+    """kind key in `notifiers:` -> its module (KIND, from_config), imported when first used:
+    `validate` and `plan` of a runbook with a notify step load no notifier (smtplib, email)."""
+
+    _NAMES = ("slack", "pagerduty", "statuspage", "smtp", "webhook")
+
+    def __getitem__(self, kind: str) -> Any:
+        if kind not in self._NAMES:
+            raise KeyError(kind)
+        return importlib.import_module(f"vvrun.notify.{kind}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._NAMES)
+
+    def __len__(self) -> int:
+        return len(self._NAMES)
+
+
+#: the explicit registry of notifier kinds, one module each (pre-commit's all_languages style)
+NOTIFIER_KINDS: Mapping[str, Any] = _Kinds()
 
 
 def kind_of(name: str, config: Mapping[str, Any]) -> str:

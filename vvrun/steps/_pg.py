@@ -26,7 +26,6 @@ from typing import Any
 
 from vvrun.errors import Location
 from vvrun.steps._pg_errors import connect_error
-from vvrun.steps.sqlmeaning.analyse import analyse
 
 ROWS_PER_CHUNK = 2000  # rows fetched per round trip while streaming (PERF-NOTES: ~2000)
 CANCEL_TIMEOUT_SECONDS = 5.0  # how long a server-side cancel may take before we give up on it
@@ -184,6 +183,8 @@ def classify(sql: str) -> str:
     PostgreSQL's parser (`steps.sqlmeaning`, cached) reads the text. When this guesses
     wrong the server still decides: see `run`.
     """
+    from vvrun.steps.sqlmeaning.analyse import analyse  # only when a step runs SQL
+
     meaning = analyse(sql, template=False)
     if meaning.count != 1:
         return "multi" if meaning.count else "other"

@@ -12,12 +12,13 @@ from vvrun.language.checks.context import (
     Path,
 )
 from vvrun.language.model import Step
-from vvrun.steps.sqlmeaning import analyse as sql_meaning
 
 
 def sql(c: Checker, path: Path, query: str, step: Step, at: Path) -> None:
     if not isinstance(c.value(path), str):
         path = (*path, "query")
+    from vvrun.steps.sqlmeaning import analyse as sql_meaning  # only for runbooks with SQL
+
     meaning = sql_meaning.analyse(query)
     error = meaning.parse_error
     if error is not None:
@@ -73,6 +74,8 @@ def danger(c: Checker, at: Path, step: Step) -> None:
     path: Path = (*at, step.type)
     why: list[str] = []
     if step.type == "sql":
+        from vvrun.steps.sqlmeaning import analyse as sql_meaning
+
         why += sql_meaning.analyse(step.spec.query).reasons
     elif step.type == "shell" and re.search(
             r"\brm\s+(-\w*r\w*f|-\w*f\w*r|-r\s+-f|-f\s+-r|--recursive\s+--force)\b",

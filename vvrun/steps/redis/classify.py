@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
-from vvrun.steps.redis import lua
-
 #: Admin (or `@dangerous`) commands that only read: the bread and butter of diagnosis.
 READS_ONLY = frozenset({
     "acl|dryrun", "acl|getuser", "acl|list", "acl|users", "client|list", "config|get", "info",
@@ -119,6 +117,8 @@ def script_danger(script: str) -> str | None:
     if "{{" in script or "{%" in script:
         return ("the script is templated, so only a run knows what it calls: pass values "
                 "through `keys`/`args` (KEYS[1], ARGV[1]) instead")
+    from vvrun.steps.redis import lua  # only for a step that runs a script
+
     try:
         found = lua.calls(script)
     except lua.LuaSyntax as exc:
