@@ -4,21 +4,17 @@ refusals (anonymous, CSRF-less, the same person twice)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.web_world import Server, wait_for
+from tests.web_world import HAVE_BROWSER, Server, chrome, wait_for
 
 pytest.importorskip("starlette", reason="the web extra is not installed")
 # selenium's urllib3 pool to chromedriver leaves its sockets to the garbage collector
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-HAVE_BROWSER = os.path.exists(CHROMEDRIVER) and bool(shutil.which("chromium"))
 
 
 @pytest.fixture
@@ -34,18 +30,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
 def browser() -> Iterator[object]:
     if not HAVE_BROWSER:
         pytest.skip("no browser: apt-get install -y chromium chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1280,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with chrome() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _sign_in(driver: object, server: Server, user: str) -> None:

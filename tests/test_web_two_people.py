@@ -17,34 +17,17 @@ import pytest
 
 from tests.test_follow import Lines
 from tests.test_web_browser import (
-    CHROMEDRIVER,
     HAVE_BROWSER,
     _click,
     _sign_in,
     _status,
     _text,
 )
-from tests.web_world import ROOT, Server, wait_for
+from tests.web_world import ROOT, Server, chrome, wait_for
 
 pytest.importorskip("starlette", reason="the web extra is not installed")
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 pytest_plugins = ["world.fixtures"]
-
-
-@contextlib.contextmanager
-def _chrome() -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1280,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @contextlib.contextmanager
@@ -78,7 +61,7 @@ def test_alice_starts_bob_approves_carol_follows(world, tmp_path: Path) -> None:
     follower = None
     try:
         shutil.copy(ROOT / "runbooks" / "db-emergency.yaml", site / "rb")
-        with _stuck_query(world.db_url) as stuck, _chrome() as alice, _chrome() as bob:
+        with _stuck_query(world.db_url) as stuck, chrome() as alice, chrome() as bob:
             wait_for(lambda: world.sql(
                 "SELECT 1 FROM pg_stat_activity WHERE application_name = 'vocavision-web' "
                 "AND state = 'active' AND query_start < now() - interval '1.5 seconds'"),

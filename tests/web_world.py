@@ -3,13 +3,16 @@ store, a temp runbooks folder and a token file for two people."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +131,24 @@ def wait_for(check: Any, timeout: float = 30.0, what: str = "condition") -> Any:
             return value
         time.sleep(0.05)  # polling a real server's state, bounded
     raise AssertionError(f"timed out waiting for {what}")
+
+
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+HAVE_BROWSER = os.path.exists(CHROMEDRIVER) and bool(shutil.which("chromium"))
+
+
+@contextlib.contextmanager
+def chrome() -> Iterator[object]:
+    """A headless Debian Chromium under selenium, quit when the block ends."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1280,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

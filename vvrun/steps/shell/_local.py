@@ -13,7 +13,7 @@ from typing import Any
 from vvrun.errors import Cancelled, StepFailed, StepTimeout
 from vvrun.steps.base import DEFAULT_GRACE, StepIO
 from vvrun.steps.shell._reap import StepProcesses, group_members
-from vvrun.steps.shell._stream import failure_message, say, start_pumps
+from vvrun.steps.shell._stream import exit_code_of, require_ok, say, start_pumps
 from vvrun.steps.shell.childenv import step_environment
 
 GRACE = DEFAULT_GRACE  # seconds between SIGTERM and SIGKILL, unless the step sets `grace`
@@ -72,8 +72,7 @@ def execute_local(action: Any, io: StepIO) -> dict[str, Any]:
             "stderr")
     for t in readers:
         t.join(io.grace)
-    code = proc.returncode
-    exit_code = 128 - code if code < 0 else code  # killed by signal N: 128+N, as bash says
+    exit_code = exit_code_of(proc.returncode)
     result = {"exit_code": exit_code, "stdout": tails["stdout"].text(),
               "stderr": tails["stderr"].text(), "pid": proc.pid,
               "duration_ms": round((time.monotonic() - started) * 1000, 1)}
@@ -85,13 +84,7 @@ def execute_local(action: Any, io: StepIO) -> dict[str, Any]:
     if stopped_by == "cancel":
         raise Cancelled("command interrupted; it and every process it started were stopped",
                         where=io.where)
-    if exit_code not in action.ok_codes:
-        error = StepFailed(failure_message(exit_code, action.ok_codes, tails["stderr"]),
-                           where=io.where,
-                           hint="if this exit code is fine here, add it to `ok_codes`")
-        error.result = result  # type: ignore[attr-defined]
-        raise error
-    return result
+    return require_ok(exit_code, action.ok_codes, tails["stderr"], result, io.where)
 
 
 @functools.lru_cache(maxsize=8)  # a PATH walk per step was 0.2 ms of a `true` step (bench)

@@ -33,7 +33,7 @@ from vvrun.steps.shell._ssh import (
     find_ssh,
     ssh_argv,
 )
-from vvrun.steps.shell._stream import failure_message, start_pumps
+from vvrun.steps.shell._stream import exit_code_of, require_ok, start_pumps
 from vvrun.steps.shell.childenv import scrubbed
 
 MARKER = "\x1evvrun-ssh-started"  # the wrapper's first stdout line: the host ran it
@@ -146,7 +146,7 @@ def execute_remote(action: Any, io: StepIO) -> dict[str, Any]:
     for t in readers:
         t.join(io.grace)
     where = target.display()
-    exit_code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+    exit_code = exit_code_of(proc.returncode)
     result = {"exit_code": exit_code, "stdout": tails["stdout"].text(),
               "stderr": tails["stderr"].text(), "host": where,
               "duration_ms": round((time.monotonic() - began) * 1000, 1)}
@@ -164,13 +164,7 @@ def execute_remote(action: Any, io: StepIO) -> dict[str, Any]:
         raise ConnectFailed(f"{where}: the connection dropped while the command ran",
                             where=io.where, hint="the host stops the command when it sees the "
                             "connection gone; check the host and the network, then resume")
-    if exit_code not in action.ok_codes:
-        error = StepFailed(failure_message(exit_code, action.ok_codes, tails["stderr"]),
-                           where=io.where,
-                           hint="if this exit code is fine here, add it to `ok_codes`")
-        error.result = result  # type: ignore[attr-defined]
-        raise error
-    return result
+    return require_ok(exit_code, action.ok_codes, tails["stderr"], result, io.where)
 
 
 def _lost(stderr: Any) -> bool:

@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from vvrun.errors import Location, StepFailed
 from vvrun.steps.base import Console
 
 OUTPUT_CAP = 64 * 1024  # characters of each stream kept in the result (the last ones)
@@ -74,6 +75,22 @@ def start_pumps(proc: Any, console: Console, label: str,
     for t in readers:
         t.start()
     return tails, readers, lock
+
+
+def exit_code_of(returncode: int) -> int:
+    """The exit code as bash reports it: a process killed by signal N exited 128+N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def require_ok(exit_code: int, ok_codes: tuple[int, ...], stderr: Tail,
+               result: dict[str, Any], where: Location | None) -> dict[str, Any]:
+    """`result` when the exit code is one of `ok_codes`; else StepFailed carrying it."""
+    if exit_code in ok_codes:
+        return result
+    error = StepFailed(failure_message(exit_code, ok_codes, stderr), where=where,
+                       hint="if this exit code is fine here, add it to `ok_codes`")
+    error.result = result  # type: ignore[attr-defined]
+    raise error
 
 
 def failure_message(exit_code: int, ok_codes: tuple[int, ...], stderr: Tail) -> str:
