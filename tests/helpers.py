@@ -101,6 +101,7 @@ def run_step(
     danger: bool = False,
     env: Mapping[str, str] | None = None,
     cancel: threading.Event | None = None,
+    grace: float | None = None,
 ) -> Mapping[str, Any]:
     """parse → render → execute one step body against real servers; returns its result."""
     module = STEP_TYPES[type_]
@@ -115,7 +116,7 @@ def run_step(
         run_id="test", step_id="t", timeout=timeout, clients=clients,
         console=console or ListConsole(), prompter=prompter or ScriptedPrompter(),
         cancel=cancel or threading.Event(), danger=danger, env=dict(env or {}),
-        where=where, templater=tpl,
+        where=where, templater=tpl, **({} if grace is None else {"grace": grace}),
     )
     try:
         return module.execute(action, io)

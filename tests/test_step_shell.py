@@ -146,12 +146,12 @@ def test_timeout_stops_the_whole_group_and_leaves_no_orphan(tmp_path: Path) -> N
     assert _alive(int(pidfile.read_text())) == {}
 
 
-def test_a_group_that_ignores_sigterm_gets_sigkill(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(shell, "GRACE", 0.3)
+def test_a_group_that_ignores_sigterm_gets_sigkill(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     cmd = f"trap '' TERM; echo $$ > {pidfile}; sleep 1000 & sleep 1000; wait"
-    with pytest.raises(StepTimeout):
-        run_step("shell", cmd, env=ENV, timeout=0.5)
+    with pytest.raises(StepTimeout) as info:
+        run_step("shell", cmd, env=ENV, timeout=0.5, grace=0.3)
+    assert "SIGKILL" in info.value.message
     assert _alive(int(pidfile.read_text())) == {}
 
 

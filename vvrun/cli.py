@@ -10,8 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import tempfile
-import traceback
 
 import click
 
@@ -82,10 +80,18 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _write_traceback(masker: Masker) -> str:
+    import tempfile  # only on a crash: tempfile alone costs ~5 ms of every start
+
     fd, path = tempfile.mkstemp(prefix="vvrun-crash-", suffix=".txt")
     with os.fdopen(fd, "w") as fh:
-        fh.write(masker.mask(traceback.format_exc()))
+        fh.write(masker.mask(_traceback()))
     return path
+
+
+def _traceback() -> str:
+    import traceback  # only on an error
+
+    return traceback.format_exc()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         code = rv if isinstance(rv, int) else 0
     except VvrunError as exc:
         if debug:
-            sys.stderr.write(masker.mask(traceback.format_exc()))
+            sys.stderr.write(masker.mask(_traceback()))
         sys.stderr.write(masker.mask(f"vvrun: {exc.format()}") + "\n")
         code = exc.exit_code
     except click.exceptions.Abort:
@@ -119,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         code = 0
     except Exception as exc:  # the last resort: one line, the traceback in a file
         if debug:
-            sys.stderr.write(masker.mask(traceback.format_exc()))
+            sys.stderr.write(masker.mask(_traceback()))
             code = 1
         else:
             path = _write_traceback(masker)

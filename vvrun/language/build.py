@@ -118,7 +118,6 @@ def _with_integrations(runbook: Runbook, data: Mapping[str, Any],
 
     from vvrun.notify.events import parse_rules
     from vvrun.secrets.providers import SecretSource
-    from vvrun.steps.notify import with_notifiers
 
     def ok(key: str) -> Any:
         value = data.get(key)
@@ -136,8 +135,13 @@ def _with_integrations(runbook: Runbook, data: Mapping[str, Any],
     notify = parse_rules(rules) if isinstance(rules, list) and not _is_bad(bad, ("notify",)) \
         else ()
 
+    def with_notifiers(spec: Any) -> Any:  # the notify step's code loads only when one is used
+        from vvrun.steps.notify import with_notifiers
+
+        return with_notifiers(spec, notifiers, runbook.name)
+
     def named(steps: tuple[Step, ...]) -> tuple[Step, ...]:  # notify steps in groups, too
-        return tuple(replace(s, spec=with_notifiers(s.spec, notifiers, runbook.name))
+        return tuple(replace(s, spec=with_notifiers(s.spec))
                      if s.type == "notify" else
                      replace(s, spec=replace(s.spec, steps=named(s.spec.steps)))
                      if isinstance(s.spec, Group) else s for s in steps)

@@ -8,13 +8,13 @@ against `pattern` and `choices`.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from vvrun.errors import Location, UsageError
 from vvrun.language.model import Input, Runbook
+from vvrun.text.suggest import closest
 
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
@@ -92,12 +92,12 @@ def resolve_inputs(
     unknown = [name for name in given if name not in runbook.inputs]
     if unknown:
         name = unknown[0]
-        close = difflib.get_close_matches(name, list(runbook.inputs), n=1)
+        close = closest(name, list(runbook.inputs))
         declared = ", ".join(runbook.inputs) or "none"
         raise UsageError(
             f"unknown input '{name}' (runbook '{runbook.name}' declares: {declared})",
             where=Location(runbook.path),
-            hint=f"did you mean '{close[0]}'?" if close else "remove the --var, or declare the "
+            hint=f"did you mean '{close}'?" if close else "remove the --var, or declare the "
             "input under `inputs:`",
         )
     values: dict[str, Any] = {}

@@ -36,6 +36,8 @@ class Duration:
 
 @dataclass(frozen=True)
 class Input:
+    """An input the operator supplies (`--var name=value`), with its type, default and rules."""
+
     name: str
     type: str = "string"  # string | integer | number | boolean | list
     default: Any = None
@@ -65,6 +67,8 @@ class Connection:
 
 @dataclass(frozen=True)
 class Retry:
+    """How a step is tried again: attempts, delay and backoff, `until`, `on_exhausted`."""
+
     attempts: int = 1
     delay: Duration = Duration(1.0)
     backoff: float = 1.0
@@ -142,6 +146,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Runbook:
+    """A whole runbook, checked: what it needs, what it talks to, and its steps in order."""
+
     path: str
     name: str
     title: str

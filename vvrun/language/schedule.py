@@ -31,6 +31,8 @@ SCHEMA: Mapping[str, Any] = {
 
 @dataclass(frozen=True)
 class Schedule:
+    """When `vvrun serve` starts this runbook by itself: a cron expression and its zone."""
+
     cron: str
     timezone: str = "UTC"
 

@@ -25,6 +25,8 @@ EXCERPT = 200
 
 @dataclass(frozen=True)
 class HttpRequest:
+    """One request a notifier would send: method, URL, headers and body."""
+
     method: str
     url: str
     headers: tuple[tuple[str, str], ...]

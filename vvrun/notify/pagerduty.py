@@ -55,6 +55,8 @@ def payload(message: Message, *, routing_key: str, severity: str, source: str | 
 
 @dataclass(repr=False)
 class PagerDutyNotifier:
+    """PagerDuty Events API v2: trigger, acknowledge and resolve by dedup key."""
+
     KIND: ClassVar[str] = KIND
     name: str
     routing_key: str

@@ -52,6 +52,8 @@ def payload(message: Message) -> dict[str, Any]:
 
 @dataclass(repr=False)
 class SlackNotifier:
+    """A Slack incoming webhook: one Block Kit message per event."""
+
     KIND: ClassVar[str] = KIND
     name: str
     webhook: str

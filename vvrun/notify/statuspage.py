@@ -43,6 +43,8 @@ def incident(message: Message, *, opening: bool, components: tuple[str, ...],
 
 @dataclass(repr=False)
 class StatuspageNotifier:
+    """Atlassian Statuspage: incidents opened, updated and resolved through its REST API."""
+
     KIND: ClassVar[str] = KIND
     name: str
     page_id: str

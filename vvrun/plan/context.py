@@ -88,6 +88,8 @@ def lenient(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class ResolvedInput:
+    """An input's value for a plan and whence it came (given, default, env, missing)."""
+
     input: Input
     value: Any  # the value, or an Unknown
     source: str  # given | default | env NAME | missing

@@ -12,6 +12,8 @@ _IGNORED = {"number", "source_hash", "action_hash"}
 
 @dataclass(frozen=True)
 class PlanDiff:
+    """What changed between a saved plan and the runbook as it is now."""
+
     old: Plan
     new: Plan
     added: tuple[PlannedStep, ...] = ()

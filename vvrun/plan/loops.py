@@ -5,7 +5,7 @@ once), and choices from an expression (⟨…⟩ while they need a value only a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vvrun.errors import VvrunError
 from vvrun.language.model import Step
@@ -13,7 +13,9 @@ from vvrun.language.templates import DependsOn, Templater
 from vvrun.plan.model import RecordInfo
 from vvrun.plan.render import describe_step
 from vvrun.steps.base import Connection
-from vvrun.steps.manual import RecordField, record_choices
+
+if TYPE_CHECKING:
+    from vvrun.steps.manual import RecordField
 
 MAX_ITEMS = 200  # a plan lists at most this many items; the run shows them all
 
@@ -52,6 +54,8 @@ def loop_items(step: Step, tpl: Templater, conns: Mapping[str, Connection],
 def record_info(f: RecordField, tpl: Templater, mask: Callable[[str], str]) -> RecordInfo:
     """A manual field as a plan shows it: choices from an expression rendered when the plan
     can, else the expression as ⟨…⟩."""
+    from vvrun.steps.manual import record_choices  # a runbook with fields has manual steps
+
     choices: tuple[str, ...] = f.choices
     if f.choices_from is not None:
         try:

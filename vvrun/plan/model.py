@@ -24,6 +24,8 @@ class RecordInfo:
 
 @dataclass(frozen=True)
 class PlannedInput:
+    """An input as the plan resolved it: its value and where that came from."""
+
     name: str
     type: str
     display: str  # what the plan shows: a value or a ⟨placeholder⟩
@@ -35,6 +37,8 @@ class PlannedInput:
 
 @dataclass(frozen=True)
 class PlannedConnection:
+    """A connection as the plan shows it: name, kind and masked target."""
+
     name: str
     kind: str
     target: str

@@ -19,6 +19,8 @@ PREDICTED = ("started", "succeeded", "completed_with_failures", "failed")
 
 @dataclass(frozen=True)
 class PlannedNotification:
+    """A run-event notification a run would send, rendered but never sent."""
+
     event: str  # a run event: started, succeeded, …
     notifier: str
     body: str  # the request the service would receive, masked; or why it is not sent

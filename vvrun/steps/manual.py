@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from vvrun.errors import Aborted, Cancelled, Location, Paused, StepFailed, VvrunError
-from vvrun.steps import http, redis, shell, sql
 from vvrun.steps.base import Connection, Description, StepIO, Templater
 
 NAME = "manual"
@@ -93,8 +93,14 @@ SCHEMA: Mapping[str, Any] = {
     ],
 }
 
-#: The step types a `verify` body may use (imported directly: the registry imports this module).
-VERIFY_TYPES: dict[str, Any] = {"sql": sql, "redis": redis, "http": http, "shell": shell}
+#: The step types a `verify` body may use, imported when a check uses one (not through the
+#: registry, which lists this module: one import direction).
+VERIFY_TYPES: dict[str, str] = {"sql": "vvrun.steps.sql", "redis": "vvrun.steps.redis",
+                                "http": "vvrun.steps.http", "shell": "vvrun.steps.shell"}
+
+
+def _verify_type(kind: str) -> Any:
+    return importlib.import_module(VERIFY_TYPES[kind])
 
 
 #: `choices` given as one `{{ expression }}`: the expression inside
@@ -103,6 +109,8 @@ CHOICES_EXPRESSION = re.compile(r"\s*\{\{(.+)\}\}\s*", re.DOTALL)
 
 @dataclass(frozen=True)
 class RecordField:
+    """A value the operator records (`record:`): its name and what answers it accepts."""
+
     name: str
     description: str = ""
     choices: tuple[str, ...] = ()
@@ -113,6 +121,8 @@ class RecordField:
 
 @dataclass(frozen=True)
 class Verify:
+    """A check that proves the manual work was done: a step body and its expectations."""
+
     type: str  # sql | redis | http | shell
     spec: Any  # that type's parsed spec
     expect: tuple[str, ...]
@@ -120,6 +130,8 @@ class Verify:
 
 @dataclass(frozen=True)
 class ManualSpec:
+    """A `manual` body as written: instructions, checklist, fields, optional check."""
+
     instructions: str
     checklist: tuple[str, ...] = ()
     record: tuple[RecordField, ...] = ()
@@ -137,7 +149,7 @@ def parse(body: Any, where: Location) -> ManualSpec:
         expect = v["expect"]
         verify = Verify(
             type=kind,
-            spec=VERIFY_TYPES[kind].parse(v[kind], where),
+            spec=_verify_type(kind).parse(v[kind], where),
             expect=(expect,) if isinstance(expect, str) else tuple(expect),
         )
     return ManualSpec(
@@ -166,6 +178,8 @@ def _field(f: Any) -> RecordField:
 
 @dataclass(frozen=True)
 class VerifyAction:
+    """The check, rendered: its step type's action and the expectations."""
+
     type: str
     action: Any  # that type's rendered action
     expect: tuple[str, ...]
@@ -173,6 +187,8 @@ class VerifyAction:
 
 @dataclass(frozen=True)
 class ManualAction:
+    """A `manual` step, rendered: what the operator reads, ticks and records."""
+
     instructions: str
     checklist: tuple[str, ...] = ()
     record: tuple[RecordField, ...] = ()
@@ -182,7 +198,7 @@ class ManualAction:
 def render(spec: ManualSpec, tpl: Templater, conns: Mapping[str, Connection]) -> ManualAction:
     verify = None
     if spec.verify is not None:
-        module = VERIFY_TYPES[spec.verify.type]
+        module = _verify_type(spec.verify.type)
         verify = VerifyAction(type=spec.verify.type,
                               action=module.render(spec.verify.spec, tpl, conns),
                               expect=spec.verify.expect)
@@ -233,7 +249,7 @@ def describe(action: ManualAction) -> Description:
     notes = [f"[ ] {item}" for item in action.checklist]
     notes += [_field_note(f) for f in action.record]
     if action.verify is not None:
-        inner = VERIFY_TYPES[action.verify.type].describe(action.verify.action)
+        inner = _verify_type(action.verify.type).describe(action.verify.action)
         notes.append(f"verify ({action.verify.type}): {inner.summary}")
         notes += [f"  expect: {e}" for e in action.verify.expect]
     return Description(summary=_summary(action.instructions), body=action.instructions,
@@ -321,7 +337,7 @@ def _verify(verify: VerifyAction, io: StepIO) -> bool:
 def _check(verify: VerifyAction, io: StepIO) -> str | None:
     """None when every expectation holds, else what the check saw."""
     try:
-        result = VERIFY_TYPES[verify.type].execute(verify.action, io)
+        result = _verify_type(verify.type).execute(verify.action, io)
     except (Paused, Aborted, Cancelled):
         raise
     except VvrunError as exc:

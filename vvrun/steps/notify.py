@@ -48,6 +48,8 @@ def with_notifiers(spec: NotifyStepSpec, notifiers: Mapping[str, Any], runbook: 
 
 @dataclass(frozen=True)
 class NotifyAction:
+    """A `notify` step, rendered: the message, the notifiers it goes to and those it cannot."""
+
     to: tuple[str, ...]
     message: Message
     required: bool

@@ -67,6 +67,8 @@ SCHEMA: Mapping[str, Any] = {
 
 @dataclass(frozen=True)
 class SqlSpec:
+    """A `sql` body as written: the query, its connection, transaction, read-only, row cap."""
+
     query: str
     connection: str | None = None
     transaction: bool = False

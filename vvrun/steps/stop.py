@@ -40,6 +40,8 @@ SCHEMA: Mapping[str, Any] = {
 
 @dataclass(frozen=True)
 class StopSpec:
+    """A `stop` body as written: the reason and the status the run ends with."""
+
     reason: str
     status: str = "succeeded"
 
@@ -52,6 +54,8 @@ def parse(body: Any, where: Location) -> StopSpec:
 
 @dataclass(frozen=True)
 class StopAction:
+    """A `stop` step, rendered: the reason as the operator reads it, and the end status."""
+
     reason: str
     status: str
 

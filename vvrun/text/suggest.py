@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
 def closest(word: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
     """The known name nearest to `word`, or None when none is near enough."""
+    import difflib  # only when there is a misspelling to suggest for (cold start)
+
     matches = difflib.get_close_matches(word, [str(k) for k in known], n=1, cutoff=cutoff)
     return matches[0] if matches else None
 

@@ -6,7 +6,6 @@ No colour and no terminal tricks: the output is diffable and byte-identical for 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import Any
 
@@ -157,6 +156,8 @@ def diff_lines(diff: PlanDiff) -> list[str]:
 
 
 def unified(old: PlannedStep, new: PlannedStep) -> list[str]:
+    import difflib  # only for `plan --diff`
+
     return list(difflib.unified_diff(
         step_lines(old, numbered=False), step_lines(new, numbered=False),
         fromfile=f"{old.id} (before)", tofile=f"{new.id} (after)", lineterm="", n=3,

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from vvrun.language.checks.context import EXPRESSION_KEYS, Checker, Path, find_ref, parsed
 from vvrun.language.checks.templates import check_input, names_in_template
 from vvrun.language.load import iter_paths
 from vvrun.language.templates import has_template
+from vvrun.text.suggest import closest
 
 RUN_START_ROOTS = ("inputs", "env", "run", "secrets")
 
@@ -26,8 +26,8 @@ def _to(c: Checker, path: Path) -> None:
     for j, name in enumerate(names):
         if not isinstance(name, str) or name in declared:
             continue
-        close = difflib.get_close_matches(name, declared, n=1)
-        c.add(f"no notifier named '{name}'" + (f" — did you mean '{close[0]}'?" if close else ""),
+        close = closest(name, declared)
+        c.add(f"no notifier named '{name}'" + (f" — did you mean '{close}'?" if close else ""),
               path if isinstance(value, str) else (*path, j), code="unknown-notifier",
               hint=None if close else "declare it under `notifiers:` (declared: "
               + (", ".join(declared) or "none") + ")")
@@ -82,8 +82,8 @@ def secret_ref(c: Checker, path: Path, value: str, ref: tuple[str, ...]) -> None
     declared = _declared(c, "secrets")
     if len(ref) < 2 or ref[1] in declared:
         return
-    close = difflib.get_close_matches(ref[1], declared, n=1)
-    c.add(f"unknown secret '{ref[1]}'" + (f" — did you mean '{close[0]}'?" if close else ""),
+    close = closest(ref[1], declared)
+    c.add(f"unknown secret '{ref[1]}'" + (f" — did you mean '{close}'?" if close else ""),
           path, code="unknown-secret", offset=find_ref(value, ref),
           hint=None if close else "declare it under `secrets:` with `from: env`, `file` or "
           "`command` (declared: " + (", ".join(declared) or "none") + ")")

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from vvrun.language.checks.context import Checker, Path, parsed
 from vvrun.language.model import Step
-from vvrun.steps.redis import words
-from vvrun.steps.redis.action import NEEDS_DANGER
-from vvrun.steps.redis.spec import implied_danger, raw_words
+
+# The redis step's modules are imported inside the checks: only a runbook with redis steps
+# pays for them (cold start).
 
 
 def danger(c: Checker, at: Path, step: Step) -> None:
     """A dangerous command is confirmed at run time unless the step says `danger: false`:
     say which, and why, either way (a warning)."""
+    from vvrun.steps.redis.action import NEEDS_DANGER
+    from vvrun.steps.redis.spec import implied_danger, raw_words
+
     path: Path = (*at, "redis")
     why = implied_danger(step.spec)
     if why is None:
@@ -40,6 +43,9 @@ def danger(c: Checker, at: Path, step: Step) -> None:
 
 def shape(c: Checker, at: Path, step: Step) -> None:
     """Errors: `| args` inside a word, `where` that does not parse."""
+    from vvrun.steps.redis import words
+    from vvrun.steps.redis.spec import raw_words
+
     spec = step.spec
     path: Path = (*at, "redis")
     if spec.op == "command":

@@ -3,7 +3,6 @@ keys that only some step types take."""
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from vvrun.language.checks.context import (
@@ -13,7 +12,7 @@ from vvrun.language.checks.context import (
 )
 from vvrun.language.model import Step
 from vvrun.steps import CONNECTION_KIND
-from vvrun.steps.manual import CHOICES_EXPRESSION
+from vvrun.text.suggest import closest
 
 
 def duplicate_ids(c: Checker) -> None:
@@ -46,9 +45,9 @@ def on_failure(c: Checker, at: Path, step: Step) -> None:
     i = c.ordinal[at]
     j = c.first_index.get(target)
     if j is None:
-        close = difflib.get_close_matches(target, list(c.first_index), n=1)
+        close = closest(target, list(c.first_index))
         c.add(f"on_failure names an unknown step '{target}'"
-                 + (f" — did you mean '{close[0]}'?" if close else ""), path,
+                 + (f" — did you mean '{close}'?" if close else ""), path,
                  code="on-failure",
                  hint=None if close else "use abort, continue, ignore or the id of a later step")
     elif len(c.path_of[target]) > 2:
@@ -80,9 +79,9 @@ def connection(c: Checker, at: Path, step: Step) -> None:
         if name is not None:
             cpath = (*path, "connection")
             if name not in declared:
-                close = difflib.get_close_matches(name, declared, n=1)
+                close = closest(name, declared)
                 c.add(f"unknown connection '{name}'" + (
-                    f" — did you mean '{close[0]}'?" if close else ""), cpath,
+                    f" — did you mean '{close}'?" if close else ""), cpath,
                     code="unknown-connection",
                     hint=None if close else f"define it under `connections:` (known: "
                     f"{', '.join(declared) or 'none'})")
@@ -129,9 +128,9 @@ def _shell_on(c: Checker, path: tuple[Any, ...], spec: object) -> None:
               "runs on an ssh one", opath, code="connection-kind",
               hint=f"name an ssh connection ({', '.join(ssh) or 'none declared'})")
         return
-    close = difflib.get_close_matches(name, ssh, n=1)
+    close = closest(name, ssh)
     c.add(f"`on: {name}` names no ssh connection" + (
-        f" — did you mean '{close[0]}'?" if close else ""), opath, code="unknown-connection",
+        f" — did you mean '{close}'?" if close else ""), opath, code="unknown-connection",
         hint=None if close else "declare it under `connections:`, e.g. "
         f"`{name}: {{ssh: deploy@{name}.internal}}`")
 
@@ -174,6 +173,8 @@ def record_choices(c: Checker, at: Path, step: Step) -> None:
     """A manual field's `choices` is a list, or one `{{ expression }}` that gives one."""
     if step.type != "manual" or not isinstance(step.raw.get("manual"), dict):
         return
+    from vvrun.steps.manual import CHOICES_EXPRESSION  # only runbooks with manual steps load it
+
     for i, f in enumerate(step.raw["manual"].get("record") or ()):
         choices = f.get("choices") if isinstance(f, dict) else None
         if isinstance(choices, str) and not CHOICES_EXPRESSION.fullmatch(choices):

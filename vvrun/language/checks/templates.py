@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from vvrun.language.checks.context import (
@@ -22,6 +21,7 @@ from vvrun.language.load import iter_paths
 from vvrun.language.model import Step
 from vvrun.language.templates import has_template, refusals
 from vvrun.language.templates.lookup import refused
+from vvrun.text.suggest import closest
 
 
 def top_templates(c: Checker) -> None:
@@ -96,8 +96,8 @@ def template(c: Checker, scope: Path, path: Path, *, allowed: tuple[str, ...]) -
         elif ref[0] == "inputs":
             check_input(c, path, value, ref)
         elif ref[0] == "steps" and len(ref) > 1 and ref[1] not in c.first_index:
-            close = difflib.get_close_matches(ref[1], list(c.first_index), n=1)
-            c.add(f"unknown step '{ref[1]}'" + (f" — did you mean '{close[0]}'?" if close
+            close = closest(ref[1], list(c.first_index))
+            c.add(f"unknown step '{ref[1]}'" + (f" — did you mean '{close}'?" if close
                                                  else ""), path, code="unknown-step",
                   offset=find_ref(value, ref), hint=None if close else "steps.<id> names a "
                   "step of this runbook")
@@ -179,8 +179,8 @@ def references(c: Checker, at: Path, step: Step, path: Path, value: str,
                 c.add(f"unknown name 'run.{ref[1]}'", path, code="unknown-name",
                          offset=find_ref(value, ref), hint="run has: " + ", ".join(RUN_ATTRS))
         elif root not in ROOTS:
-            close = difflib.get_close_matches(root, [*ROOTS, "result"], n=1)
-            c.add(f"unknown name '{root}'" + (f" — did you mean '{close[0]}'?"
+            close = closest(root, [*ROOTS, "result"])
+            c.add(f"unknown name '{root}'" + (f" — did you mean '{close}'?"
                                                    if close else ""),
                      path, code="unknown-name", offset=find_ref(value, ref),
                      hint=None if close else "templates can use inputs, env, steps, run "
@@ -190,8 +190,8 @@ def references(c: Checker, at: Path, step: Step, path: Path, value: str,
 def check_input(c: Checker, path: Path, value: str, ref: tuple[str, ...]) -> None:
     if len(ref) < 2 or ref[1] in c.input_names:
         return
-    close = difflib.get_close_matches(ref[1], c.input_names, n=1)
-    c.add(f"unknown input '{ref[1]}'" + (f" — did you mean '{close[0]}'?" if close else ""),
+    close = closest(ref[1], c.input_names)
+    c.add(f"unknown input '{ref[1]}'" + (f" — did you mean '{close}'?" if close else ""),
              path, code="unknown-input", offset=find_ref(value, ref),
              hint=None if close else "declare it under `inputs:` (known: "
              + (", ".join(c.input_names) or "none") + ")")
@@ -206,8 +206,8 @@ def check_step_ref(c: Checker, at: Path, path: Path, value: str, ref: tuple[str,
     j = c.first_index.get(target)
     if j is None:
         earlier = [s for s, k in c.first_index.items() if k < i]
-        close = difflib.get_close_matches(target, earlier, n=1)
-        c.add(f"unknown step '{target}'" + (f" — did you mean '{close[0]}'?"
+        close = closest(target, earlier)
+        c.add(f"unknown step '{target}'" + (f" — did you mean '{close}'?"
                                                 if close else ""),
                  path, code="unknown-step", offset=find_ref(value, ref),
                  hint=None if close else "steps.<id> names a step defined earlier")

@@ -12,8 +12,9 @@ kind's schema. Errors become `Problem`s in plain words (`validate_document`).
 from __future__ import annotations
 
 import copy
+import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
@@ -26,7 +27,6 @@ from vvrun.language.schema.step_keys import (
     duration,
 )
 from vvrun.steps import STEP_TYPES
-from vvrun.steps.shell import SSH_CONNECTION
 
 SCHEMA_ID = "https://vvrun.dev/schema/runbook.schema.json"
 TYPE_KEYS: tuple[str, ...] = tuple(STEP_TYPES)
@@ -219,7 +219,7 @@ def _top(step: Mapping[str, Any], connection: Mapping[str, Any],
                 "examples": [{"stuck": "steps.find.result.rowcount"}],
             },
         },
-        "$defs": dict(defs),
+        "$defs": defs,
     }
 
 
@@ -237,35 +237,66 @@ def _integrations() -> dict[str, Any]:
     return {"secrets": SECRETS, "notifiers": NOTIFIERS, "notify": RUN_NOTIFY}
 
 
+class _Defs(Mapping[str, Any]):
+    """The shared `$defs`, with each `<type>_body` taken from its step module only when a
+    validator or a schema walk reaches it: a runbook of sql steps never loads the shell code
+    (PERF-NOTES: cold start). Iterating lists every name; values load on access."""
+
+    def __init__(self, common: Mapping[str, Any]) -> None:
+        self._common = common
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._common:
+            return self._common[name]
+        if name.endswith("_body") and name[:-5] in STEP_TYPES:
+            return STEP_TYPES[name[:-5]].SCHEMA  # shared, never changed: exports copy it
+        if name == "connection_ssh":  # beside the code that reads it, in the shell step
+            return importlib.import_module("vvrun.steps.shell.connection").SSH_CONNECTION
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._common
+        yield "connection_ssh"
+        yield from (f"{name}_body" for name in TYPE_KEYS)
+
+    def __len__(self) -> int:
+        return len(self._common) + 1 + len(TYPE_KEYS)
+
+    def with_entry(self, name: str, schema: Any) -> _Defs:
+        return _Defs({**self._common, name: schema})
+
+
 @cache
-def _defs() -> dict[str, Any]:
-    defs: dict[str, Any] = {
+def _defs() -> Mapping[str, Any]:
+    return _Defs({
         "input": _INPUT,
         "defaults": _DEFAULTS,
         "connection_postgres": _CONNECTION_POSTGRES,
         "connection_redis": _CONNECTION_REDIS,
         "connection_http": _CONNECTION_HTTP,
-        "connection_ssh": SSH_CONNECTION,  # next to the code that reads it
-    }
-    for name, module in STEP_TYPES.items():
-        defs[f"{name}_body"] = module.SCHEMA  # shared, never changed: copies are made to export
-    return defs
+    })
 
 
 @cache
-def runbook_schema() -> dict[str, Any]:
-    """The full schema, for editors and `vvrun schema`. Treat it as read-only."""
-    defs = copy.deepcopy(_defs())
+def _walkable_schema() -> dict[str, Any]:
+    """The full schema with its step bodies loaded only when reached (see `_Defs`)."""
     bodies = {name: {"$ref": f"#/$defs/{name}_body"} for name in TYPE_KEYS}
     step = _step_schema(bodies)
     step["oneOf"] = [{"required": [name]} for name in (*TYPE_KEYS, "steps")]
-    defs["step"] = step
     connection = {
         "description": "A named target: exactly one of `postgres`, `redis`, `http`, `ssh`.",
         "oneOf": [{"$ref": f"#/$defs/connection_{k}"} for k in CONNECTION_KINDS],
     }
-    defs["connection"] = connection
+    defs = _defs().with_entry("step", step).with_entry("connection", connection)
     return _top({"$ref": "#/$defs/step"}, {"$ref": "#/$defs/connection"}, defs)
+
+
+@cache
+def runbook_schema() -> dict[str, Any]:
+    """The full schema, for editors and `vvrun schema`: every step type's body, loaded and
+    copied. Treat it as read-only."""
+    walkable = _walkable_schema()
+    return copy.deepcopy({**walkable, "$defs": dict(walkable["$defs"])})
 
 
 def schema_text() -> str:
@@ -278,10 +309,9 @@ def schema_text() -> str:
 
 def _document_schema() -> dict[str, Any]:
     """The top level with step bodies and connections left open: they are checked on their own."""
-    defs = dict(_defs())
     step = _step_schema({name: True for name in TYPE_KEYS})
-    defs["step"] = step  # a group's steps: the same open step, checked by type key later
-    return _top(step, True, defs)
+    # a group's steps: the same open step, checked by type key later
+    return _top(step, True, _defs().with_entry("step", step))
 
 
 @cache
@@ -343,7 +373,7 @@ def _child(schema: Mapping[str, Any], key: str | int) -> Any:
 
 def accepted_types(path: tuple[Any, ...]) -> set[str] | None:
     """The JSON types the schema accepts at a document path (None: anything or unknown)."""
-    full = runbook_schema()
+    full = _walkable_schema()
     defs = full["$defs"]
     current = _branches(full, defs)
     for key in path:

@@ -7,7 +7,6 @@ forms are told apart by the keys written instead of a wall of `oneOf` failures.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,6 +14,7 @@ from vvrun.errors import Location, Problem
 from vvrun.language.load import Loaded
 from vvrun.language.schema import document as S
 from vvrun.language.schema.step_keys import DURATION_PATTERN
+from vvrun.text.suggest import closest
 
 _TYPE_WORDS = {
     "string": "text",
@@ -118,14 +118,14 @@ def _known_keys(schema: Mapping[str, Any]) -> list[str]:
 
 
 def _unknown_key(ctx: _Context, path: tuple[Any, ...], key: str, known: list[str]) -> None:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    close = closest(key, known)
     if key == "connection" and len(path) == 2 and path[0] == "steps":
         ctx.add(f"unknown key '{key}' in the step", (*path, key), code="unknown-key", key=True,
                 hint="`connection` goes inside the body: `sql: {query: ..., connection: db}`")
         return
     if close:
         hint = None
-        message = f"unknown key '{key}' {_container(path)} — did you mean '{close[0]}'?"
+        message = f"unknown key '{key}' {_container(path)} — did you mean '{close}'?"
     else:
         hint = "known keys: " + ", ".join(known)
         message = f"unknown key '{key}' {_container(path)}"
@@ -166,8 +166,8 @@ def _rewrite(ctx: _Context, error: Any, prefix: tuple[Any, ...]) -> None:
     elif keyword in ("enum", "const"):
         allowed = error.validator_value if keyword == "enum" else [error.validator_value]
         words = ", ".join(str(a) for a in allowed)
-        close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
-        hint = f"did you mean '{close[0]}'?" if close else (
+        close = closest(str(value), [str(a) for a in allowed])
+        hint = f"did you mean '{close}'?" if close else (
             f"use one of: {words}" if len(allowed) > 1 else f"write `{path[-1]}: {words}`")
         ctx.add(f"{name} must be {'one of ' if len(allowed) > 1 else ''}{words}, not "
                 f"{value!r}", path, hint=hint, code="bad-value")
@@ -405,8 +405,7 @@ def _check_connection(ctx: _Context, name: str, conn: dict[str, Any]) -> None:
     path = ("connections", name)
     kinds = [k for k in S.CONNECTION_KINDS if k in conn]
     if len(kinds) != 1:
-        close = [difflib.get_close_matches(k, S.CONNECTION_KINDS, n=1) for k in conn]
-        guess = next((c[0] for c in close if c), None)
+        guess = next((g for k in conn if (g := closest(k, S.CONNECTION_KINDS))), None)
         ctx.add(f"connection '{name}' needs exactly one of postgres, redis, http"
                 + (f" (it has {', '.join(kinds)})" if kinds else ""), path,
                 hint=f"did you mean '{guess}'?" if guess and not kinds else

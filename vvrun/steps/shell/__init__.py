@@ -7,21 +7,33 @@ the step's outcome, which is the wrong default for an operator's runbook. `set +
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vvrun.errors import Location
 from vvrun.secrets import MASK, env_name_is_secret
 from vvrun.steps.base import Connection, Description, StepIO, Templater
-from vvrun.steps.shell._local import GRACE, execute_local, group_members
-from vvrun.steps.shell._remote import execute_remote
-from vvrun.steps.shell._ssh import SshTarget, resolve_target
-from vvrun.steps.shell._stream import LINE_CAP, OUTPUT_CAP
 from vvrun.steps.shell.connection import SSH_CONNECTION
+
+if TYPE_CHECKING:
+    from vvrun.steps.shell._ssh import SshTarget
 
 __all__ = ["GRACE", "LINE_CAP", "NAME", "OUTPUT_CAP", "SCHEMA", "SSH_CONNECTION", "ShellAction",
            "ShellSpec", "describe", "execute", "group_members", "parse", "render"]
+
+#: Names re-exported from the modules that run commands, loaded on first use: `validate` and
+#: `plan` of a local shell step never import the process and ssh plumbing.
+_LAZY = {"GRACE": "vvrun.steps.shell._local", "group_members": "vvrun.steps.shell._local",
+         "LINE_CAP": "vvrun.steps.shell._stream", "OUTPUT_CAP": "vvrun.steps.shell._stream",
+         "SshTarget": "vvrun.steps.shell._ssh"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 NAME = "shell"
 
@@ -93,7 +105,11 @@ class ShellAction:
 def render(spec: ShellSpec, tpl: Templater, conns: Mapping[str, Connection]) -> ShellAction:
     env = tuple((str(k), _env_text(tpl.text(v))) for k, v in spec.env.items())
     cwd = None if spec.cwd is None else str(tpl.text(spec.cwd))
-    remote = None if spec.on is None else resolve_target(spec.on, tpl, conns)
+    remote = None
+    if spec.on is not None:
+        from vvrun.steps.shell._ssh import resolve_target
+
+        remote = resolve_target(spec.on, tpl, conns)
     command = tpl.shell(spec.run)
     # a templated secret stands in the command as "$VVRUN_SECRET_…": its value goes by env
     env += tuple(getattr(command, "env", {}).items())
@@ -126,5 +142,9 @@ def describe(action: ShellAction) -> Description:
 
 def execute(action: ShellAction, io: StepIO) -> dict[str, Any]:
     if action.remote is not None:
+        from vvrun.steps.shell._remote import execute_remote
+
         return execute_remote(action, io)
+    from vvrun.steps.shell._local import execute_local
+
     return execute_local(action, io)

@@ -40,6 +40,8 @@ class Hole:
 
 @dataclass(frozen=True)
 class Statement:
+    """One parsed statement: its kind, place in the text, dangers, and read-only verdict."""
+
     kind: str  # SELECT, DELETE, DROP TABLE, SET, BEGIN, …
     start: int
     end: int
@@ -51,6 +53,8 @@ class Statement:
 
 @dataclass(frozen=True)
 class ParseProblem:
+    """Why a statement did not parse, and where in the text."""
+
     message: str
     offset: int  # 0-based character offset in the text
     line: int
@@ -62,6 +66,8 @@ class ParseProblem:
 
 @dataclass(frozen=True)
 class SqlMeaning:
+    """What a step's SQL does as a whole: its statements and their danger."""
+
     statements: tuple[Statement, ...]
     holes: tuple[Hole, ...] = ()
     parse_error: ParseProblem | None = None
