@@ -30,7 +30,10 @@ lint: $(BIN)/.installed
 
 # The whole suite: against VVRUN_TEST_POSTGRES_URL / VVRUN_TEST_REDIS_URL when set (CI sets
 # them), otherwise against a sandbox that the tests start and stop themselves.
+# Bytecode first: many tests start `vvrun` as a process, and where PYTHONDONTWRITEBYTECODE
+# is set each of them would compile the whole package again.
 test: lint
+	@$(BIN)/python -m compileall -q vvrun >/dev/null
 	$(BIN)/python -m pytest -q
 
 # A real incident in a sandbox, handled by runbooks/db-emergency.yaml. KEEP=1 keeps the sandbox.

@@ -76,3 +76,37 @@ def test_is_secret_knows_added_values_and_contains_secret_finds_them_inside() ->
     assert masker.contains_secret("prefix-s3cret-value")
     assert masker.contains_secret("redis://:pw-by-shape@cache:6379")
     assert not masker.contains_secret("harmless")
+
+
+def test_a_string_masked_before_its_secret_was_known_is_masked_after() -> None:
+    """Masked strings are remembered (every event repeats them): a secret fetched mid-run
+    must not be let through by what was remembered before it was known."""
+    m = Masker()
+    line = "token is s3cr3t-value-42"
+    assert m.mask(line) == line  # not a secret yet, and now remembered
+    assert m.mask_obj({"k": line}) == {"k": line}
+    m.add("s3cr3t-value-42")
+    assert m.mask(line) == f"token is {MASK}"
+    assert m.mask_obj({"k": [line]}) == {"k": [f"token is {MASK}"]}
+
+
+def test_mask_obj_masks_str_subclasses_keys_and_credential_headers() -> None:
+    class Tainted(str):
+        pass
+
+    m = Masker(["hunter2-secret"])
+    got = m.mask_obj({"hunter2-secret": Tainted("x hunter2-secret"),
+                      "Authorization": "Bearer abc", 3: (1, 2.5, None, True)})
+    assert got == {MASK: f"x {MASK}", "Authorization": f"Bearer {MASK}",
+                   "3": [1, 2.5, None, True]}
+
+
+def test_the_memo_is_bounded() -> None:
+    from vvrun.secrets.mask import MEMO_MAX_ENTRIES, MEMO_MAX_LEN
+
+    m = Masker(["hunter2-secret"])
+    for i in range(MEMO_MAX_ENTRIES * 3):
+        assert m.mask(f"line {i} hunter2-secret") == f"line {i} {MASK}"
+    assert len(m._memo) <= MEMO_MAX_ENTRIES
+    long = "y" * (MEMO_MAX_LEN + 1) + "hunter2-secret"
+    assert m.mask(long).endswith(MASK) and long not in m._memo

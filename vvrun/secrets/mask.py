@@ -26,6 +26,11 @@ from vvrun.secrets.scan import MASK, by_shape
 __all__ = ["CONNECTION_SCHEMES", "MASK", "MIN_SECRET_LENGTH", "Masker",
            "connection_url_passwords", "env_name_is_secret"]
 
+#: Short strings (keys, statuses, ids, small values) recur in every event of every step: their
+#: masked form is remembered until the secrets change (PERF-NOTES: per-step cost), up to a bound.
+MEMO_MAX_LEN = 256
+MEMO_MAX_ENTRIES = 4096
+
 #: Keys whose value is a credential whatever it looks like (HTTP headers in results, events).
 SECRET_KEYS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie",
                          "x-api-key", "api-key", "x-auth-token"})
@@ -40,6 +45,7 @@ class Masker:
         self._pattern: re.Pattern[str] | None = None
         self._dirty = False
         self._lock = threading.Lock()
+        self._memo: dict[str, str] = {}
         for s in secrets:
             self.add(s)
 
@@ -63,6 +69,7 @@ class Masker:
             if not new <= self._forms:
                 self._forms |= new
                 self._dirty = True  # compiled at the next mask: adding many costs one compile
+                self._memo = {}  # a string masked before may hold the new secret
 
     def add_env(self, environ: Mapping[str, str]) -> None:
         """Mask the values of environment variables whose names look secret."""
@@ -97,22 +104,37 @@ class Masker:
     def mask(self, text: str) -> str:
         if not isinstance(text, str):
             text = str(text)
-        return by_shape(self._literals(str.__str__(text)))
+        text = str.__str__(text)
+        memo = self._memo
+        done = memo.get(text)
+        if done is not None:
+            return done
+        masked = by_shape(self._literals(text))
+        if len(text) <= MEMO_MAX_LEN:
+            if len(memo) >= MEMO_MAX_ENTRIES:
+                memo.clear()
+            memo[text] = masked
+        return masked
 
     def mask_obj(self, obj: Any) -> Any:
         """Mask every string inside a JSON-like structure (results, events); the value of a
         credential header (`Authorization`, `Cookie`) is masked whole."""
-        if isinstance(obj, str):
+        kind = type(obj)  # exact types first: an ABC check per value cost most of an event
+        if kind is str:
             return self.mask(obj)
-        if isinstance(obj, Mapping):
+        if kind is int or kind is float or kind is bool or obj is None:
+            return obj
+        if kind is dict or isinstance(obj, Mapping):
             out = {}
             for k, v in obj.items():
-                key = self.mask(str(k))
-                out[key] = _credential(v) if (isinstance(v, str) and str(k).lower()
+                key = self.mask(k if type(k) is str else str(k))
+                out[key] = _credential(v) if (isinstance(v, str) and key.lower()
                                               in SECRET_KEYS) else self.mask_obj(v)
             return out
-        if isinstance(obj, list | tuple):
+        if kind is list or kind is tuple or isinstance(obj, list | tuple):
             return [self.mask_obj(v) for v in obj]
+        if isinstance(obj, str):  # a str subclass (a tainted value)
+            return self.mask(obj)
         return obj
 
 
