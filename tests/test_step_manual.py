@@ -195,3 +195,35 @@ def test_verify_with_sql_against_real_postgres(pg_url: str) -> None:
             assert prompter.details == ["`result.value == 1` is false (result.value = 0)"]
         finally:
             conn.execute(f"DROP TABLE {table}")
+
+
+def test_a_verify_that_would_write_is_refused_by_the_server(pg_url: str) -> None:
+    """The attack: a `verify` whose SELECT calls a function that writes (no static check can
+    see inside it). The check runs in a READ ONLY session: the server refuses the write, the
+    table is untouched, and the step fails saying why."""
+    import uuid
+
+    import psycopg
+
+    table = f"t_verify_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (n int)")
+        conn.execute(f"CREATE FUNCTION {table}_bump() RETURNS int LANGUAGE sql AS "
+                     f"$$ INSERT INTO {table} VALUES (1) RETURNING n $$")
+        try:
+            body = {"instructions": "Look at it.",
+                    "verify": {"sql": f"SELECT {table}_bump() AS n", "expect": "true"}}
+            with pytest.raises(StepFailed) as info:
+                run_step("manual", body, prompter=ScriptedPrompter(confirms=[False]),
+                         conns=connections(db=pg_url))
+            assert "read-only transaction" in info.value.message
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+        finally:
+            conn.execute(f"DROP FUNCTION {table}_bump()")
+            conn.execute(f"DROP TABLE {table}")
+
+
+def test_a_verify_sql_is_parsed_read_only() -> None:
+    spec = manual.parse({"instructions": "x", "verify": {"sql": "SELECT 1", "expect": "true"}},
+                        WHERE)
+    assert spec.verify is not None and spec.verify.spec.read_only is True

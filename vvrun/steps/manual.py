@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vvrun.errors import Aborted, Cancelled, Location, Paused, StepFailed, VvrunError
@@ -76,7 +76,9 @@ SCHEMA: Mapping[str, Any] = {
                     "type": "object",
                     "description": "A check run after the acknowledgement (one step body of "
                     "sql, redis, http or shell, with `expect`); the operator stays at the "
-                    "step until it holds.",
+                    "step until it holds. It only reads: SQL runs in a READ ONLY session, a "
+                    "Redis command that writes or an HTTP method other than GET, HEAD or "
+                    "OPTIONS is refused.",
                     "additionalProperties": False,
                     "minProperties": 2,
                     "required": ["expect"],
@@ -147,11 +149,11 @@ def parse(body: Any, where: Location) -> ManualSpec:
         v = body["verify"]
         kind = next(k for k in ("sql", "redis", "http", "shell") if k in v)
         expect = v["expect"]
-        verify = Verify(
-            type=kind,
-            spec=_verify_type(kind).parse(v[kind], where),
-            expect=(expect,) if isinstance(expect, str) else tuple(expect),
-        )
+        spec = _verify_type(kind).parse(v[kind], where)
+        if kind == "sql":  # a check only reads: proved before it runs, and the server enforces it
+            spec = replace(spec, read_only=True)
+        verify = Verify(type=kind, spec=spec,
+                        expect=(expect,) if isinstance(expect, str) else tuple(expect))
     return ManualSpec(
         instructions=body["instructions"],
         checklist=tuple(body.get("checklist", ())),

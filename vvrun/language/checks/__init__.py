@@ -49,9 +49,7 @@ def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
         if step.type == "sql":
             danger.sql(c, (*at, "sql"), step.spec.query, step, at)
         elif step.type == "manual" and step.spec.verify is not None:
-            v = step.spec.verify
-            if v.type == "sql":
-                danger.sql(c, (*at, "manual", "verify", "sql"), v.spec.query, step, at)
+            danger.verify_only_reads(c, (*at, "manual", "verify"), step.spec.verify, step, at)
         if warnings:
             danger.danger(c, at, step)
             danger.shell_raw(c, at, step)

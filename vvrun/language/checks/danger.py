@@ -4,6 +4,7 @@ without `danger: true`, `| raw` in shell."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from vvrun.language.checks import redis
 from vvrun.language.checks.context import (
@@ -31,6 +32,10 @@ def sql(c: Checker, path: Path, query: str, step: Step, at: Path) -> None:
         c.add(f"`read_only: true`, but {meaning.read_only_proof}", path,
                  code="sql-read-only", hint="run only SELECT/SHOW/EXPLAIN/VALUES here, "
                  "or drop `read_only` (and consider `danger: true`)")
+    if step.type == "manual" and error is None and meaning.read_only_proof is not None:
+        c.add(f"a `verify` check only reads, but {meaning.read_only_proof}", path,
+              code="verify-writes", hint="check with SELECT/SHOW/EXPLAIN/VALUES; a change "
+              "belongs in a step of its own (with `danger: true` if it is one)")
     words = {"single_quote": "inside a quoted string", "dollar_quote": "inside a dollar "
              "quote", "double_quote": "inside a quoted identifier", "line_comment":
              "inside a comment", "block_comment": "inside a comment"}
@@ -96,3 +101,28 @@ def shell_raw(c: Checker, at: Path, step: Step) -> None:
         c.add(f"{m.group(0)} puts the value into the command unquoted", path,
                  code="shell-raw", severity="warning", offset=m.start(),
                  hint="remove `| raw` unless the value is trusted and must split into words")
+
+
+#: HTTP methods a check may repeat without changing anything (RFC 9110 §9.2.1: safe methods)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def verify_only_reads(c: Checker, path: Path, verify: Any, step: Step, at: Path) -> None:
+    """A manual step's `verify` runs again and again until it holds, and no one confirms it:
+    it must only look. SQL is proved read-only (and runs in a READ ONLY session); a Redis
+    command that writes or administers, or an HTTP method that is not safe, is refused."""
+    body = (*path, verify.type)
+    if verify.type == "sql":
+        sql(c, body, verify.spec.query, step, at)
+    elif verify.type == "redis":
+        from vvrun.steps.redis.spec import implied_danger
+
+        why = implied_danger(verify.spec)
+        if why is not None:
+            c.add(f"a `verify` check only reads, but {why}", body, code="verify-writes",
+                  hint="check with a command that reads (GET, EXISTS, TTL, INFO, `scan:`); a "
+                  "change belongs in a step of its own")
+    elif verify.type == "http" and verify.spec.method.upper() not in SAFE_METHODS:
+        c.add(f"a `verify` check is sent until it holds, but {verify.spec.method} may change "
+              "something each time", body, code="verify-writes",
+              hint="check with GET or HEAD; a change belongs in a step of its own")
