@@ -281,7 +281,9 @@ def _doc_inputs(runbook: Runbook) -> list[str]:
         return []
     out = ["## Inputs", "", "| Name | Type | Default | Description |", "|---|---|---|---|"]
     for inp in runbook.inputs.values():
-        if inp.has_default:
+        if inp.has_default and inp.default == "":
+            default = "empty"  # `` `  ` `` renders as a blank cell
+        elif inp.has_default:
             default = code(inp.default if isinstance(inp.default, str)
                            else show_value(inp.default))
         elif inp.env:
