@@ -103,7 +103,7 @@ def test_committed_runbook_documents_are_current(monkeypatch) -> None:
 
 def test_an_empty_default_reads_as_empty_not_as_a_blank_cell(tmp_path: Path) -> None:
     path = write(tmp_path, "e.yaml", "version: 1\nname: e\ntitle: E\ninputs:\n"
-                 "  team: {default: '', description: The team, if any.}\n"
+                 "  team: {default: '', description: 'The team, if any.'}\n"
                  "steps:\n  - {id: a, shell: 'true'}\n")
     doc = vv("docs", path).stdout
     assert "| `team` | string | empty | The team, if any. |" in doc
