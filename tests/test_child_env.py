@@ -103,6 +103,48 @@ def test_a_running_step_holds_no_secret_in_argv_and_only_what_it_was_given(
     assert TOKEN not in out + err and API.upper() not in out + err and "done" in out
 
 
+def test_a_secret_a_step_printed_reaches_a_later_command_by_env_not_argv(
+        tmp_path: Path) -> None:
+    """The attack: a step prints a secret (a query of a token, a CLI echoing a key); a later
+    step templates that output into its command. The value must travel by environment: the
+    second command's argv, read from /proc as `ps` would, never holds it."""
+    pidfile, release = tmp_path / "step.pid", tmp_path / "release"
+    runbook = {
+        "version": 1, "name": "relay", "title": "Relay",
+        "secrets": {"api": {"from": "env", "name": "DEPLOY_API"}},
+        "steps": [
+            {"id": "leak", "shell": {"run": "printf '%s' \"$KEY\"",
+                                     "env": {"KEY": "{{ secrets.api }}"}}},
+            {"id": "hold", "shell": (
+                f"echo $$ > {pidfile}\n"
+                ": {{ steps.leak.result.stdout }}\n"
+                "sleep 30 & child=$!\n"
+                f"while [ ! -e {release} ]; do sleep 0.02; done\n"
+                "kill $child || true; echo done")},
+        ],
+    }
+    rb = tmp_path / "rb.yaml"
+    rb.write_text(json.dumps(runbook))
+    env = _env(tmp_path, DEPLOY_API=API)
+    proc = subprocess.Popen([*VVRUN, "run", str(rb)], env=env, cwd=tmp_path, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(),
+                  "the second step to start", proc)
+        bash = int(pidfile.read_text())
+        _wait_for(lambda: len(_descendants(bash)) > 1, "the step's child", proc)
+        cmdlines = {p: _proc_strings(p, "cmdline") for p in _descendants(bash)}
+    finally:
+        release.touch()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    for pid, argv in cmdlines.items():
+        assert API not in " ".join(argv), f"the printed secret in the argv of {pid}: {argv}"
+    assert any("$VVRUN_SECRET_" in " ".join(a) for a in cmdlines.values())
+    assert API not in out + err and "done" in out
+
+
 def test_scrubbed_keeps_the_ordinary_and_drops_the_secret() -> None:
     masker = Masker(["registered-secret-1"])
     environ = {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C.UTF-8", "SSH_AUTH_SOCK": "/s",

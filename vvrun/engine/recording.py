@@ -12,6 +12,7 @@ from vvrun.engine.session import RunSession
 from vvrun.errors import StepFailed
 from vvrun.language.model import Step
 from vvrun.results import Status, StepResult
+from vvrun.secrets.taint import taint_secrets
 
 CANCELLED = "cancelled_before_effect"  # in an interrupted step's result: known not done
 
@@ -31,8 +32,11 @@ class Recorder:
                          time.time(), digest)
         self.run.store.step_finished(self.run.run_id, key, rec)
         if is_step_key(key, step):
-            # later templates see the real values; everything written is masked
-            self.run.views[step.id] = step_view("succeeded", result, outputs)
+            # later templates see the real values, a secret among them tainted (it goes to a
+            # later command by its environment); everything written is masked
+            self.run.views[step.id] = step_view(
+                "succeeded", taint_secrets(result, self.run.masker),
+                taint_secrets(outputs, self.run.masker))
         if key == step.id:
             self.run.summary[step.id] = rec
         self.run.emit("step_ended", {"step_id": key, "status": "succeeded", "result": rec.result,
@@ -52,7 +56,8 @@ class Recorder:
                          time.time(), digest)
         self.run.store.step_finished(self.run.run_id, key, rec)
         if is_step_key(key, step):
-            self.run.views[step.id] = step_view("failed", raw, {})
+            self.run.views[step.id] = step_view("failed", taint_secrets(raw, self.run.masker),
+                                                {})
         if key == step.id:
             self.run.summary[step.id] = rec
         self.run.emit("step_ended", {"step_id": key, "status": "failed", "result": rec.result,

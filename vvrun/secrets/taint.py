@@ -167,3 +167,19 @@ def derive_from(result: Any, *inputs: Any) -> Any:
     """`result` as a secret when any of `inputs` is one (a filter's value and arguments)."""
     source = source_of(*inputs)
     return result if source is None else source.derive(result)
+
+
+def taint_secrets(value: Any, masker: Masker) -> Any:
+    """A step's result as later templates see it: every string in it that holds a secret the
+    masker knows (or one found by its shape) becomes Tainted, so a secret a step printed goes
+    on to a later command through the environment, never its argv (SPEC §5.4). The rest is
+    returned as it is; tuples become lists, as in the result's JSON."""
+    if isinstance(value, Tainted):
+        return value
+    if isinstance(value, str):
+        return Tainted(value, masker) if masker.mask(value) != value else value
+    if isinstance(value, Mapping):
+        return {k: taint_secrets(v, masker) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [taint_secrets(v, masker) for v in value]
+    return value
