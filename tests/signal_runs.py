@@ -27,8 +27,8 @@ def reset_signals() -> None:
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VVRUN_")}
-    env.update(VVRUN_STATE=str(tmp_path / "state.db"), VVRUN_OPERATOR="op@test", NO_COLOR="1",
-               **extra)
+    env.update({"VVRUN_STATE": str(tmp_path / "state.db"), "VVRUN_OPERATOR": "op@test",
+                "NO_COLOR": "1", **extra})
     return env
 
 

@@ -145,3 +145,54 @@ def test_sighup_closes_a_blocked_redis_call(tmp_path: Path, redis_url: str) -> N
     finally:
         server.close()
     assert events(out)[-1]["status"] == "interrupted"
+
+
+def test_sigterm_while_the_end_of_a_run_is_written_does_not_leave_it_running(
+        tmp_path: Path, pg_url: str) -> None:
+    """The unlucky operator: every step is done and vvrun is writing the run's end (here held
+    on a row lock in a team store) when SIGTERM lands. The record must still be written, with
+    the run's real status and its locks released, not left `running`."""
+    import uuid
+
+    import psycopg
+
+    schema = f"vvrun_sig_{uuid.uuid4().hex[:8]}"
+    state = {"VVRUN_STATE": pg_url, "VVRUN_STATE_SCHEMA": schema}
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: ending
+        title: Ending
+        steps:
+          - id: work
+            shell: |
+              touch ready
+              while [ ! -e go ]; do sleep 0.02; done
+    """)
+    proc = start(tmp_path, "run", str(rb), **state)
+    try:
+        with psycopg.connect(pg_url) as holder:  # a transaction: the row lock lasts till commit
+            wait_for((tmp_path / "ready").exists, "the step to start")
+            run_id = holder.execute(f'SELECT id FROM "{schema}".runs WHERE runbook = %s',
+                                    ("ending",)).fetchone()[0]
+            holder.execute(f'SELECT 1 FROM "{schema}".runs WHERE id = %s FOR UPDATE', (run_id,))
+            (tmp_path / "go").touch()
+            with psycopg.connect(pg_url, autocommit=True) as watcher:
+                wait_for(lambda: watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE %s", (f'UPDATE "{schema}".runs%',)).fetchone()[0],
+                    "vvrun to wait on the run's row")
+            proc.send_signal(signal.SIGTERM)
+            holder.rollback()  # let the end be written
+        _, err = finish(proc)
+        assert proc.returncode == 0, err
+        assert "SIGTERM arrived while the run's end was being recorded" in err
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            status = conn.execute(f'SELECT status FROM "{schema}".runs WHERE id = %s',
+                                  (run_id,)).fetchone()[0]
+            locks = conn.execute(f'SELECT count(*) FROM "{schema}".locks').fetchone()[0]
+        assert (status, locks) == ("succeeded", 0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -392,8 +392,16 @@ def _signalled(engine: Any, edge: _Edge, go: Callable[[], Any]) -> Any:
     become_subreaper()
     signals = RunSignals()
     engine.run.opts.hurry = signals.hurry
+    engine.run.opts.shield = signals.shielded
     with signals.installed():
-        return go()
+        result = go()
+    if signals.absorbed is not None:
+        import signal
+
+        name = signal.Signals(signals.absorbed).name
+        sys.stderr.write(f"vvrun: {name} arrived while the run's end was being recorded; the "
+                         "run had finished, and its record was written first\n")
+    return result
 
 
 def _allowed_changes(store: Any, run_id: str) -> set[str]:

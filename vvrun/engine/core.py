@@ -164,6 +164,10 @@ class Engine:
             hint=f"resume with `vvrun resume {self.run.run_id}`")
 
     def _finish_run(self, status: Status, error: VvrunError | str | None) -> RunResult:
+        with self.run.opts.shield():  # a signal now must not leave the run `running`
+            return self._record_end(status, error)
+
+    def _record_end(self, status: Status, error: VvrunError | str | None) -> RunResult:
         self.run.error = error if isinstance(error, VvrunError) else None
         message = None if error is None else self.run.masker.mask(
             error.format() if isinstance(error, VvrunError) else error)

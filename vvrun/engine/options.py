@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 from vvrun.errors import VvrunError
 from vvrun.steps.base import Prompter
@@ -45,6 +48,8 @@ class RunOptions:
     allowed_signers: str | None = None  # --allowed-signers (else the runbook's repository's)
     # set by a second signal during a cancel: the cleanup skips its grace (engine/signals.py)
     hurry: threading.Event = field(default_factory=threading.Event)
+    # held while the run's end is recorded: a signal then must not cut the record short
+    shield: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
 
 
 def ack_prompter_for(options: RunOptions, step_id: str, key: str) -> Prompter | None:

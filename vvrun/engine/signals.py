@@ -30,13 +30,32 @@ class RunSignals:
     def __init__(self) -> None:
         self.hurry = threading.Event()
         self.first: int | None = None
+        self._shielded = False
+        #: a signal that arrived while the run's end was being recorded: it did not cut that
+        #: short; the edge says so after the run is written
+        self.absorbed: int | None = None
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.first is not None:
             self.hurry.set()
             return
         self.first = signum
+        if self._shielded:
+            self.absorbed = signum
+            self.hurry.set()
+            return
         raise Interrupted(signum)
+
+    @contextlib.contextmanager
+    def shielded(self) -> Iterator[None]:
+        """While the run's end is recorded (status, locks, the last event), a first signal
+        does not raise: an exception there would leave a finished run marked `running` with
+        its locks held. It is remembered in `absorbed` instead."""
+        self._shielded = True
+        try:
+            yield
+        finally:
+            self._shielded = False
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[RunSignals]:
