@@ -202,3 +202,16 @@ def test_undefined_names_are_errors_with_the_template() -> None:
     with pytest.raises(TemplateRenderError) as err:
         tpl.text("hello {{ inputs.nope }}")
     assert "hello {{ inputs.nope }}" in str(err.value) and "nope" in str(err.value)
+
+
+@pytest.mark.parametrize("source", [
+    "SELECT 1", "SELECT 1\n", "SELECT 1\n\n", "a\r\nb\r\n", "a\r", "x\n\r\n", "\n", "",
+    "x {# not a comment here #} y", "tab\there  \n ", "a { b } c", "-- {x}\nSELECT '}}'",
+    "SELECT $$ { $$", "  leading\n  lines\n"])
+def test_a_query_without_markup_is_what_jinja_would_render(source: str) -> None:
+    """The sql step skips Jinja for a query with no `{{`, `{%` or `{##`: the text it sends,
+    shows and hashes for approvals must be what Jinja itself would have made of it."""
+    from vvrun.language.templates.environment import ENV
+
+    expected = ENV.from_string(source).render()
+    assert Templater({}, where=None).sql(source).parts == ((expected,) if expected else ())

@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from vvrun.notify.base import ACTIONS, RUN_EVENTS, SEVERITIES
-from vvrun.notify.statuspage import COMPONENT_STATUSES, INCIDENT_STATUSES
+
+#: Statuspage's incident and component statuses (its REST API's enums); the schema lists them
+#: without loading the notifier itself (cold start).
+INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved")
+COMPONENT_STATUSES = ("operational", "under_maintenance", "degraded_performance",
+                      "partial_outage", "major_outage")
 
 _NAME = {"type": "string", "pattern": "^[a-z][a-z0-9_-]*$"}
 _URL = {"type": "string", "minLength": 1,

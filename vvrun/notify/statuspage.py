@@ -12,12 +12,10 @@ from typing import Any, ClassVar
 
 from vvrun.notify import _http
 from vvrun.notify.base import Delivery, Message, NotifierConfigError, failure, success
+from vvrun.notify.schema import COMPONENT_STATUSES
 
 KIND = "statuspage"
 BASE = "https://api.statuspage.io"
-INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved")
-COMPONENT_STATUSES = ("operational", "under_maintenance", "degraded_performance",
-                      "partial_outage", "major_outage")
 
 
 def incident(message: Message, *, opening: bool, components: tuple[str, ...],

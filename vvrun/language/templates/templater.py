@@ -112,6 +112,9 @@ class Templater:
         return source
 
     def sql(self, source: str) -> SqlText:
+        if not _has_markup(source):  # most queries: no Jinja on a step's hot path
+            text = as_jinja_renders(source)
+            return SqlText((text,) if text else ())
         text, values = self._render(source, "sql")
         parts: list[str | Param | Ident] = []
         pos = 0
@@ -234,3 +237,15 @@ def _refused(what: str, exc: SecurityError, where: Location | None) -> VvrunErro
     return TemplateRefused(f"{what} is refused: {exc}", where=where,
                            hint="templates read inputs, env, steps and run by key; use a "
                            "filter to transform a value")
+
+
+def _has_markup(source: str) -> bool:
+    """Anything Jinja would act on: a value, a block, or a comment (`{## ##}` here)."""
+    return "{{" in source or "{%" in source or "{##" in source
+
+
+def as_jinja_renders(text: str) -> str:
+    """What Jinja makes of text with no markup: newlines normalised to `\n`, and one trailing
+    newline dropped (its `keep_trailing_newline=False`). A test holds it to Jinja itself."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text[:-1] if text.endswith("\n") else text
