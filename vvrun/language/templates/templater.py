@@ -25,6 +25,7 @@ from jinja2.exceptions import SecurityError, TemplateError
 
 import vvrun.language.templates.budget as budget
 from vvrun.errors import Location, RunbookError, VvrunError
+from vvrun.language.templates import shell_context
 from vvrun.language.templates.environment import (
     ACTIVE,
     EXPR_IN_TEXT,
@@ -129,27 +130,35 @@ class Templater:
         return SqlText(tuple(parts))
 
     def shell(self, source: str) -> ShellText:
-        """The command with every value shell-quoted; a secret (or a value computed from one)
-        becomes `"$VVRUN_SECRET_…"`, its value in `.env`: never in the command line."""
+        """The command with every value quoted for where it stands — a word, inside `"…"` or
+        `'…'`, a heredoc, backticks (`shell_context.py`); a secret (or a value computed from
+        one) becomes its `$VVRUN_SECRET_…` variable, its value in `.env`: never in argv."""
         text, values = self._render(source, "shell")
         secrets: dict[str, str] = {}
+        places = iter(shell_context.contexts(text, [m.span() for m in SENTINEL.finditer(text)]))
 
-        def word(v: Any) -> str:
+        def word(v: Any, place: str) -> str:
             if isinstance(v, Tainted):
                 var = env_name(v, secrets)
                 secrets[var] = str.__str__(v)
-                return f"${var}" if isinstance(v, Raw) else f'"${var}"'
+                if isinstance(v, Raw) and place == shell_context.WORD:
+                    return f"${var}"
+                return shell_context.variable(var, place)
             if isinstance(v, Raw | Unknown):
                 return str(v)
-            return shlex.quote(str(v))
+            return shell_context.quote(str(v), place)
 
         def quote_one(m: re.Match[str]) -> str:
-            v = values[int(m.group(1))]
+            v, place = values[int(m.group(1))], next(places)
             if isinstance(v, list | tuple):
-                return " ".join(word(x) for x in v)
-            return word(v)
+                return " ".join(word(x, place) for x in v)
+            return word(v, place)
 
-        return ShellText(SENTINEL.sub(quote_one, text), secrets)
+        try:
+            return ShellText(SENTINEL.sub(quote_one, text), secrets)
+        except shell_context.ShellContextError as exc:
+            raise TemplateRenderError(f"template {_short(source)!r}: {exc}",
+                                      where=self.where) from exc
 
     def url(self, source: str) -> str:
         text, values = self._render(source, "url")
