@@ -34,6 +34,8 @@ PLACES = [
     ("cat <<-END\n\tpre {{ v }} post\n\tEND", "pre {V} post"),
     ("true # {{ v }}\nprintf '%s\\n' done", "done"),
     ("( printf '%s\\n' {{ v }} )", "{V}"),
+    ("printf '%s\\n' \"$(case a in a) printf '%s' {{ v }};; esac)\"", "{V}"),
+    ("printf '%s\\n' \"$(case a in (a) printf '%s' \"<{{ v }}>\";; esac)\"", "<{V}>"),
 ]
 
 

@@ -52,7 +52,7 @@ def contexts(text: str, marks: list[tuple[int, int]]) -> list[str]:
     while i < n:
         if i in ends:
             out.append((HEREDOC_LITERAL if body[2] else HEREDOC) if body is not None
-                       else WORD if stack[-1] in (SUBST, PAREN) else stack[-1])
+                       else WORD if stack[-1] in _COMMAND else stack[-1])
             i = ends[i]
         elif body is not None:
             i, body = _in_heredoc(text, i, body, pending)
@@ -72,13 +72,17 @@ def contexts(text: str, marks: list[tuple[int, int]]) -> list[str]:
                 if pending:
                     body = pending.pop(0)
             i += 1
-        else:
+        else:  # the command context: top level, `$( )`, `( )`, `case … esac`
             i, body = _in_command(text, i, stack, pending, body)
     return out
 
 
 SUBST = "subst"
 PAREN = "paren"
+CASE = "case"  # inside `case … esac`: a pattern's `)` closes nothing
+_COMMAND = (WORD, SUBST, PAREN, CASE)
+_CASE = re.compile(r"case[ \t\n]")
+_ESAC = re.compile(r"esac(?=$|[ \t\n;&|)])")
 
 
 def _escaped(text: str, i: int) -> int:
@@ -142,8 +146,13 @@ def _in_command(text: str, i: int, stack: list[str], pending: list[tuple[str, bo
         stack.append(PAREN)
     elif c == ")" and stack[-1] in (SUBST, PAREN):
         stack.pop()
-    elif c == "#" and (i == 0 or text[i - 1] in _WORD_START):
-        stack.append(COMMENT)
+    elif (i == 0 or text[i - 1] in _WORD_START) and c in "#ce":
+        if c == "#":
+            stack.append(COMMENT)
+        elif _CASE.match(text, i):
+            stack.append(CASE)
+        elif _ESAC.match(text, i) and stack[-1] == CASE:
+            stack.pop()
     elif text.startswith("<<", i) and not text.startswith("<<<", i):
         m = _HEREDOC.match(text, i)
         if m:
