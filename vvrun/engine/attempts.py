@@ -57,6 +57,7 @@ class Attempter:
                     attempts = attempt  # the ledger records how many were really made
                     break
             if attempt < attempts:
+                self.run.raise_deferred()  # a signal came as this attempt ended: no other one
                 self.run.emit("step_retry", {"step_id": key, "attempt": attempt + 1,
                                              "attempts": attempts, "delay": delay,
                                              "error": self.run.masker.mask(last.message)})
@@ -89,6 +90,7 @@ class Attempter:
                     and step.type in WATCHABLE)
         until = step.retry.until if step.retry else None
         while True:
+            self.run.raise_deferred()  # a signal during the last attempt: no other one
             io.extra.pop("finish", None)
             raw = self._execute(step, module, action, io)
             rtpl = tpl.child(result=raw)
@@ -142,7 +144,7 @@ class Attempter:
         try:
             return run_in_worker(lambda: module.execute(action, io), io.cancel, self.run.renewer,
                                  abandon_on_interrupt=step.type in PROMPT_ONLY,
-                                 hurry=io.hurry, grace=io.grace)
+                                 hurry=io.hurry, grace=io.grace, defer=self.run.defer)
         except Cancelled as exc:  # the step stopped because we asked it to: Ctrl-C
             raise KeyboardInterrupt from exc
 

@@ -264,6 +264,7 @@ class Engine:
                   number: str) -> tuple[StepResult, StepFailed | None]:
         """Run one step (a group, a loop, or a single action) under ledger key `key`;
         `extra` are the names a group round adds (`item`, `loop`)."""
+        self.run.raise_deferred()  # never start a step once a signal has come
         result, error = self._run_step_once(step, index, key, extra, number)
         if result.status == Status.FAILED and step.on_failure == "continue":
             self.tolerated[key] = result.error or "failed"
@@ -385,7 +386,9 @@ class Engine:
             result, outputs, attempts, note = self.attempts.run_attempts(
                 step, key, module, action, tpl, digest, answered, item is None)
         except StepFailed as exc:
-            return self.record.failed(step, key, exc, started, digest=digest), exc
+            failed = self.record.failed(step, key, exc, started, digest=digest)
+            self.run.raise_deferred()  # a signal as it failed: recorded, and the run stops
+            return failed, exc
         except KeyboardInterrupt:
             if step.type in ("confirm", "manual"):  # its only effect is the asking
                 self._interrupted_at_prompt(key)
@@ -397,6 +400,7 @@ class Engine:
             approval.record_acknowledged(self.run, key, result)
         done = self.record.succeeded(step, key, result, outputs, started, attempts=attempts,
                                      digest=digest, note=note)
+        self.run.raise_deferred()  # a signal as it finished: recorded done, the run stops here
         stop_if_stop(step, done)
         return done, None
 

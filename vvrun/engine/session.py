@@ -46,6 +46,8 @@ class RunSession:
         self.error: VvrunError | None = None
         self.current: str | None = None  # the step (or item) in flight
         self.resumed = False
+        # a signal that landed as a step finished anyway: raised once the step is recorded
+        self.deferred: KeyboardInterrupt | None = None
         self.renewer = Renewer(lambda: self.store.renew_locks(self.run_id),
                                max(1.0, options.lock_ttl / 3))
         for name, spec in runbook.inputs.items():
@@ -69,6 +71,16 @@ class RunSession:
         if key not in self._called_secrets:
             self._called_secrets[key] = self._secret_values(callee)
         return self._called_secrets[key]
+
+    def defer(self, interrupt: KeyboardInterrupt) -> None:
+        """Keep a signal that came as the step in flight finished (`worker.run_in_worker`)."""
+        self.deferred = interrupt
+
+    def raise_deferred(self) -> None:
+        """Stop here if a signal is waiting: after a step is recorded, before another starts."""
+        interrupt, self.deferred = self.deferred, None
+        if interrupt is not None:
+            raise interrupt
 
     def emit(self, kind: str, data: Mapping[str, Any]) -> None:
         """Mask, show to the sink, and append to the audit trail (live output excepted)."""

@@ -58,7 +58,8 @@ class Renewer:
 
 def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renewer,
                   *, abandon_on_interrupt: bool = False, hurry: threading.Event | None = None,
-                  grace: float = 5.0) -> Any:
+                  grace: float = 5.0,
+                  defer: Callable[[KeyboardInterrupt], None] | None = None) -> Any:
     """Call `fn()` in a thread and return its value or raise its exception.
 
     A signal (KeyboardInterrupt in the main thread: Ctrl-C, or SIGTERM/SIGHUP as
@@ -68,7 +69,10 @@ def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renew
     stopped by then (or after twice its grace and a margin) is abandoned, so the run record
     is always written. A step that only talks to the operator is abandoned at once
     (`abandon_on_interrupt`): it has nothing to clean up. Either way the first interrupt is
-    raised again, chained to what the step raised.
+    raised again, chained to what the step raised — unless the step finished anyway (it
+    returned a value: its effect happened and its result is known). Then, with `defer`, the
+    interrupt is handed to `defer` and the value returned: the step is recorded as done, and
+    the run stops before the next one (a resume does not have to ask about it).
     """
     hurry = hurry if hurry is not None else threading.Event()
     box: dict[str, Any] = {}
@@ -106,6 +110,9 @@ def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renew
                 break
             give_up = time.monotonic() + 2 * grace + CLEANUP_MARGIN
     if interrupt is not None:
+        if defer is not None and done.is_set() and "value" in box:
+            defer(interrupt)
+            return box["value"]
         raise interrupt from box.get("error")
     if "error" in box:
         raise box["error"]
