@@ -17,6 +17,7 @@ from vvrun import __version__
 from vvrun.commands.app import App
 from vvrun.errors import EXIT_INTERRUPTED, VvrunError
 from vvrun.secrets import Masker
+from vvrun.text.controls import visible
 
 # name -> (module, attribute, one-line help). Order is the order `--help` lists them.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     except VvrunError as exc:
         if debug:
             sys.stderr.write(masker.mask(_traceback()))
-        sys.stderr.write(masker.mask(f"vvrun: {exc.format()}") + "\n")
+        sys.stderr.write(visible(masker.mask(f"vvrun: {exc.format()}")) + "\n")
         code = exc.exit_code
     except click.exceptions.Abort:
         sys.stderr.write("\nvvrun: interrupted\n")

@@ -14,6 +14,7 @@ import click
 
 from vvrun.errors import UsageError
 from vvrun.guard import no_side_effects
+from vvrun.text.controls import visible
 from vvrun.text.suggest import did_you_mean
 
 FORMATS = ("text", "markdown", "json")
@@ -96,7 +97,7 @@ def emit_plan(
 ) -> int:
     """Write the plan of `paths` to `out`; the exit code (0). `vvrun run --dry-run` calls this."""
     text = render_plans(paths, variables, fmt, show_env, environ, base=base)
-    out.write(text)
+    out.write(text if fmt == "json" else visible(text))  # JSON escapes control characters
     out.flush()
     return 0
 

@@ -20,6 +20,7 @@ from vvrun.errors import StateError, UsageError
 from vvrun.state import RunRecord, Store, open_store, operator_name
 from vvrun.state._liveness import PARKED, pid_alive, when
 from vvrun.state.verify import verify_chain
+from vvrun.text.controls import visible
 from vvrun.ui import timeline
 
 _FINISHED = ("succeeded", "completed_with_failures", "failed", "aborted")
@@ -34,8 +35,11 @@ def _store(app: App) -> Iterator[Store]:
         store.close()
 
 
-def _out(app: App, text: str) -> None:
-    click.echo(app.masker.mask(text))
+def _out(app: App, text: str, *, data: bool = False) -> None:
+    """Masked; and unless it is JSON (which escapes for itself), with control characters
+    shown, not obeyed (a stored result may hold terminal escapes: `text/controls.py`)."""
+    text = app.masker.mask(text)
+    click.echo(text if data else visible(text))
 
 
 def _get_run(store: Store, run_id: str) -> RunRecord:
@@ -70,7 +74,7 @@ def runs(ctx: click.Context, runbook: str | None, status: str | None, limit: int
     with _store(app) as store:
         found = store.list_runs(runbook=runbook, status=status, limit=limit)
     if fmt == "json":
-        _out(app, json.dumps([_run_dict(r) for r in found], indent=2, default=str))
+        _out(app, json.dumps([_run_dict(r) for r in found], indent=2, default=str), data=True)
     elif not found:
         what = " ".join(x for x in (status, runbook and f"of {runbook}") if x)
         _out(app, f"no {what + ' ' if what else ''}runs recorded yet")
@@ -112,7 +116,7 @@ def show(ctx: click.Context, run_id: str, events: bool, follow: bool, fmt: str) 
             "events": trail,
             "chain": {"verified": not problems, "problems": problems},
         }
-        _out(app, json.dumps(data, indent=2, default=str, ensure_ascii=False))
+        _out(app, json.dumps(data, indent=2, default=str, ensure_ascii=False), data=True)
     elif fmt == "markdown":
         _out(app, timeline.markdown(run, results, trail, problems).rstrip("\n"))
     else:

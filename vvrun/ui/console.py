@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 from vvrun.events import Event
+from vvrun.text.controls import visible_obj
 from vvrun.ui.header import Action, action, header
 from vvrun.ui.live import StatusLine, WatchView
 from vvrun.ui.results import MAX_ROWS, Line, result_lines, watch_result
@@ -89,8 +90,8 @@ class TerminalSink:
         handler = getattr(self, f"_on_{event.kind}", None)
         if handler is None:
             return  # kinds this view does not show (the JSON output has them all)
-        with self._lock:
-            handler(event.data, event.ts)
+        with self._lock:  # no control sequence from a value reaches the terminal
+            handler(visible_obj(event.data), event.ts)
 
     def pause(self) -> None:
         """Stop the live display (before a prompt); the next step starts a new one."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from vvrun.errors import Paused, UsageError
+from vvrun.text.controls import visible
 
 TYPE_WORD_TRIES = 3  # a typo at 3 a.m. should not abort the run; a fourth wrong word does
 
@@ -57,13 +58,13 @@ class TerminalPrompter:
         from rich.text import Text
 
         self._quiet()
-        self.console.print(Text(text, style=style), soft_wrap=True)
+        self.console.print(Text(visible(text), style=style), soft_wrap=True)
 
     def _markdown(self, text: str) -> None:
         from rich.markdown import Markdown
 
         self._quiet()
-        self.console.print(Markdown(text))
+        self.console.print(Markdown(visible(text)))
 
     def _read(self, prompt: str, *, secret: bool = False) -> str:
         """One line from the operator. End of input pauses the run (resumable) rather than
@@ -75,11 +76,11 @@ class TerminalPrompter:
             # getpass writes the prompt only once echo is off: an answer typed ahead of it
             # is never shown
             try:
-                return getpass.getpass(prompt, stream=self.console.file)
+                return getpass.getpass(visible(prompt), stream=self.console.file)
             except EOFError as exc:
                 raise Paused("no answer: the terminal's input was closed",
                              hint="resume the run with `vvrun resume RUN`") from exc
-        self.console.print(Text(prompt, style="bold"), end="")
+        self.console.print(Text(visible(prompt), style="bold"), end="")
         self.console.file.flush()
         line = self.stdin.readline()
         if not line:

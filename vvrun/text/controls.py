@@ -1,0 +1,43 @@
+"""Text from the world (query results, command output, values templated into an action) made
+safe to print on an operator's terminal.
+
+A value can carry terminal control sequences: `ESC [2J` clears the screen, `ESC ]52;…` writes
+the clipboard, `\\r` overwrites the start of a line, and Unicode's bidirectional overrides
+reorder what is read. Any of them lets a row in a database fake a prompt or hide a line of the
+action being confirmed. Every such character is shown as its escape (`\\x1b`, `\\r`, `\\u202e`);
+tabs and line breaks stay what they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# C0 controls but tab and line feed, DEL, C1 controls, and the bidirectional embeddings,
+# overrides and isolates (U+202A–U+202E, U+2066–U+2069)
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\r": "\\r", "\x0b": "\\v", "\x0c": "\\f", "\x08": "\\b", "\x07": "\\a"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group(0)
+    if c in _NAMED:
+        return _NAMED[c]
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+
+def visible(text: str) -> str:
+    """`text` with every terminal control character shown as its escape."""
+    return _CONTROLS.sub(_escape, text) if _CONTROLS.search(text) else text
+
+
+def visible_obj(value: Any) -> Any:
+    """`visible` applied to every string inside event data (mappings, lists, tuples)."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, Mapping):
+        return {k: visible_obj(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [visible_obj(v) for v in value]
+    return value
