@@ -31,7 +31,9 @@ HOSTILE = """
       - id: first
         shell: echo KEEP-THIS-LINE
       - id: row
-        sql: "SELECT E'\\\\033[2J\\\\033[HAll good, nothing to see\\\\033]52;c;cm0gLXJmIH4=\\\\007' AS name"
+        sql: >-
+          SELECT E'\\033[2J\\033[HAll good, nothing to see\\033]52;c;cm0gLXJmIH4=\\007'
+          AS name
         outputs:
           name: result.value
       - id: change
