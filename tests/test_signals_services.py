@@ -196,3 +196,42 @@ def test_sigterm_while_the_end_of_a_run_is_written_does_not_leave_it_running(
             proc.kill()
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_sigterm_before_the_first_step_still_exits_143(tmp_path: Path, pg_url: str) -> None:
+    """SIGTERM while vvrun waits for its run's lock (another process holds the lock row in a
+    team store): the exit code names the signal (143), not Ctrl-C's 130 — click turns every
+    KeyboardInterrupt into its Abort, which must keep the signal's code."""
+    import uuid
+
+    import psycopg
+
+    schema = f"vvrun_sig_{uuid.uuid4().hex[:8]}"
+    state = {"VVRUN_STATE": pg_url, "VVRUN_STATE_SCHEMA": schema}
+    rb = write_runbook(tmp_path, """
+        version: 1
+        name: early
+        title: Early
+        steps:
+          - {id: a, shell: 'true'}
+    """)
+    assert vv(tmp_path, "run", str(rb), **state).returncode == 0  # creates the store's tables
+    proc = None
+    try:
+        with psycopg.connect(pg_url) as holder:
+            holder.execute(f'LOCK TABLE "{schema}".locks IN ACCESS EXCLUSIVE MODE')
+            proc = start(tmp_path, "run", str(rb), **state)
+            with psycopg.connect(pg_url, autocommit=True) as watcher:
+                wait_for(lambda: watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE %s", (f'%"{schema}".%',)).fetchone()[0],
+                    "vvrun to wait for the lock table")
+            proc.send_signal(signal.SIGTERM)
+            holder.rollback()
+        _, err = finish(proc)
+        assert proc.returncode == 143, err
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -111,9 +111,11 @@ def main(argv: list[str] | None = None) -> None:
             sys.stderr.write(masker.mask(_traceback()))
         sys.stderr.write(visible(masker.mask(f"vvrun: {exc.format()}")) + "\n")
         code = exc.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # click turns every KeyboardInterrupt into Abort: a SIGTERM or SIGHUP (`Interrupted`)
+        # keeps its own exit code (143, 129), not Ctrl-C's
         sys.stderr.write("\nvvrun: interrupted\n")
-        code = EXIT_INTERRUPTED
+        code = getattr(exc.__cause__ or exc.__context__, "exit_code", EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
