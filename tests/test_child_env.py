@@ -49,6 +49,30 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def _held_step(tmp_path: Path, runbook: dict, env: dict[str, str], pidfile: Path,
+               release: Path) -> tuple[dict[int, list[str]], dict[str, str], str, str]:
+    """Run `runbook` until its holding step has started a child; read that step's argv (its
+    own and its children's) and environment from /proc, then let it finish. Returns (argv by
+    pid, environment, stdout, stderr) of a run that must succeed."""
+    rb = tmp_path / "rb.yaml"
+    rb.write_text(json.dumps(runbook))
+    proc = subprocess.Popen([*VVRUN, "run", str(rb)], env=env, cwd=tmp_path, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(),
+                  "the holding step to start", proc)
+        bash = int(pidfile.read_text())
+        _wait_for(lambda: len(_descendants(bash)) > 1, "the step's child", proc)
+        cmdlines = {p: _proc_strings(p, "cmdline") for p in _descendants(bash)}
+        environ = dict(e.split("=", 1) for e in _proc_strings(bash, "environ") if "=" in e)
+    finally:
+        release.touch()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return cmdlines, environ, out, err
+
+
 def test_a_running_step_holds_no_secret_in_argv_and_only_what_it_was_given(
         tmp_path: Path) -> None:
     pidfile, release = tmp_path / "step.pid", tmp_path / "release"
@@ -65,27 +89,11 @@ def test_a_running_step_holds_no_secret_in_argv_and_only_what_it_was_given(
                     "kill $child || true; echo done"),
             "env": {"DECLARED": "yes", "MY_PG": "{{ env.PGPASSWORD }}"}}}],
     }
-    rb = tmp_path / "rb.yaml"
-    rb.write_text(json.dumps(runbook))
     env = _env(tmp_path, API_TOKEN=TOKEN, DEPLOY_API=API, PGPASSWORD=PGPASS,
                DATABASE_URL=f"postgres://app:{PGPASS}@db/app", OTHER_TOKEN="other-tok-1",
                SOME_URL="redis://:url-pass-9@cache:6379/0", COPY_OF_TOKEN=TOKEN,
                PLAIN_VAR="hello")
-    proc = subprocess.Popen([*VVRUN, "run", str(rb)], env=env, cwd=tmp_path, text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(),
-                  "the step to start", proc)
-        bash = int(pidfile.read_text())
-        _wait_for(lambda: len(_descendants(bash)) > 1, "the step's child", proc)
-        pids = _descendants(bash)
-        cmdlines = {p: _proc_strings(p, "cmdline") for p in pids}
-        environ = dict(e.split("=", 1) for e in _proc_strings(bash, "environ") if "=" in e)
-    finally:
-        release.touch()
-        out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    cmdlines, environ, out, err = _held_step(tmp_path, runbook, env, pidfile, release)
     for pid, argv in cmdlines.items():
         joined = " ".join(argv)
         for secret in (TOKEN, API, API.upper(), TOKEN[::-1]):
@@ -123,22 +131,8 @@ def test_a_secret_a_step_printed_reaches_a_later_command_by_env_not_argv(
                 "kill $child || true; echo done")},
         ],
     }
-    rb = tmp_path / "rb.yaml"
-    rb.write_text(json.dumps(runbook))
-    env = _env(tmp_path, DEPLOY_API=API)
-    proc = subprocess.Popen([*VVRUN, "run", str(rb)], env=env, cwd=tmp_path, text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(),
-                  "the second step to start", proc)
-        bash = int(pidfile.read_text())
-        _wait_for(lambda: len(_descendants(bash)) > 1, "the step's child", proc)
-        cmdlines = {p: _proc_strings(p, "cmdline") for p in _descendants(bash)}
-    finally:
-        release.touch()
-        out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    cmdlines, _, out, err = _held_step(tmp_path, runbook, _env(tmp_path, DEPLOY_API=API),
+                                       pidfile, release)
     for pid, argv in cmdlines.items():
         assert API not in " ".join(argv), f"the printed secret in the argv of {pid}: {argv}"
     assert any("$VVRUN_SECRET_" in " ".join(a) for a in cmdlines.values())

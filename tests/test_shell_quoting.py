@@ -79,8 +79,9 @@ def test_a_quoted_heredoc_takes_one_line_and_refuses_a_line_break_or_a_secret() 
     tpl = "cat <<'EOF'\npre {{ v }} post\nEOF"
     assert str(Templater({"v": "a $(b) `c`"}, where=None).shell(tpl)) == \
         "cat <<'EOF'\npre a $(b) `c` post\nEOF"
-    with pytest.raises(TemplateRenderError, match="line break cannot go into a heredoc"):
+    with pytest.raises(TemplateRenderError, match="line break cannot go into a heredoc") as info:
         Templater({"v": "EOF\ntouch PWNED"}, where=None).shell(tpl)
+    assert "`env:`" in (info.value.hint or "")
     with pytest.raises(TemplateRenderError, match="secret cannot go into a heredoc"):
         Templater({"v": taint("s3cret-value", Masker())}, where=None).shell(tpl)
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.signal_runs import events, finish, start, vv, wait_for, write_runbook
 
@@ -147,17 +151,35 @@ def test_sighup_closes_a_blocked_redis_call(tmp_path: Path, redis_url: str) -> N
     assert events(out)[-1]["status"] == "interrupted"
 
 
-def test_sigterm_while_the_end_of_a_run_is_written_does_not_leave_it_running(
-        tmp_path: Path, pg_url: str) -> None:
-    """The unlucky operator: every step is done and vvrun is writing the run's end (here held
-    on a row lock in a team store) when SIGTERM lands. The record must still be written, with
-    the run's real status and its locks released, not left `running`."""
-    import uuid
-
+@pytest.fixture
+def team_store(pg_url: str) -> Iterator[str]:
+    """A schema of its own in the test database for a PostgreSQL state store (dropped after)."""
     import psycopg
 
     schema = f"vvrun_sig_{uuid.uuid4().hex[:8]}"
-    state = {"VVRUN_STATE": pg_url, "VVRUN_STATE_SCHEMA": schema}
+    yield schema
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _wait_on_lock(pg_url: str, query_like: str, what: str) -> None:
+    """Until a backend waits on a lock in a statement that looks like `query_like`."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as watcher:
+        wait_for(lambda: watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE %s", (query_like,)).fetchone()[0], what)
+
+
+def test_sigterm_while_the_end_of_a_run_is_written_does_not_leave_it_running(
+        tmp_path: Path, pg_url: str, team_store: str) -> None:
+    """The unlucky operator: every step is done and vvrun is writing the run's end (here held
+    on a row lock in a team store) when SIGTERM lands. The record must still be written, with
+    the run's real status and its locks released, not left `running`."""
+    import psycopg
+
+    schema = team_store
     rb = write_runbook(tmp_path, """
         version: 1
         name: ending
@@ -168,7 +190,7 @@ def test_sigterm_while_the_end_of_a_run_is_written_does_not_leave_it_running(
               touch ready
               while [ ! -e go ]; do sleep 0.02; done
     """)
-    proc = start(tmp_path, "run", str(rb), **state)
+    proc = start(tmp_path, "run", str(rb), VVRUN_STATE=pg_url, VVRUN_STATE_SCHEMA=schema)
     try:
         with psycopg.connect(pg_url) as holder:  # a transaction: the row lock lasts till commit
             wait_for((tmp_path / "ready").exists, "the step to start")
@@ -176,38 +198,30 @@ def test_sigterm_while_the_end_of_a_run_is_written_does_not_leave_it_running(
                                     ("ending",)).fetchone()[0]
             holder.execute(f'SELECT 1 FROM "{schema}".runs WHERE id = %s FOR UPDATE', (run_id,))
             (tmp_path / "go").touch()
-            with psycopg.connect(pg_url, autocommit=True) as watcher:
-                wait_for(lambda: watcher.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE %s", (f'UPDATE "{schema}".runs%',)).fetchone()[0],
-                    "vvrun to wait on the run's row")
+            _wait_on_lock(pg_url, f'UPDATE "{schema}".runs%', "vvrun to wait on the run's row")
             proc.send_signal(signal.SIGTERM)
             holder.rollback()  # let the end be written
         _, err = finish(proc)
-        assert proc.returncode == 0, err
-        assert "SIGTERM arrived while the run's end was being recorded" in err
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            status = conn.execute(f'SELECT status FROM "{schema}".runs WHERE id = %s',
-                                  (run_id,)).fetchone()[0]
-            locks = conn.execute(f'SELECT count(*) FROM "{schema}".locks').fetchone()[0]
-        assert (status, locks) == ("succeeded", 0)
     finally:
         if proc.poll() is None:
             proc.kill()
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    assert proc.returncode == 0, err
+    assert "SIGTERM arrived while the run's end was being recorded" in err
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        status = conn.execute(f'SELECT status FROM "{schema}".runs WHERE id = %s',
+                              (run_id,)).fetchone()[0]
+        locks = conn.execute(f'SELECT count(*) FROM "{schema}".locks').fetchone()[0]
+    assert (status, locks) == ("succeeded", 0)
 
 
-def test_sigterm_before_the_first_step_still_exits_143(tmp_path: Path, pg_url: str) -> None:
-    """SIGTERM while vvrun waits for its run's lock (another process holds the lock row in a
+def test_sigterm_before_the_first_step_still_exits_143(tmp_path: Path, pg_url: str,
+                                                       team_store: str) -> None:
+    """SIGTERM while vvrun waits for its run's lock (another process holds the lock table of a
     team store): the exit code names the signal (143), not Ctrl-C's 130 — click turns every
     KeyboardInterrupt into its Abort, which must keep the signal's code."""
-    import uuid
-
     import psycopg
 
-    schema = f"vvrun_sig_{uuid.uuid4().hex[:8]}"
-    state = {"VVRUN_STATE": pg_url, "VVRUN_STATE_SCHEMA": schema}
+    state = {"VVRUN_STATE": pg_url, "VVRUN_STATE_SCHEMA": team_store}
     rb = write_runbook(tmp_path, """
         version: 1
         name: early
@@ -219,19 +233,13 @@ def test_sigterm_before_the_first_step_still_exits_143(tmp_path: Path, pg_url: s
     proc = None
     try:
         with psycopg.connect(pg_url) as holder:
-            holder.execute(f'LOCK TABLE "{schema}".locks IN ACCESS EXCLUSIVE MODE')
+            holder.execute(f'LOCK TABLE "{team_store}".locks IN ACCESS EXCLUSIVE MODE')
             proc = start(tmp_path, "run", str(rb), **state)
-            with psycopg.connect(pg_url, autocommit=True) as watcher:
-                wait_for(lambda: watcher.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE %s", (f'%"{schema}".%',)).fetchone()[0],
-                    "vvrun to wait for the lock table")
+            _wait_on_lock(pg_url, f'%"{team_store}".%', "vvrun to wait for the lock table")
             proc.send_signal(signal.SIGTERM)
             holder.rollback()
         _, err = finish(proc)
-        assert proc.returncode == 143, err
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    assert proc.returncode == 143, err

@@ -215,3 +215,10 @@ def test_a_query_without_markup_is_what_jinja_would_render(source: str) -> None:
 
     expected = ENV.from_string(source).render()
     assert Templater({}, where=None).sql(source).parts == ((expected,) if expected else ())
+
+
+def test_a_template_comment_is_markup_everywhere() -> None:
+    """`{## … ##}` is Jinja's comment here: text and SQL drop it, as Jinja does."""
+    tpl = Templater({}, where=None)
+    assert tpl.text("a {## note ##}b") == "a b"
+    assert tpl.sql("SELECT 1 {## why ##}").parts == ("SELECT 1 ",)

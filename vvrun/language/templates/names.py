@@ -97,7 +97,9 @@ def _lookup(context: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, An
 
 
 def has_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+    """Whether Jinja would act on `value`: a `{{ value }}`, a `{% block %}` or a `{## comment
+    ##}` (the spelling `environment.py` gives comments)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value or "{##" in value)
 
 
 @lru_cache(maxsize=4096)

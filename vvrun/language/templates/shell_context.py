@@ -31,6 +31,12 @@ BACKTICK = "backtick"
 HEREDOC = "heredoc"
 HEREDOC_LITERAL = "heredoc-literal"
 COMMENT = "comment"
+SUBST = "subst"  # `$( … )`, `( … )` and `case … esac` are command context, like WORD
+PAREN = "paren"
+CASE = "case"  # inside `case … esac`: a pattern's `)` closes nothing
+_COMMAND = (WORD, SUBST, PAREN, CASE)
+_CASE = re.compile(r"case[ \t\n]")
+_ESAC = re.compile(r"esac(?=$|[ \t\n;&|)])")
 
 _HEREDOC = re.compile(r"<<(-?)[ \t]*(?:'([^'\n]*)'|\"([^\"\n]*)\"|\\?([A-Za-z0-9_.-]+))")
 _WORD_START = " \t\n;|&()<>"
@@ -75,14 +81,6 @@ def contexts(text: str, marks: list[tuple[int, int]]) -> list[str]:
         else:  # the command context: top level, `$( )`, `( )`, `case … esac`
             i, body = _in_command(text, i, stack, pending, body)
     return out
-
-
-SUBST = "subst"
-PAREN = "paren"
-CASE = "case"  # inside `case … esac`: a pattern's `)` closes nothing
-_COMMAND = (WORD, SUBST, PAREN, CASE)
-_CASE = re.compile(r"case[ \t\n]")
-_ESAC = re.compile(r"esac(?=$|[ \t\n;&|)])")
 
 
 def _escaped(text: str, i: int) -> int:

@@ -113,7 +113,7 @@ class Templater:
         return source
 
     def sql(self, source: str) -> SqlText:
-        if not _has_markup(source):  # most queries: no Jinja on a step's hot path
+        if not has_template(source):  # most queries: no Jinja on a step's hot path
             text = as_jinja_renders(source)
             return SqlText((text,) if text else ())
         text, values = self._render(source, "sql")
@@ -157,8 +157,10 @@ class Templater:
         try:
             return ShellText(SENTINEL.sub(quote_one, text), secrets)
         except shell_context.ShellContextError as exc:
-            raise TemplateRenderError(f"template {_short(source)!r}: {exc}",
-                                      where=self.where) from exc
+            raise TemplateRenderError(
+                f"template {_short(source)!r}: {exc}", where=self.where,
+                hint="pass the value in the step's `env:` and read it as \"$NAME\", or write "
+                "the heredoc as `<<EOF` so that it expands") from exc
 
     def url(self, source: str) -> str:
         text, values = self._render(source, "url")
@@ -246,11 +248,6 @@ def _refused(what: str, exc: SecurityError, where: Location | None) -> VvrunErro
     return TemplateRefused(f"{what} is refused: {exc}", where=where,
                            hint="templates read inputs, env, steps and run by key; use a "
                            "filter to transform a value")
-
-
-def _has_markup(source: str) -> bool:
-    """Anything Jinja would act on: a value, a block, or a comment (`{## ##}` here)."""
-    return "{{" in source or "{%" in source or "{##" in source
 
 
 def as_jinja_renders(text: str) -> str:
