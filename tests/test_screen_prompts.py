@@ -41,8 +41,7 @@ def test_ctrl_c_at_a_prompt_means_not_started(tmp_path: Path,
     s = screen(rb, 80)
     text = s.wait_for("[y/N]")
     s.send("C-c")
-    text = s.wait_for(lambda t: "(exit 130)" in t)
-    assert s.exit_code() == 130
+    text = s.finished(130)
     after = text.split("[y/N]")[1]
     assert "did not start" in after and "· not started" in after, after
     assert "changed" not in after  # the command never ran
@@ -52,8 +51,7 @@ def test_ctrl_c_at_a_prompt_means_not_started(tmp_path: Path,
     text = again.wait_for("[y/N]")
     assert "cannot know" not in text and "in flight" not in text
     again.send("y", "Enter")
-    text = again.wait_for("(exit 0)")
-    assert again.exit_code() == 0
+    text = again.finished(0)
     assert "changed" in text.split("[y/N]")[1]
 
 
@@ -64,14 +62,12 @@ def test_a_failed_danger_step_asks_again_on_resume(tmp_path: Path,
     s = screen(rb, 80)
     s.wait_for("[y/N]")
     s.send("y", "Enter")
-    text = s.wait_for("(exit 1)")
-    assert s.exit_code() == 1
+    text = s.finished(1)
     flag.touch()
     again = screen(("resume", _run_id(text)), 80)
     text = again.wait_for("[y/N]")  # the old yes approved the execution that failed
     again.send("y", "Enter")
-    again.wait_for("(exit 0)")
-    assert again.exit_code() == 0
+    again.finished(0)
 
 
 def test_a_wrong_answer_is_asked_again(tmp_path: Path, screen: Callable[..., Screen]) -> None:
@@ -83,8 +79,7 @@ def test_a_wrong_answer_is_asked_again(tmp_path: Path, screen: Callable[..., Scr
     text = s.wait_for("Please answer y or n.")
     assert text.count("[y/N]") == 2  # asked again, the run still waits
     s.send("y", "Enter")
-    s.wait_for("(exit 0)")
-    assert s.exit_code() == 0
+    s.finished(0)
 
 
 NESTED = """
@@ -106,7 +101,7 @@ NESTED = """
 def test_steps_in_a_group_are_numbered_as_in_plans(tmp_path: Path,
                                                    screen: Callable[..., Screen]) -> None:
     s = screen(write_runbook(tmp_path, NESTED), 80)
-    text = s.wait_for("(exit 0)")
+    text = s.finished(0)
     assert "[1/2] shell first" in text
     assert "[2.1] shell grouped.inner_a" in text, text
     assert "[2.2] shell grouped.inner_b" in text
@@ -134,8 +129,7 @@ def test_watch_redraws_a_table_in_place(tmp_path: Path, screen: Callable[..., Sc
     assert "2 min 13 s" in text  # the interval as people write it, not 133.0
     assert '{"rows"' not in text  # a table, not JSON
     s.send("Enter")
-    text = s.wait_for("(exit 0)")
-    assert s.exit_code() == 0
+    text = s.finished(0)
     # redrawn in place, not appended; the last redraw is the result (not printed twice)
     assert text.count("Enter to stop watching") == 1, text
     assert text.count("2 min 13 s") == 1, text
@@ -156,7 +150,7 @@ def test_polling_counts_attempts_out_of_the_total(tmp_path: Path,
     text = s.wait_for(lambda t: re.search(r"attempt [3-9]/300", t) is not None)
     assert len([ln for ln in text.splitlines() if "/300" in ln]) == 1, text
     flag.touch()
-    s.wait_for("(exit 0)")
+    s.finished(0)
 
 
 def test_ctrl_c_at_a_confirm_step_asks_it_again_on_resume(
@@ -174,11 +168,11 @@ def test_ctrl_c_at_a_confirm_step_asks_it_again_on_resume(
     s = screen(rb, 80)
     text = s.wait_for("Traffic drained? [y/N]")
     s.send("C-c")
-    text = s.wait_for("(exit 130)")
+    text = s.finished(130)
     assert "did not start" in text and "through the gate" not in text
     again = screen(("resume", _run_id(text)), 80)
     text = again.wait_for("Traffic drained? [y/N]")
     assert "cannot know" not in text
     again.send("y", "Enter")
-    text = again.wait_for("(exit 0)")
+    text = again.finished(0)
     assert "through the gate" in text

@@ -29,13 +29,16 @@ ROOT = Path(__file__).resolve().parent.parent
 class Screen:
     """One detached tmux session running one command, `width` columns wide."""
 
+    END = "[vvrun exited "  # printed after vvrun, in the same pty: everything before it is drawn
+
     def __init__(self, tmp_path: Path, command: list[str], width: int, env: dict[str, str]):
         self.name = f"vvrun-{uuid.uuid4().hex[:8]}"
         self.socket = str(tmp_path / f"{self.name}.sock")
         self.done = tmp_path / f"{self.name}.rc"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         script = (f"cd {shlex.quote(str(tmp_path))} && env -i {exports} {shlex.join(command)}; "
-                  f"echo $? > {shlex.quote(str(self.done))}; sleep 600")
+                  f"rc=$?; echo $rc > {shlex.quote(str(self.done))}; "
+                  f"printf '\\n{self.END}%s]\\n' $rc; sleep 600")
         self._tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", "40",
                    "bash", "--norc", "-c", script)
 
@@ -71,6 +74,17 @@ class Screen:
                 raise AssertionError(f"vvrun did not end:\n{self.text()}")
             time.sleep(0.05)
         return int(self.done.read_text())
+
+    def finished(self, code: int | None = None, timeout: float = 60.0) -> str:
+        """The whole screen once vvrun has exited (and, given `code`, with that exit code).
+
+        Waiting for the summary line is not enough: the error and its hint are printed after
+        it, and a pane read between the two misses them."""
+        rc = self.exit_code(timeout)
+        text = self.wait_for(self.END, timeout)
+        if code is not None:
+            assert rc == code, f"exit code {rc}, not {code}:\n{text}"
+        return text
 
     def close(self) -> None:
         subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True,
@@ -125,8 +139,7 @@ def test_a_wide_table_fits_the_terminal(tmp_path: Path, screen: Callable[..., Sc
                                         width: int) -> None:
     s = screen(write_runbook(tmp_path, WIDE), width)
     text = s.wait_for("run ")
-    text = s.wait_for(lambda t: "(exit 0)" in t)
-    assert s.exit_code() == 0
+    text = s.finished(0)
     assert all(len(row) <= width for row in s.rows())
     shown = text.split("Summary")[0].split("\n", 5)[-1]  # the step's lines below its header
     assert "…" not in shown  # no value is cut (only the header's title gives way)
@@ -167,14 +180,14 @@ def test_the_target_line_names_the_database_and_masks_only_a_password(
         tmp_path: Path, screen: Callable[..., Screen], width: int) -> None:
     rb = write_runbook(tmp_path, TARGET)
     s = screen(rb, width)
-    text = s.wait_for("(exit 0)")
+    text = s.finished(0)
     assert _target(text) == PG_URL
     assert "***" not in text.split("inputs:")[1].split("\n", 1)[1]  # only the input is hidden
     # with a password in the URL: everything but the password is shown
     with_pw = PG_URL.replace("@", ":not-the-password@", 1) if "@" in PG_URL \
         else PG_URL.replace("://", "://postgres:not-the-password@", 1)
     other = screen(rb, width, DATABASE_URL=with_pw)
-    text = other.wait_for("(exit ")
+    text = other.finished()
     assert _target(text) == with_pw.replace("not-the-password", "***")
     assert "not-the-password" not in text
 
@@ -212,9 +225,8 @@ def test_the_danger_prompt_shows_the_action_once(tmp_path: Path, screen: Callabl
     s.send("y", "Enter")
     # the long step that follows has its status line back (spinner, elapsed time)
     s.wait_for(lambda t: "running drop_sessions" in t.split("[y/N]")[1])
-    text = s.wait_for("(exit 0)")
+    text = s.finished(0)
     assert "running drop_sessions" not in text  # gone once the step ended
-    assert s.exit_code() == 0
     assert "victim_of_the_day" in text.split("[y/N]")[1]  # the result's column, after
 
 
@@ -240,7 +252,7 @@ def test_one_status_line_while_polling_plain_lines_in_a_pipe(
     status = [line for line in text.splitlines() if "attempt" in line]
     assert len(status) == 1 and "0:00:0" in status[0], text  # spinner line with elapsed time
     flag.touch()
-    text = s.wait_for("(exit 0)")
+    text = s.finished(0)
     assert "attempt" not in text  # the status line is gone once the step ends
     # not at a terminal: plain lines, one per attempt
     flag.unlink()
@@ -274,7 +286,6 @@ TEMPLATE_ERROR = """
 def test_a_template_error_is_on_the_screen_once(tmp_path: Path,
                                                 screen: Callable[..., Screen]) -> None:
     s = screen(write_runbook(tmp_path, TEMPLATE_ERROR), 80)
-    text = s.wait_for("(exit 1)")
-    assert s.exit_code() == 1
+    text = s.finished(1)
     assert text.count("has no attribute 'nope'") == 1, text
     assert "Traceback" not in text
