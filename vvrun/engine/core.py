@@ -348,16 +348,18 @@ class Engine:
             return self.record.failed(step, key, exc, started), exc
         digest = action_hash(desc, self.run.masker)
         title = str(tpl.text(step.title)) if step.title else desc.summary
-        self.run.emit("step_started", {
+        prev = self.run.ledger.get(key)
+        uncertain = prev is not None and prev.status in (
+            Status.RUNNING, Status.UNCERTAIN, Status.INTERRUPTED)
+        # nothing asks before a quiet step's `running` record: its event is written with it
+        quiet = not (uncertain or step.danger or step.type == "confirm")
+        (self.run.hold if quiet else self.run.emit)("step_started", {
             "index": index + 1, "total": len(self.run.runbook.steps), "step_id": key,
             "number": number or str(index + 1),
             "type": step.type, "title": title,
             "description": tpl.text(step.description) if step.description else "",
             **describe_dict(desc, self.run.masker), "danger": step.danger, "attempt": 1,
             "item": None if item is None else {"index": item[0] + 1, "total": item[1]}})
-        prev = self.run.ledger.get(key)
-        uncertain = prev is not None and prev.status in (
-            Status.RUNNING, Status.UNCERTAIN, Status.INTERRUPTED)
         if uncertain:
             # Until the step is settled its ledger entry must stay in flight: a pause or an
             # abort while asking must not overwrite it, or the next resume would run it blind.

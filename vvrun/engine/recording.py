@@ -13,6 +13,7 @@ from vvrun.errors import StepFailed
 from vvrun.language.model import Step
 from vvrun.results import Status, StepResult
 from vvrun.secrets.taint import taint_secrets
+from vvrun.state import Appended
 
 CANCELLED = "cancelled_before_effect"  # in an interrupted step's result: known not done
 
@@ -30,7 +31,10 @@ class Recorder:
         rec = StepResult(key, Status.SUCCEEDED, self.run.masker.mask_obj(dict(result)),
                          self.run.masker.mask_obj(dict(outputs)), note, attempts, started,
                          time.time(), digest)
-        self.run.store.step_finished(self.run.run_id, key, rec)
+        ended = self._ended(key, {"step_id": key, "status": "succeeded", "result": rec.result,
+                                  "outputs": rec.outputs, "error": note,
+                                  "duration": rec.duration})
+        self.run.store.step_finished(self.run.run_id, key, rec, events=ended)
         if is_step_key(key, step):
             # later templates see the real values, a secret among them tainted (it goes to a
             # later command by its environment); everything written is masked
@@ -39,9 +43,7 @@ class Recorder:
                 taint_secrets(outputs, self.run.masker))
         if key == step.id:
             self.run.summary[step.id] = rec
-        self.run.emit("step_ended", {"step_id": key, "status": "succeeded", "result": rec.result,
-                                 "outputs": rec.outputs, "error": note,
-                                 "duration": rec.duration})
+        self.run.show("step_ended", ended[-1].data)
         self.run.current = None
         return rec
 
@@ -54,15 +56,16 @@ class Recorder:
         rec = StepResult(key, Status.FAILED, self.run.masker.mask_obj(dict(raw)), {},
                          self.run.masker.mask(exc.message), getattr(exc, "attempts", 1), started,
                          time.time(), digest)
-        self.run.store.step_finished(self.run.run_id, key, rec)
+        ended = self._ended(key, {"step_id": key, "status": "failed", "result": rec.result,
+                                  "outputs": {}, "error": self.run.masker.mask(exc.format()),
+                                  "duration": rec.duration, "on_failure": step.on_failure})
+        self.run.store.step_finished(self.run.run_id, key, rec, events=ended)
         if is_step_key(key, step):
             self.run.views[step.id] = step_view("failed", taint_secrets(raw, self.run.masker),
                                                 {})
         if key == step.id:
             self.run.summary[step.id] = rec
-        self.run.emit("step_ended", {"step_id": key, "status": "failed", "result": rec.result,
-                                 "outputs": {}, "error": self.run.masker.mask(exc.format()),
-                                 "duration": rec.duration, "on_failure": step.on_failure})
+        self.run.show("step_ended", ended[-1].data)
         self.run.current = None
         return rec
 
@@ -85,12 +88,19 @@ class Recorder:
         prev = self.run.ledger.get(key)
         rec = StepResult(key, status, dict(result or {}), error=self.run.masker.mask(why),
                          ended_at=time.time(), attempts=prev.attempts if prev else 1)
-        self.run.store.step_finished(self.run.run_id, key, rec)
+        ended = self._ended(key, {"step_id": key, "status": status.value, "result": {},
+                                  "outputs": {}, "error": rec.error, "duration": None})
+        self.run.store.step_finished(self.run.run_id, key, rec, events=ended)
         step_id = key.split("[", 1)[0]
         self.run.summary[step_id] = dataclasses.replace(rec, step_id=step_id)
-        self.run.emit("step_ended", {"step_id": key, "status": status.value, "result": {},
-                                 "outputs": {}, "error": rec.error, "duration": None})
+        self.run.show("step_ended", ended[-1].data)
         self.run.current = None
+
+    def _ended(self, key: str, data: Mapping[str, Any]) -> tuple[Appended, ...]:
+        """The step's `step_ended` event, masked, after any event still held: written in the
+        same transaction as the outcome, then shown."""
+        return (*self.run.take_held(),
+                self.run.appended("step_ended", self.run.masker.mask_obj(dict(data))))
 
 
 def is_step_key(key: str, step: Step) -> bool:

@@ -19,7 +19,7 @@ from vvrun.results import StepResult
 from vvrun.secrets import Masker
 from vvrun.secrets.providers import SecretValues
 from vvrun.secrets.taint import taint
-from vvrun.state import Store, new_run_id
+from vvrun.state import Appended, Store, new_run_id
 from vvrun.steps.base import Clients, Prompter
 
 NOT_AUDITED = frozenset({"step_output", "step_progress"})  # live output: kept in results
@@ -48,6 +48,8 @@ class RunSession:
         self.resumed = False
         # a signal that landed as a step finished anyway: raised once the step is recorded
         self.deferred: KeyboardInterrupt | None = None
+        # events shown, to be written with the next ledger record (`hold`)
+        self.held: list[Appended] = []
         self.renewer = Renewer(lambda: self.store.renew_locks(self.run_id),
                                max(1.0, options.lock_ttl / 3))
         for name, spec in runbook.inputs.items():
@@ -85,10 +87,37 @@ class RunSession:
     def emit(self, kind: str, data: Mapping[str, Any]) -> None:
         """Mask, show to the sink, and append to the audit trail (live output excepted)."""
         masked = self.masker.mask_obj(dict(data))
-        self.sink.emit(Event(kind, masked, time.time()))
+        self.show(kind, masked)
         if kind not in NOT_AUDITED:
+            self.flush_held()  # the trail keeps the order things were shown in
             self.store.append_event(self.run_id, kind, masked, operator=self.opts.operator,
                                     host=self.opts.host)
+
+    def show(self, kind: str, masked: Mapping[str, Any]) -> None:
+        """Show an event (already masked) to the sink only."""
+        self.sink.emit(Event(kind, masked, time.time()))
+
+    def appended(self, kind: str, masked: Mapping[str, Any]) -> Appended:
+        """An event (already masked) for the store to write with a ledger record."""
+        return Appended(kind, masked, self.opts.operator, self.opts.host)
+
+    def hold(self, kind: str, data: Mapping[str, Any]) -> None:
+        """Show an event now, and write it with the next ledger record (`take_held`) or before
+        the next event, whichever comes first: one commit instead of two. Only for an event
+        that no wait follows before that record, so that whoever watches the trail sees it
+        as soon as it matters."""
+        masked = self.masker.mask_obj(dict(data))
+        self.show(kind, masked)
+        self.held.append(self.appended(kind, masked))
+
+    def take_held(self) -> tuple[Appended, ...]:
+        held, self.held = tuple(self.held), []
+        return held
+
+    def flush_held(self) -> None:
+        for event in self.take_held():
+            self.store.append_event(self.run_id, event.kind, event.data,
+                                    operator=event.operator, host=event.host)
 
     def audit(self, kind: str, data: Mapping[str, Any]) -> None:
         """An event for the audit trail (and the sink): confirmations, approvals, acks."""

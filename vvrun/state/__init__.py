@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from vvrun.state.base import LockInfo, RunRecord, Store
+from vvrun.state.base import Appended, LockInfo, RunRecord, Store
 
 if TYPE_CHECKING:
     from vvrun.secrets import Masker
 
-__all__ = ["LockInfo", "RunRecord", "Store", "default_sqlite_path", "new_run_id", "open_store",
-           "operator_name"]
+__all__ = ["Appended", "LockInfo", "RunRecord", "Store", "default_sqlite_path", "new_run_id",
+           "open_store", "operator_name"]
 
 
 def new_run_id(now: float | None = None) -> str:

@@ -34,10 +34,10 @@ class CrashingStore:
             self._die()
         self._store.step_started(run_id, key, **kwargs)
 
-    def step_finished(self, run_id: str, key: str, result: Any) -> None:
+    def step_finished(self, run_id: str, key: str, result: Any, **kwargs: Any) -> None:
         if key == self._key and self._point == "before_outcome":
             self._die()
-        self._store.step_finished(run_id, key, result)
+        self._store.step_finished(run_id, key, result, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)

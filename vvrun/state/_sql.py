@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -25,7 +25,7 @@ from vvrun.results import Status, StepResult
 from vvrun.secrets import Masker
 from vvrun.state._sql_events import ROUTINE_EVENTS
 from vvrun.state._sql_tx import Tx
-from vvrun.state.base import Fence, LockInfo, RunRecord, unknown_run
+from vvrun.state.base import Appended, Fence, LockInfo, RunRecord, unknown_run
 
 __all__ = ["ROUTINE_EVENTS", "SqlStore", "Tx"]
 
@@ -112,18 +112,21 @@ class SqlStore:
     # -- the ledger --------------------------------------------------------------------------
 
     def step_started(self, run_id: str, key: str, *, attempt: int, host: str, pid: int,
-                     pgid: int | None = None, action_hash: str | None = None) -> None:
+                     pgid: int | None = None, action_hash: str | None = None,
+                     events: Sequence[Appended] = ()) -> None:
         row = {"run_id": run_id, "key": key, "status": Status.RUNNING.value,
                "attempt": attempt, "host": host, "pid": pid, "pgid": pgid,
                "action_hash": action_hash, "started_at": time.time(), "ended_at": None,
                "result": None}
-        with self._mutex, self._transaction(write=True) as tx:
+        with self._mutex, self._transaction(write=True, lock=_chain(run_id, events)) as tx:
             self._check_fence(tx, run_id)
             ledger.claim(tx, self.audit_key, row, ours=(run_id, key) in self._started,
                          fenced=run_id in self._fences)
+            self._append_all(tx, run_id, events)
         self._started.add((run_id, key))
 
-    def step_finished(self, run_id: str, key: str, result: StepResult) -> None:
+    def step_finished(self, run_id: str, key: str, result: StepResult, *,
+                      events: Sequence[Appended] = ()) -> None:
         data = result.to_dict()
         data["step_id"] = key
         row = {"run_id": run_id, "key": key, "status": result.status.value,
@@ -133,11 +136,13 @@ class SqlStore:
         # Not flushed to disk on its own: the next `running` record (or the run's end) is, and
         # carries it along. A power cut can lose only the last outcome — which then reads as
         # `uncertain`, the safe side — and it halves the fsyncs a step costs.
-        with self._mutex, self._transaction(write=True, durable=False) as tx:
+        with self._mutex, self._transaction(write=True, durable=False,
+                                            lock=_chain(run_id, events)) as tx:
             self._check_fence(tx, run_id)
             inherited = (run_id, key) not in self._started
             ledger.write(tx, self.audit_key, row,
                          keep_in_flight=inherited and result.status in _NOT_OUTCOMES)
+            self._append_all(tx, run_id, events)
         self._started.discard((run_id, key))
 
     def step_results(self, run_id: str) -> dict[str, StepResult]:
@@ -163,10 +168,15 @@ class SqlStore:
                                    operator=self._mask_text(operator) or "", host=host,
                                    written=self._written)
 
+    def _append_all(self, tx: Tx, run_id: str, events: Sequence[Appended]) -> None:
+        for event in events:
+            self._append(tx, run_id, event.kind, event.data, operator=event.operator,
+                         host=event.host)
+
     def append_event(self, run_id: str | None, kind: str, data: Mapping[str, Any], *,
                      operator: str, host: str) -> None:
         durable = kind not in ROUTINE_EVENTS
-        with self._mutex, self._transaction(write=True, lock=f"chain:{run_id or ''}",
+        with self._mutex, self._transaction(write=True, lock=_chain(run_id),
                                             durable=durable) as tx:
             self._check_fence(tx, run_id)
             self._append(tx, run_id, kind, data, operator=operator, host=host)
@@ -219,3 +229,9 @@ class SqlStore:
         with self._mutex, self._transaction(write=True, lock="locks") as tx:
             return locks.break_one(tx, key, why=why, operator=operator, host=host,
                                    append=self._append)
+
+
+def _chain(run_id: str | None, events: Sequence[Appended] | None = None) -> str | None:
+    """The lock that serializes appends to a run's chain (None: the transaction appends no
+    event)."""
+    return None if events is not None and not events else f"chain:{run_id or ''}"

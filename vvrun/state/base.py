@@ -6,12 +6,23 @@ package, so the backends never need the package's `__init__`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from vvrun.errors import StateError
 from vvrun.results import StepResult
+
+
+class Appended(NamedTuple):
+    """An audit event written in the same transaction as a ledger record: a step's
+    `step_started` rides with its `running` record, `step_ended` with its outcome. Events that
+    say what the ledger says need no commit of their own (bench: sqlout)."""
+
+    kind: str
+    data: Mapping[str, Any]  # masked, as `append_event` takes it
+    operator: str
+    host: str
 
 
 @dataclass(frozen=True)
@@ -56,8 +67,10 @@ class Store(Protocol):
                   limit: int = 50) -> list[RunRecord]: ...
 
     def step_started(self, run_id: str, key: str, *, attempt: int, host: str, pid: int,
-                     pgid: int | None = None, action_hash: str | None = None) -> None: ...
-    def step_finished(self, run_id: str, key: str, result: StepResult) -> None: ...
+                     pgid: int | None = None, action_hash: str | None = None,
+                     events: Sequence[Appended] = ()) -> None: ...
+    def step_finished(self, run_id: str, key: str, result: StepResult, *,
+                      events: Sequence[Appended] = ()) -> None: ...
     def step_results(self, run_id: str) -> dict[str, StepResult]: ...
 
     def append_event(self, run_id: str | None, kind: str, data: Mapping[str, Any], *,

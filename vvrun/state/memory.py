@@ -11,7 +11,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import vvrun.state._liveness as live
@@ -19,7 +19,7 @@ from vvrun.results import Status, StepResult
 from vvrun.secrets import Masker
 from vvrun.state._liveness import in_flight
 from vvrun.state.audit import GENESIS, chain_event, ledger_mac
-from vvrun.state.base import Fence, LockInfo, RunRecord, unknown_run
+from vvrun.state.base import Appended, Fence, LockInfo, RunRecord, unknown_run
 
 
 class MemoryStore:
@@ -86,7 +86,8 @@ class MemoryStore:
         return sorted(runs, key=lambda r: r.id, reverse=True)[:limit]
 
     def step_started(self, run_id: str, key: str, *, attempt: int, host: str, pid: int,
-                     pgid: int | None = None, action_hash: str | None = None) -> None:
+                     pgid: int | None = None, action_hash: str | None = None,
+                     events: Sequence[Appended] = ()) -> None:
         with self._mutex:
             self._check_fence(run_id)
             now = time.time()
@@ -96,14 +97,22 @@ class MemoryStore:
             self._processes[(run_id, key)] = {
                 "status": "running", "attempt": attempt, "host": host, "pid": pid,
                 "pgid": pgid, "action_hash": action_hash, "started_at": now}
+            self._append_all(run_id, events)
 
-    def step_finished(self, run_id: str, key: str, result: StepResult) -> None:
+    def step_finished(self, run_id: str, key: str, result: StepResult, *,
+                      events: Sequence[Appended] = ()) -> None:
         with self._mutex:
             self._check_fence(run_id)
             data = self._mask(result.to_dict())
             data["step_id"] = key
             self.ledger.setdefault(run_id, {})[key] = StepResult.from_dict(data)
             self._processes.pop((run_id, key), None)
+            self._append_all(run_id, events)
+
+    def _append_all(self, run_id: str, events: Sequence[Appended]) -> None:
+        for event in events:
+            self._append(run_id, event.kind, event.data, operator=event.operator,
+                         host=event.host)
 
     def step_results(self, run_id: str) -> dict[str, StepResult]:
         with self._mutex:

@@ -34,10 +34,15 @@ def visible(text: str) -> str:
 
 def visible_obj(value: Any) -> Any:
     """`visible` applied to every string inside event data (mappings, lists, tuples)."""
-    if isinstance(value, str):
+    kind = type(value)  # exact types first: this walks every event the terminal shows
+    if kind is str:
         return visible(value)
-    if isinstance(value, Mapping):
+    if kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {k: visible_obj(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
         return [visible_obj(v) for v in value]
+    if isinstance(value, str):  # a str subclass (a tainted value)
+        return visible(value)
     return value

@@ -65,6 +65,8 @@ class TerminalSink:
             no_color=not color, width=width or (None if interactive else PLAIN_WIDTH),
             highlight=False, emoji=False, force_interactive=interactive and color)
         self.live_enabled = interactive and color
+        # rich asks the terminal for its size on every `width`; a fixed width needs no asking
+        self._fixed_width = width or (None if interactive else PLAIN_WIDTH)
         self.interactive = interactive
         # plain text (files, pipes, NO_COLOR) needs none of rich's rendering for a line: a
         # direct write is the same bytes, at a tenth of the cost a step (bench: sqlout)
@@ -82,7 +84,9 @@ class TerminalSink:
 
     @property
     def width(self) -> int:
-        return int(self.console.width)
+        if self._fixed_width is not None:
+            return self._fixed_width
+        return int(self.console.width)  # the terminal's, as it is now (it may be resized)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -198,11 +202,15 @@ class TerminalSink:
         step_id = str(d.get("step_id", ""))
         type_ = str(d.get("type", ""))
         self._steps[step_id] = (type_, str(d.get("summary") or ""))
-        line = Text()
-        for text, style in header(d, self.width):
-            line.append(text, style=style)
-        self.console.print()
-        self.console.print(line, soft_wrap=True)
+        segments = header(d, self.width)
+        if self._plain is not None:
+            self._plain.write("\n" + "".join(text for text, _ in segments) + "\n")
+        else:
+            line = Text()
+            for text, style in segments:
+                line.append(text, style=style)
+            self.console.print()
+            self.console.print(line, soft_wrap=True)
         if d.get("description"):
             from rich.markdown import Markdown
 
