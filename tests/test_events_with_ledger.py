@@ -1,0 +1,124 @@
+"""A step's routine events ride with its ledger records: `step_started` is written with the
+`running` record of a step nothing asks about, `step_ended` with the outcome — two commits a
+step, not four — and the trail still says everything, in the order it was shown, and verifies.
+
+Against every kind of store (SQLite and PostgreSQL as a second process would read them); the
+commits are counted by SQLite's own statement trace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import vvrun.engine.approval as approval
+from tests.helpers import ScriptedPrompter
+from tests.test_engine_support import Runner, write_runbook
+from tests.test_state_support import ALL, Stores, make_stores
+from vvrun.state.verify import verify_chain
+
+
+@pytest.fixture(params=ALL)
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    yield from make_stores(request, tmp_path)
+
+
+def _book(tmp_path: Path, steps: str, name: str = "rb.yaml") -> Path:
+    return write_runbook(tmp_path, "version: 1\nname: quiet\ntitle: Quiet\nsteps:\n" + steps,
+                         name)
+
+
+def _shell_steps(n: int) -> str:
+    return "".join(f"  - id: s{i}\n    shell: 'true'\n" for i in range(n))
+
+
+def _trail(store: Any, run_id: str) -> list[tuple[str, str]]:
+    return [(e["kind"], str(e["data"].get("step_id", ""))) for e in store.events(run_id)]
+
+
+def test_the_trail_says_every_step_started_and_ended_in_order(stores: Stores,
+                                                               tmp_path: Path) -> None:
+    out = Runner(store=stores.open()).run(_book(tmp_path, _shell_steps(3)))
+    assert out.status == "succeeded"
+    reader = stores.open()  # another process's view of the store
+    trail = _trail(reader, out.result.run_id)
+    steps = [t for t in trail if t[0] in ("step_started", "step_ended")]
+    assert steps == [(kind, f"s{i}") for i in range(3) for kind in ("step_started",
+                                                                     "step_ended")]
+    assert trail[0][0] == "run_started" and trail[-1][0] == "run_ended"
+    assert verify_chain(reader, out.result.run_id).ok
+    # what the sink showed is what the trail keeps, in the same order
+    shown = [(e.kind, str(e.data.get("step_id", ""))) for e in out.sink.events
+             if e.kind in ("step_started", "step_ended")]
+    assert shown == steps
+
+
+@pytest.mark.parametrize(("body", "per_step"), [
+    ("sql: SELECT 1", 2),  # running (with step_started), outcome (with step_ended)
+    ("shell: 'true'", 3),  # and the process group, recorded as soon as it exists
+])
+def test_the_commits_a_step_costs_in_a_sqlite_store(tmp_path: Path, request: pytest.FixtureRequest,
+                                                     body: str, per_step: int) -> None:
+    connections = ""
+    if body.startswith("sql"):
+        connections = f"connections:\n  db:\n    postgres: {request.getfixturevalue('pg_url')}\n"
+    stores = Stores("sqlite", tmp_path, "")
+    try:
+        commits = []
+        for n in (2, 6):
+            store = stores.open()
+            statements: list[str] = []
+            store._conn.set_trace_callback(statements.append)
+            steps = "".join(f"  - id: s{i}\n    {body}\n" for i in range(n))
+            book = write_runbook(tmp_path, "version: 1\nname: quiet\ntitle: Quiet\n"
+                                 f"{connections}steps:\n{steps}", f"rb{n}.yaml")
+            out = Runner(store=store).run(book)
+            assert out.status == "succeeded"
+            commits.append(sum(s.strip().upper() == "COMMIT" for s in statements))
+        assert (commits[1] - commits[0]) / 4 == per_step  # four steps more
+    finally:
+        stores.cleanup()
+
+
+def test_a_danger_step_s_event_is_in_the_trail_while_it_asks(stores: Stores,
+                                                             tmp_path: Path) -> None:
+    """Whoever watches the run (another terminal, the web console) sees what is being asked
+    about while it is asked: an event that waits for a person is written at once."""
+    book = _book(tmp_path, "  - id: first\n    shell: 'true'\n"
+                           "  - id: drop\n    danger: true\n    shell: 'true'\n")
+    reader = stores.open()
+    seen: list[list[tuple[str, str]]] = []
+    runner = Runner(store=stores.open())
+
+    class Watching(ScriptedPrompter):
+        def confirm(self, question: str, *, default: bool = False, detail: str = "") -> bool:
+            run_id = runner.store.list_runs(limit=1)[0].id
+            seen.append(_trail(reader, run_id))
+            return super().confirm(question, default=default, detail=detail)
+
+    out = runner.run(book, prompter=Watching(confirms=[True]))
+    assert out.status == "succeeded"
+    assert seen and seen[0][-1] == ("step_started", "drop")
+    assert ("step_ended", "first") in seen[0]
+
+
+def test_a_signal_before_the_running_record_still_leaves_the_event_in_the_trail(
+        stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C between showing a quiet step and recording it `running` (here: as its manual
+    acknowledgement is looked up): the trail keeps the step_started it showed, before the
+    step_ended that says it did not start, and still verifies."""
+    def interrupted(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(approval, "acknowledged", interrupted)
+    book = _book(tmp_path, "  - id: first\n    shell: 'true'\n"
+                           "  - id: check\n    manual: Look at the dashboard\n")
+    store = stores.open()
+    out = Runner(store=store).run(book)
+    assert out.status == "interrupted"
+    trail = _trail(stores.open(), out.result.run_id)
+    at = trail.index(("step_started", "check"))
+    assert ("step_ended", "check") in trail[at + 1:]
+    assert verify_chain(store, out.result.run_id).ok
