@@ -14,30 +14,32 @@ from vvrun.ui.prompter import NoTerminalPrompter
 
 
 def memory_store() -> Any:
+    from vvrun.secrets import Masker
     from vvrun.state.memory import MemoryStore
 
-    return MemoryStore()
+    return MemoryStore(masker=Masker())
 
 
 def sqlite_store(path: Path) -> Any:
+    from vvrun.secrets import Masker
     from vvrun.state.sqlite import SqliteStore
 
-    return SqliteStore(path)
+    return SqliteStore(path, masker=Masker())
 
 
 def make_engine(path: Path, store: Any) -> Any:
-    """The engine for the runbook at `path`, loaded and ready to `start()`."""
+    """The engine for the runbook at `path`, loaded and ready to `start()`. As `vvrun run`
+    does, the engine and the store share one masker: the store masks what it writes too."""
     from vvrun.engine import Engine, RunOptions
     from vvrun.language.inputs import resolve_inputs
     from vvrun.language.pipeline import load_runbook
-    from vvrun.secrets import Masker
 
     runbook = load_runbook(str(path))
     inputs = resolve_inputs(runbook, {}, {})
     options = RunOptions(operator="bench@local", host="bench", pid=os.getpid(),
                          source=path.read_text(encoding="utf-8"))
     return Engine(runbook, inputs, store=store, sink=NullSink(), prompter=NoTerminalPrompter(),
-                  masker=Masker(), options=options)
+                  masker=store._masker, options=options)
 
 
 def start(engine: Any) -> tuple[float, Any]:

@@ -125,17 +125,36 @@ class Masker:
         if kind is int or kind is float or kind is bool or obj is None:
             return obj
         if kind is dict or isinstance(obj, Mapping):
-            out = {}
-            for k, v in obj.items():
-                key = self.mask(k if type(k) is str else str(k))
-                out[key] = _credential(v) if (isinstance(v, str) and key.lower()
-                                              in SECRET_KEYS) else self.mask_obj(v)
-            return out
+            return self._mapping(obj)
         if kind is list or kind is tuple or isinstance(obj, list | tuple):
-            return [self.mask_obj(v) for v in obj]
+            return [self._leaf(v) for v in obj]
         if isinstance(obj, str):  # a str subclass (a tainted value)
             return self.mask(obj)
         return obj
+
+    def _leaf(self, value: Any) -> Any:
+        """`mask_obj` for one value inside a container, with the common cases inline: an
+        event is mostly short strings and numbers, and a call per value cost most of it."""
+        kind = type(value)
+        if kind is str:
+            done = self._memo.get(value)
+            return done if done is not None else self.mask(value)
+        if kind is int or kind is float or kind is bool or value is None:
+            return value
+        return self.mask_obj(value)
+
+    def _mapping(self, obj: Mapping[Any, Any]) -> dict[str, Any]:
+        memo = self._memo
+        out = {}
+        for k, v in obj.items():
+            key = memo.get(k) if type(k) is str else None
+            if key is None:
+                key = self.mask(k if type(k) is str else str(k))
+            if isinstance(v, str) and key.lower() in SECRET_KEYS:
+                out[key] = _credential(v)
+            else:
+                out[key] = self._leaf(v)
+        return out
 
 
 def _credential(value: str) -> str:
