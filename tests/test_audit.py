@@ -116,6 +116,23 @@ def _sql(stores: Stores, text: str, params: tuple[Any, ...]) -> None:
             cur.execute(text.replace("{p}", f'"{stores.schema}".'), params)
 
 
+def test_data_json_would_write_differently_still_reads_back_and_verifies(
+        durable: Stores) -> None:
+    """The row keeps the JSON text the event's data was normalized from. Keys that collide
+    once they are strings (1 and "1"), tuples, odd values and non-ASCII all read back to what
+    the MAC was made on, from another handle."""
+    store = durable.open()
+    run = run_record()
+    store.create_run(run)
+    odd = {1: "int key", "1": "str key", "t": (1, 2), "p": Path("/x"), "é": "ünïcode",
+           "nested": {"f": 1.5, "none": None, "list": [True, "x"]}}
+    store.append_event(run.id, "step_ended", odd, operator="alice@h1", host="h1")
+    (event,) = durable.open().events(run.id)
+    assert event["data"] == {"1": "str key", "t": [1, 2], "p": "/x", "é": "ünïcode",
+                             "nested": {"f": 1.5, "none": None, "list": [True, "x"]}}
+    assert verify_chain(durable.open(), run.id).ok
+
+
 def test_an_edited_row_is_detected(durable: Stores) -> None:
     run_id = _trail(durable)
     forged = json.dumps({"step_id": "kill", "action_hash": "aa", "by": "bob"})

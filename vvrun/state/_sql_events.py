@@ -10,7 +10,7 @@ from typing import Any
 
 from vvrun.errors import StateError
 from vvrun.state._sql_tx import Tx
-from vvrun.state.audit import GENESIS, chain_event
+from vvrun.state.audit import GENESIS, normalized, seal
 
 EVENT_COLUMNS = "run_id, n, ts, kind, operator, host, data, prev_hash, hash"
 
@@ -45,12 +45,12 @@ def append(tx: Tx, key: bytes, run_id: str | None, kind: str, data: Mapping[str,
             hint="stop this run; check the store with `vvrun verify RUN`, and whether the "
                  "last steps took effect, before resuming it")
     n, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
-    event = chain_event(key, prev, run_id=run_id, n=n, ts=time.time(), kind=kind,
-                        operator=operator, host=host, data=data)
+    text, value = normalized(dict(data))  # the row keeps the text `value` was read from
+    event = seal(key, prev, run_id=run_id, n=n, ts=time.time(), kind=kind, operator=operator,
+                 host=host, data=value)
     tx.run(f"INSERT INTO {{p}}events (chain, {EVENT_COLUMNS}) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-           (chain, run_id, n, event["ts"], kind, operator, host,
-            json.dumps(event["data"], ensure_ascii=False), prev, event["hash"]))
+           (chain, run_id, n, event["ts"], kind, operator, host, text, prev, event["hash"]))
     if written is not None:
         written[chain] = n
     return event

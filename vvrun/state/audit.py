@@ -32,7 +32,14 @@ LEDGER_FIELDS = ("run_id", "key", "status", "attempt", "host", "pid", "pgid", "a
 def normalize(data: Any) -> Any:
     """`data` as it will read back from any store: JSON types only (tuples become lists, odd
     values their `str`), so that the MAC computed on write is the MAC recomputed on read."""
-    return json.loads(json.dumps(data, default=str, ensure_ascii=False))
+    return normalized(data)[1]
+
+
+def normalized(data: Any) -> tuple[str, Any]:
+    """`data` as JSON text, and as that text reads back (`normalize`): a store that keeps the
+    text keeps exactly what the MAC covers."""
+    text = json.dumps(data, default=str, ensure_ascii=False)
+    return text, json.loads(text)
 
 
 def canonical(event: Mapping[str, Any], fields: Sequence[str] = HASHED_FIELDS) -> str:
@@ -57,9 +64,16 @@ def ledger_mac(key: bytes, row: Mapping[str, Any]) -> str:
 def chain_event(key: bytes, prev: str, *, run_id: str | None, n: int, ts: float, kind: str,
                 operator: str, host: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """A new event linked to `prev` (GENESIS for a run's first), with its own MAC in `hash`."""
+    return seal(key, prev, run_id=run_id, n=n, ts=ts, kind=kind, operator=operator, host=host,
+                data=normalize(dict(data)))
+
+
+def seal(key: bytes, prev: str, *, run_id: str | None, n: int, ts: float, kind: str,
+         operator: str, host: str, data: Any) -> dict[str, Any]:
+    """`chain_event` for `data` already normalized (`normalized`)."""
     event: dict[str, Any] = {
         "run_id": run_id, "n": n, "ts": ts, "kind": kind, "operator": operator,
-        "host": host, "data": normalize(dict(data)), "prev_hash": prev,
+        "host": host, "data": data, "prev_hash": prev,
     }
     event["hash"] = event_mac(key, prev, event)
     return event
