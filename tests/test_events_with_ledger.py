@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-import vvrun.engine.approval as approval
 from tests.helpers import ScriptedPrompter
 from tests.test_engine_support import Runner, write_runbook
 from tests.test_state_support import ALL, Stores, make_stores
@@ -106,19 +105,35 @@ def test_a_danger_step_s_event_is_in_the_trail_while_it_asks(stores: Stores,
 
 def test_a_signal_before_the_running_record_still_leaves_the_event_in_the_trail(
         stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C between showing a quiet step and recording it `running` (here: as its manual
-    acknowledgement is looked up): the trail keeps the step_started it showed, before the
-    step_ended that says it did not start, and still verifies."""
-    def interrupted(*_: Any) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(approval, "acknowledged", interrupted)
-    book = _book(tmp_path, "  - id: first\n    shell: 'true'\n"
-                           "  - id: check\n    manual: Look at the dashboard\n")
+    """A signal between showing a quiet step and recording it `running` (here: as the store
+    is about to write that record): the trail keeps the step_started it showed, before the
+    step_ended that says it did not start, and still verifies. The step is recorded not
+    started, so a resume runs it without asking whether it took effect."""
     store = stores.open()
-    out = Runner(store=store).run(book)
+    real = store.step_started
+
+    def interrupted(run_id: str, key: str, **kwargs: Any) -> None:
+        if key == "second":
+            raise KeyboardInterrupt
+        real(run_id, key, **kwargs)
+
+    monkeypatch.setattr(store, "step_started", interrupted)
+    marker = tmp_path / "second.ran"
+    book = _book(tmp_path, "  - id: first\n    shell: 'true'\n"
+                           f"  - id: second\n    shell: 'echo x >> {marker}'\n")
+    runner = Runner(store=store)
+    out = runner.run(book)
     assert out.status == "interrupted"
+    assert "before step 'second', which did not start" in str(out.engine.error)
     trail = _trail(stores.open(), out.result.run_id)
-    at = trail.index(("step_started", "check"))
-    assert ("step_ended", "check") in trail[at + 1:]
-    assert verify_chain(store, out.result.run_id).ok
+    at = trail.index(("step_started", "second"))
+    assert ("step_ended", "second") in trail[at + 1:]
+    assert verify_chain(runner.store, out.result.run_id).ok
+    assert out.step("second").status.value == "pending"
+    assert not marker.exists()
+
+    monkeypatch.setattr(store, "step_started", real)
+    again = runner.resume(book, out.result.run_id)
+    assert again.status == "succeeded"
+    assert not again.prompter.asked  # nothing to settle: it never started
+    assert marker.read_text() == "x\n"

@@ -19,6 +19,7 @@ EXIT_COMPLETED_WITH_FAILURES = 6  # steps under `on_failure: continue` failed
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process the signal ended
 EXIT_HUNG_UP = 129  # 128 + SIGHUP
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE: the reader of vvrun's output went away
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,15 @@ class Terminated(Cancelled):
     exit_code: ClassVar[int] = EXIT_TERMINATED
 
 
+class OutputClosed(Cancelled):
+    """The reader of vvrun's output went away (SIGPIPE: `vvrun run … | head`); resumable."""
+
+    exit_code: ClassVar[int] = EXIT_OUTPUT_CLOSED
+
+
 _SIGNALS = {2: ("Ctrl-C (SIGINT)", Cancelled), 1: ("SIGHUP", HungUp),
-            15: ("SIGTERM", Terminated)}
+            15: ("SIGTERM", Terminated),
+            13: ("a closed output (SIGPIPE: its reader went away)", OutputClosed)}
 
 
 class Interrupted(KeyboardInterrupt):

@@ -71,14 +71,18 @@ class _Edge:
         stdout_tty = _isatty(sys.stdout)
         self.color = (stdout_tty and "NO_COLOR" not in self.environ
                       and self.environ.get("TERM") != "dumb")
+        from vvrun.ui.output import ClosableOutput
+
+        # a reader that goes away (`| head`) stops the run as a signal does (SIGPIPE)
+        self.stdout = ClosableOutput(sys.stdout)
         if output == "json":
             from vvrun.ui.events import JsonSink
 
-            self.sink: Any = JsonSink(sys.stdout)
+            self.sink: Any = JsonSink(self.stdout)
         else:
             from vvrun.ui.console import TerminalSink
 
-            self.sink = TerminalSink(sys.stdout, color=self.color, interactive=stdout_tty)
+            self.sink = TerminalSink(self.stdout, color=self.color, interactive=stdout_tty)
         self._store: Any = None
 
     def prompter(self, run_id: str) -> Any:
@@ -86,7 +90,7 @@ class _Edge:
             from vvrun.ui.prompter import TerminalPrompter
 
             # JSON lines own stdout: questions go to stderr then
-            out = sys.stderr if self.output == "json" else sys.stdout
+            out = sys.stderr if self.output == "json" else self.stdout
             return TerminalPrompter(out, before_prompt=getattr(self.sink, "pause", None))
         from vvrun.ui.prompter import NoTerminalPrompter
 
@@ -384,9 +388,9 @@ def _resume(edge: _Edge, run_id: str, book: Any, source: str, variables: Mapping
 
 
 def _signalled(engine: Any, edge: _Edge, go: Callable[[], Any]) -> Any:
-    """Run `go()` with SIGINT, SIGTERM and SIGHUP turned into one cancel path (the step in
-    flight cancelled and recorded, exit 130/143/129), and vvrun the subreaper of whatever
-    its steps leave behind."""
+    """Run `go()` with SIGINT, SIGTERM, SIGHUP and SIGPIPE (the output's reader went away)
+    turned into one cancel path (the step in flight cancelled and recorded, exit
+    130/143/129/141), and vvrun the subreaper of whatever its steps leave behind."""
     from vvrun.engine.signals import RunSignals, become_subreaper
 
     become_subreaper()

@@ -42,9 +42,9 @@ class Attempter:
         last: StepFailed | None = None
         for attempt in range(1, attempts + 1):
             run = self.run
-            run.store.step_started(run.run_id, key, attempt=attempt, host=run.opts.host,
-                                   pid=run.opts.pid, action_hash=digest,
-                                   events=run.take_held())
+            with run.riding() as held:
+                run.store.step_started(run.run_id, key, attempt=attempt, host=run.opts.host,
+                                       pid=run.opts.pid, action_hash=digest, events=held)
             try:
                 if answered is not None:  # a confirm answered by --yes or before a resume
                     raw: dict[str, Any] = dict(answered)

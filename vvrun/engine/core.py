@@ -45,7 +45,7 @@ class Engine:
         self.attempts = Attempter(self.run)
         self.notes = attach_notifications(self.run, self._base_context)  # run events, steps
         self.tolerated: dict[str, str] = {}  # steps failed under `on_failure: continue`
-        self.not_started: str | None = None  # the step whose prompt Ctrl-C interrupted
+        self.not_started: tuple[str, str] | None = None  # a step a signal came before
         self.groups = GroupRunner(self.run, self.record, self._run_step, self._reuse,
                                   self.templater)
 
@@ -150,16 +150,20 @@ class Engine:
         (`engine/signals.py`)."""
         what = exc.what if isinstance(exc, Interrupted) else "Ctrl-C"
         error_class = exc.error_class if isinstance(exc, Interrupted) else Cancelled
-        if self.run.current is not None:
+        current = self.run.current
+        if current is not None and self.run.held:  # shown, but not started yet
+            self._not_started(current, f"{what} came before it started")
+            current = None
+        if current is not None:
             cause = exc.__cause__
             cancelled = cause if isinstance(cause, Cancelled) else None
-            self.record.interrupted(self.run.current, what,
+            self.record.interrupted(current, what,
                                     nothing_done=cancelled is not None and cancelled.nothing_done,
                                     detail=cancelled.message if cancelled else None)
         return error_class(
             f"run {self.run.run_id} interrupted by {what}"
-            + (f" at step '{self.run.current}'" if self.run.current else
-               f" at the prompt of step '{self.not_started}', which did not start"
+            + (f" at step '{current}'" if current else
+               f" {self.not_started[1]} step '{self.not_started[0]}', which did not start"
                if self.not_started else ""),
             hint=f"resume with `vvrun resume {self.run.run_id}`")
 
@@ -409,9 +413,12 @@ class Engine:
     def _interrupted_at_prompt(self, key: str) -> None:
         """Ctrl-C at a prompt means "not started" (SPEC §5.3): recorded as never run, so a
         resume asks again instead of wondering whether it took effect."""
-        self.record.ended(key, Status.PENDING, "not started: Ctrl-C at its prompt; a resume "
-                          "asks again")
-        self.not_started = key
+        self._not_started(key, "Ctrl-C at its prompt", "a resume asks again", "at the prompt of")
+
+    def _not_started(self, key: str, why: str, then: str = "a resume runs it",
+                     where: str = "before") -> None:
+        self.record.ended(key, Status.PENDING, f"not started: {why}; {then}")
+        self.not_started = (key, where)
 
     # -- templates and events ------------------------------------------------------------
 

@@ -34,7 +34,8 @@ class Recorder:
         ended = self._ended(key, {"step_id": key, "status": "succeeded", "result": rec.result,
                                   "outputs": rec.outputs, "error": note,
                                   "duration": rec.duration})
-        self.run.store.step_finished(self.run.run_id, key, rec, events=ended)
+        self._write(key, rec, ended)
+        self.run.current = None  # recorded: a signal from here on is not this step's
         if is_step_key(key, step):
             # later templates see the real values, a secret among them tainted (it goes to a
             # later command by its environment); everything written is masked
@@ -43,8 +44,7 @@ class Recorder:
                 taint_secrets(outputs, self.run.masker))
         if key == step.id:
             self.run.summary[step.id] = rec
-        self.run.show("step_ended", ended[-1].data)
-        self.run.current = None
+        self.run.show("step_ended", ended.data)
         return rec
 
     def failed(self, step: Step, key: str, exc: StepFailed, started: float, *,
@@ -59,14 +59,14 @@ class Recorder:
         ended = self._ended(key, {"step_id": key, "status": "failed", "result": rec.result,
                                   "outputs": {}, "error": self.run.masker.mask(exc.format()),
                                   "duration": rec.duration, "on_failure": step.on_failure})
-        self.run.store.step_finished(self.run.run_id, key, rec, events=ended)
+        self._write(key, rec, ended)
+        self.run.current = None  # recorded: a signal from here on is not this step's
         if is_step_key(key, step):
             self.run.views[step.id] = step_view("failed", taint_secrets(raw, self.run.masker),
                                                 {})
         if key == step.id:
             self.run.summary[step.id] = rec
-        self.run.show("step_ended", ended[-1].data)
-        self.run.current = None
+        self.run.show("step_ended", ended.data)
         return rec
 
     def interrupted(self, key: str, what: str = "Ctrl-C", *, nothing_done: bool = False,
@@ -90,17 +90,20 @@ class Recorder:
                          ended_at=time.time(), attempts=prev.attempts if prev else 1)
         ended = self._ended(key, {"step_id": key, "status": status.value, "result": {},
                                   "outputs": {}, "error": rec.error, "duration": None})
-        self.run.store.step_finished(self.run.run_id, key, rec, events=ended)
+        self._write(key, rec, ended)
+        self.run.current = None  # recorded: a signal from here on is not this step's
         step_id = key.split("[", 1)[0]
         self.run.summary[step_id] = dataclasses.replace(rec, step_id=step_id)
-        self.run.show("step_ended", ended[-1].data)
-        self.run.current = None
+        self.run.show("step_ended", ended.data)
 
-    def _ended(self, key: str, data: Mapping[str, Any]) -> tuple[Appended, ...]:
-        """The step's `step_ended` event, masked, after any event still held: written in the
-        same transaction as the outcome, then shown."""
-        return (*self.run.take_held(),
-                self.run.appended("step_ended", self.run.masker.mask_obj(dict(data))))
+    def _ended(self, key: str, data: Mapping[str, Any]) -> Appended:
+        """The step's `step_ended` event, masked: written with its outcome, then shown."""
+        return self.run.appended("step_ended", self.run.masker.mask_obj(dict(data)))
+
+    def _write(self, key: str, rec: StepResult, ended: Appended) -> None:
+        """The outcome and its event in one transaction, after any event still held."""
+        with self.run.riding() as held:
+            self.run.store.step_finished(self.run.run_id, key, rec, events=(*held, ended))
 
 
 def is_step_key(key: str, step: Step) -> bool:

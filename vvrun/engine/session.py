@@ -5,9 +5,10 @@ module of the engine calls back into the one that drives it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vvrun.engine.options import RunOptions
@@ -102,13 +103,21 @@ class RunSession:
         return Appended(kind, masked, self.opts.operator, self.opts.host)
 
     def hold(self, kind: str, data: Mapping[str, Any]) -> None:
-        """Show an event now, and write it with the next ledger record (`take_held`) or before
+        """Show an event now, and write it with the next ledger record (`riding`) or before
         the next event, whichever comes first: one commit instead of two. Only for an event
         that no wait follows before that record, so that whoever watches the trail sees it
         as soon as it matters."""
         masked = self.masker.mask_obj(dict(data))
         self.show(kind, masked)
         self.held.append(self.appended(kind, masked))
+
+    @contextlib.contextmanager
+    def riding(self) -> Iterator[tuple[Appended, ...]]:
+        """The events held, for a store call that writes them with a ledger record: they
+        stay held (and are written later) if that call fails."""
+        held = tuple(self.held)
+        yield held
+        del self.held[:len(held)]
 
     def take_held(self) -> tuple[Appended, ...]:
         held, self.held = tuple(self.held), []

@@ -1,4 +1,5 @@
-"""The run's signals: SIGINT, SIGTERM and SIGHUP all become one cancel path, and vvrun adopts
+"""The run's signals: SIGINT, SIGTERM, SIGHUP and SIGPIPE (the output's reader went away, see
+`ui/output.py`) all become one cancel path, and vvrun adopts
 what its steps leave behind (a child subreaper), so nothing a step started escapes it.
 
 The edge (`commands/run.py`) installs this for the length of a run; the engine sees only the
@@ -17,7 +18,7 @@ from typing import Any
 
 from vvrun.errors import Interrupted
 
-CAUGHT = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+CAUGHT = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 
@@ -37,7 +38,8 @@ class RunSignals:
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.first is not None:
-            self.hurry.set()
+            if signum != signal.SIGPIPE:  # our own later writes to a closed output
+                self.hurry.set()
             return
         self.first = signum
         if self._shielded:
