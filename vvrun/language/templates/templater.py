@@ -7,6 +7,7 @@ One environment, compiled templates cached by source. Every `{{ }}` output goes 
 - `shell`: the value is shell-quoted (`| raw` opts out);
 - `url`: the value is percent-encoded as one path/query part (a value that starts the URL is
   taken as its base);
+- `body`: a raw http body's value is escaped for its content type (a form, JSON);
 - `words`: a redis command is split into words *before* templating, so a value is one argument;
 - `text`: plain rendering (titles, instructions, connection strings).
 """
@@ -25,7 +26,7 @@ from jinja2.exceptions import SecurityError, TemplateError
 
 import vvrun.language.templates.budget as budget
 from vvrun.errors import Location, RunbookError, VvrunError
-from vvrun.language.templates import shell_context
+from vvrun.language.templates import body_context, shell_context
 from vvrun.language.templates.environment import (
     ACTIVE,
     EXPR_IN_TEXT,
@@ -161,6 +162,16 @@ class Templater:
                 f"template {_short(source)!r}: {exc}", where=self.where,
                 hint="pass the value in the step's `env:` and read it as \"$NAME\", or write "
                 "the heredoc as `<<EOF` so that it expands") from exc
+
+    def body(self, source: str, content_type: str | None) -> str:
+        """A raw http body, each value escaped for the body's content type: percent-encoded
+        in a form, a string's content or a JSON value in JSON, text otherwise
+        (`body_context.py`)."""
+        kind = body_context.kind_of(content_type)
+        if kind is None or not has_template(source):
+            return str(self.text(source))
+        text, values = self._render(source, "body")
+        return body_context.fill(text, values, SENTINEL, kind)
 
     def url(self, source: str) -> str:
         text, values = self._render(source, "url")

@@ -181,7 +181,7 @@ def render(spec: HttpSpec, tpl: Templater, conns: Mapping[str, Connection]) -> H
         headers=tuple(headers.items()),
         json=tpl.value(spec.json) if spec.has_json else None,
         has_json=spec.has_json,
-        body=None if spec.body is None else str(tpl.text(spec.body)),
+        body=None if spec.body is None else tpl.body(spec.body, _content_type(headers)),
         status=spec.status,
         follow_redirects=spec.follow_redirects,
         verify=verify,
@@ -189,6 +189,10 @@ def render(spec: HttpSpec, tpl: Templater, conns: Mapping[str, Connection]) -> H
         timeout=timeout,
         idempotency_key=spec.idempotency_key and not replay.has_key(headers.items()),
     )
+
+
+def _content_type(headers: dict[str, str]) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == "content-type"), None)
 
 
 def _seconds(value: Any, name: str, where: Location) -> float:

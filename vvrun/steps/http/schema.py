@@ -30,7 +30,9 @@ SCHEMA: Mapping[str, Any] = {
                 "json": {"description": "A JSON body (any value). A string that is one "
                          "whole `{{ expr }}` sends the value itself (a list, a mapping, a "
                          "number); text around it makes it a string."},
-                "body": {"type": "string", "description": "A raw text body."},
+                "body": {"type": "string", "description": "A raw body. A value templated "
+                         "into it is escaped for its Content-Type header: percent-encoded in "
+                         "a form, JSON-escaped in JSON; as written in any other."},
                 "status": {
                     "description": "Accepted status codes: a code, a list, or a class like "
                     "`2xx`. Default: any 2xx or 3xx.",
