@@ -195,6 +195,28 @@ def test_a_second_analysis_is_read_from_the_cache_without_the_parser(tmp_path: P
     assert second[:2] == ["DELETE without WHERE on t deletes every row", "False"]
 
 
+def test_a_change_to_the_analyser_is_a_new_cache_salt(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An old answer is never read by a changed analyser: every source file of the package is
+    in the salt (the files were renamed once, and the salt had named the old ones)."""
+    assert {"analyse.py", "rules.py", "cache.py"} <= {p.name for p in sql_cache.sources()}
+    copies = []
+    for source in sql_cache.sources():
+        copy = tmp_path / source.name
+        copy.write_bytes(source.read_bytes())
+        copies.append(copy)
+    monkeypatch.setattr(sql_cache, "sources", lambda: copies)
+    try:
+        sql_cache._salt.cache_clear()
+        before = sql_cache.key("DELETE FROM t")
+        rules = tmp_path / "rules.py"
+        rules.write_text(rules.read_text() + "\n# a new rule\n")
+        sql_cache._salt.cache_clear()
+        assert sql_cache.key("DELETE FROM t") != before
+    finally:
+        sql_cache._salt.cache_clear()
+
+
 def test_a_corrupt_cache_entry_is_ignored() -> None:
     text = "DELETE FROM t"
     analyse(text)
