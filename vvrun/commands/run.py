@@ -398,6 +398,12 @@ def _signalled(engine: Any, edge: _Edge, go: Callable[[], Any]) -> Any:
     engine.run.opts.hurry = signals.hurry
     engine.run.opts.shield = signals.shielded
     with signals.installed():
+        if edge.stdout.closed_by_reader:  # it went away before the signals were ours
+            import signal
+
+            from vvrun.errors import Interrupted
+
+            raise Interrupted(signal.SIGPIPE)
         result = go()
     if signals.absorbed is not None:
         import signal
