@@ -57,7 +57,7 @@ def test_every_check_code_has_a_corpus_case() -> None:
         "approvers", "secret-default", "yaml-duplicate-key", "yaml-tag", "yaml-aliases",
         "yaml-depth", "yaml-empty", "yaml-top", "yaml-syntax", "yaml-encoding",
         "unknown-key", "missing-key", "bad-type", "bad-value", "bad-name", "step-type",
-        "bad-form", "verify-writes",
+        "bad-form", "verify-writes", "shell-inner",
     }
     assert wanted <= codes, f"no corpus case for: {sorted(wanted - codes)}"
 

@@ -4,8 +4,9 @@ Each finding is a `Problem` with `file:line:col`, the step id, a hint and a stab
 duplicate ids; templates and expressions that do not parse; references to unknown inputs,
 connections and steps not defined earlier; `result`/`item`/`loop` where they do not exist;
 `on_failure` targets; steps with no usable connection; SQL values templated where they cannot be
-bound; `| raw` in shell; destructive operations without `danger: true`; input defaults that do
-not fit their input; lock templates that use more than inputs and env.
+bound; `| raw` in shell; a value in a string another program reads again (`inner.py`);
+destructive operations without `danger: true`; input defaults that do not fit their input; lock
+templates that use more than inputs and env.
 
 Checks work on the model (`Built`) and look at raw data only for positions. One module per
 family: `structure`, `templates`, `danger`, `defaults`; `context` is what they share.
@@ -18,6 +19,7 @@ from vvrun.language.build import Built
 from vvrun.language.checks import (
     danger,
     defaults,
+    inner,
     notify,
     options,
     redis,
@@ -53,6 +55,7 @@ def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
         if warnings:
             danger.danger(c, at, step)
             danger.shell_raw(c, at, step)
+            inner.inner_readers(c, at, step)
             options.option_words(c, at, step)
     if warnings:
         defaults.secret_defaults(c)
