@@ -52,6 +52,14 @@ def test_a_json_value_outside_a_string_is_a_json_value(http_server: Any) -> None
                                 "who": 'x", "admin": true, "y": "'}
 
 
+def test_text_that_is_one_json_value_fills_its_place_and_no_more(http_server: Any) -> None:
+    sent = _post(http_server, '{"n": {{ inputs.n }}, "cfg": {{ inputs.cfg | tojson }}, '
+                 '"s": {{ inputs.s }}, "bad": {{ inputs.bad }}}', "application/json",
+                 n="5", cfg={"a": [1, "<b>"]}, s='"quoted"', bad='1, "admin": true')
+    assert json.loads(sent) == {"n": 5, "cfg": {"a": [1, "<b>"]}, "s": "quoted",
+                                "bad": '1, "admin": true'}
+
+
 def test_an_escaped_quote_in_the_template_does_not_confuse_the_strings(http_server: Any) -> None:
     sent = _post(http_server, '{"say": "a \\"quoted\\" {{ inputs.v }}", "n": {{ inputs.n }}}',
                  "application/json", v='"', n=2)

@@ -4,8 +4,9 @@ depends on where a value lands).
 - `application/x-www-form-urlencoded`: a value is percent-encoded, so `x&admin=true` stays
   one field's value instead of adding a field;
 - JSON (`application/json`, `…+json`): inside a JSON string a value is that string's escaped
-  content, so `", "admin": true, "` cannot close the string; outside a string it is a JSON
-  value (a number, a list, an object — or a quoted string);
+  content, so `", "admin": true, "` cannot close the string; outside a string it is one JSON
+  value: data as JSON, text that is exactly one JSON value (`| tojson`, `"5"`) as it is, any
+  other text as a quoted string — never more than the one value its place holds;
 - any other body is text, as written.
 
 `| raw` opts out, as in shell text. A plan's placeholders (`Unknown`) are shown as they are.
@@ -57,6 +58,12 @@ def _escape(value: Any, kind: str, in_string: bool) -> str:
         return quote_plus(str(value), safe="")
     if in_string:
         return json.dumps(str(value), ensure_ascii=False)[1:-1]
+    if isinstance(value, str):
+        try:  # text that is exactly one JSON value (`| tojson`, "5") fills the slot, no more
+            json.loads(value)
+        except ValueError:
+            return json.dumps(str(value), ensure_ascii=False)
+        return str(value)
     return json.dumps(value if plain(value) else str(value), ensure_ascii=False)
 
 
