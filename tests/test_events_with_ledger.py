@@ -15,7 +15,9 @@ import pytest
 
 from tests.helpers import ScriptedPrompter
 from tests.test_engine_support import Runner, write_runbook
-from tests.test_state_support import ALL, Stores, make_stores
+from tests.test_state_support import ALL, Stores, make_stores, run_record
+from vvrun.secrets import Masker
+from vvrun.state import Appended
 from vvrun.state.verify import verify_chain
 
 
@@ -137,3 +139,20 @@ def test_a_signal_before_the_running_record_still_leaves_the_event_in_the_trail(
     assert again.status == "succeeded"
     assert not again.prompter.asked  # nothing to settle: it never started
     assert marker.read_text() == "x\n"
+
+
+@pytest.mark.parametrize("claimed", ["another masker", "no masker"])
+def test_an_event_said_to_be_masked_by_another_masker_is_masked_by_the_store(
+        stores: Stores, claimed: str) -> None:
+    """A store skips masking only the output of its own masker (the engine's, a moment
+    before); an event claimed masked by any other masker, or by none, is masked as ever."""
+    secret = "hunter2-is-the-password"
+    store = stores.open(masker=Masker([secret]))
+    run = run_record()
+    store.create_run(run)
+    data = {"step_id": "s", "body": f"echo {secret}", "nested": {"list": [secret]}}
+    by = Masker() if claimed == "another masker" else None
+    store.step_started(run.id, "s", attempt=1, host="h", pid=1,
+                       events=(Appended("step_started", data, "op", "h", by),))
+    text = str(stores.open(masker=Masker()).events(run.id))
+    assert secret not in text and "***" in text

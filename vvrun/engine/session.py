@@ -100,7 +100,7 @@ class RunSession:
 
     def appended(self, kind: str, masked: Mapping[str, Any]) -> Appended:
         """An event (already masked) for the store to write with a ledger record."""
-        return Appended(kind, masked, self.opts.operator, self.opts.host)
+        return Appended(kind, masked, self.opts.operator, self.opts.host, self.masker)
 
     def hold(self, kind: str, data: Mapping[str, Any]) -> None:
         """Show an event now, and write it with the next ledger record (`riding`) or before

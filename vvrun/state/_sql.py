@@ -163,15 +163,16 @@ class SqlStore:
     # -- the audit trail ---------------------------------------------------------------------
 
     def _append(self, tx: Tx, run_id: str | None, kind: str, data: Mapping[str, Any], *,
-                operator: str, host: str) -> dict[str, Any]:
-        return events_table.append(tx, self.audit_key, run_id, kind, self._mask(dict(data)),
+                operator: str, host: str, masked: bool = False) -> dict[str, Any]:
+        return events_table.append(tx, self.audit_key, run_id, kind,
+                                   data if masked else self._mask(dict(data)),
                                    operator=self._mask_text(operator) or "", host=host,
                                    written=self._written)
 
     def _append_all(self, tx: Tx, run_id: str, events: Sequence[Appended]) -> None:
         for event in events:
             self._append(tx, run_id, event.kind, event.data, operator=event.operator,
-                         host=event.host)
+                         host=event.host, masked=_masked(event, self._masker))
 
     def append_event(self, run_id: str | None, kind: str, data: Mapping[str, Any], *,
                      operator: str, host: str) -> None:
@@ -235,3 +236,8 @@ def _chain(run_id: str | None, events: Sequence[Appended] | None = None) -> str 
     """The lock that serializes appends to a run's chain (None: the transaction appends no
     event)."""
     return None if events is not None and not events else f"chain:{run_id or ''}"
+
+
+def _masked(event: Appended, masker: Masker | None) -> bool:
+    """Whether the event's data is this store's masker's own output (nothing to do again)."""
+    return masker is not None and event.masked_by is masker

@@ -23,6 +23,9 @@ class Appended(NamedTuple):
     data: Mapping[str, Any]  # masked, as `append_event` takes it
     operator: str
     host: str
+    #: the Masker that masked `data` just now: a store masking with that very masker does not
+    #: walk it again (masking is idempotent); any other, or none, and the store masks it
+    masked_by: object = None
 
 
 @dataclass(frozen=True)

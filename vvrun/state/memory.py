@@ -111,8 +111,9 @@ class MemoryStore:
 
     def _append_all(self, run_id: str, events: Sequence[Appended]) -> None:
         for event in events:
+            masked = self._masker is not None and event.masked_by is self._masker
             self._append(run_id, event.kind, event.data, operator=event.operator,
-                         host=event.host)
+                         host=event.host, masked=masked)
 
     def step_results(self, run_id: str) -> dict[str, StepResult]:
         with self._mutex:
@@ -157,13 +158,13 @@ class MemoryStore:
         return rows
 
     def _append(self, run_id: str | None, kind: str, data: Mapping[str, Any], *,
-                operator: str, host: str) -> None:
+                operator: str, host: str, masked: bool = False) -> None:
         chain = self._events.setdefault(run_id, [])
         prev = chain[-1]["hash"] if chain else GENESIS
         chain.append(chain_event(self.audit_key, prev, run_id=run_id, n=len(chain) + 1,
                                  ts=time.time(), kind=kind,
                                  operator=self._mask_text(operator) or "", host=host,
-                                 data=self._mask(dict(data))))
+                                 data=data if masked else self._mask(dict(data))))
 
     def append_event(self, run_id: str | None, kind: str, data: Mapping[str, Any], *,
                      operator: str, host: str) -> None:
