@@ -31,9 +31,9 @@ class Recorder:
         rec = StepResult(key, Status.SUCCEEDED, self.run.masker.mask_obj(dict(result)),
                          self.run.masker.mask_obj(dict(outputs)), note, attempts, started,
                          time.time(), digest)
-        ended = self._ended(key, {"step_id": key, "status": "succeeded", "result": rec.result,
-                                  "outputs": rec.outputs, "error": note,
-                                  "duration": rec.duration})
+        ended = self._ended({"step_id": key, "status": "succeeded", "result": rec.result,
+                             "outputs": rec.outputs, "error": note,
+                             "duration": rec.duration})
         self._write(key, rec, ended)
         self.run.current = None  # recorded: a signal from here on is not this step's
         if is_step_key(key, step):
@@ -56,9 +56,9 @@ class Recorder:
         rec = StepResult(key, Status.FAILED, self.run.masker.mask_obj(dict(raw)), {},
                          self.run.masker.mask(exc.message), getattr(exc, "attempts", 1), started,
                          time.time(), digest)
-        ended = self._ended(key, {"step_id": key, "status": "failed", "result": rec.result,
-                                  "outputs": {}, "error": self.run.masker.mask(exc.format()),
-                                  "duration": rec.duration, "on_failure": step.on_failure})
+        ended = self._ended({"step_id": key, "status": "failed", "result": rec.result,
+                             "outputs": {}, "error": self.run.masker.mask(exc.format()),
+                             "duration": rec.duration, "on_failure": step.on_failure})
         self._write(key, rec, ended)
         self.run.current = None  # recorded: a signal from here on is not this step's
         if is_step_key(key, step):
@@ -88,15 +88,15 @@ class Recorder:
         prev = self.run.ledger.get(key)
         rec = StepResult(key, status, dict(result or {}), error=self.run.masker.mask(why),
                          ended_at=time.time(), attempts=prev.attempts if prev else 1)
-        ended = self._ended(key, {"step_id": key, "status": status.value, "result": {},
-                                  "outputs": {}, "error": rec.error, "duration": None})
+        ended = self._ended({"step_id": key, "status": status.value, "result": {},
+                             "outputs": {}, "error": rec.error, "duration": None})
         self._write(key, rec, ended)
         self.run.current = None  # recorded: a signal from here on is not this step's
         step_id = key.split("[", 1)[0]
         self.run.summary[step_id] = dataclasses.replace(rec, step_id=step_id)
         self.run.show("step_ended", ended.data)
 
-    def _ended(self, key: str, data: Mapping[str, Any]) -> Appended:
+    def _ended(self, data: Mapping[str, Any]) -> Appended:
         """The step's `step_ended` event, masked: written with its outcome, then shown."""
         return self.run.appended("step_ended", self.run.masker.mask_obj(dict(data)))
 
