@@ -49,19 +49,26 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def _start(tmp_path: Path, runbook: dict, env: dict[str, str]) -> subprocess.Popen[str]:
+    rb = tmp_path / "rb.yaml"
+    rb.write_text(json.dumps(runbook))
+    return subprocess.Popen([*VVRUN, "run", str(rb)], env=env, cwd=tmp_path, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def _wait_for_pid(pidfile: Path, what: str, proc: subprocess.Popen[str]) -> None:
+    _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(), what, proc)
+
+
 def _held_step(tmp_path: Path, runbook: dict, env: dict[str, str], pidfile: Path,
                release: Path) -> tuple[dict[int, list[str]], dict[str, str], str, str]:
     """Run `runbook` until its holding step has started a child; read that step's argv (its
     own and its children's) and environment from /proc, then let it finish. Returns (argv by
     pid, environment, stdout, stderr) of a run that must succeed."""
-    rb = tmp_path / "rb.yaml"
-    rb.write_text(json.dumps(runbook))
-    proc = subprocess.Popen([*VVRUN, "run", str(rb)], env=env, cwd=tmp_path, text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = _start(tmp_path, runbook, env)
     try:
-        _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(),
-                  "the holding step to start", proc)
+        _wait_for_pid(pidfile, "the holding step to start", proc)
         bash = int(pidfile.read_text())
         _wait_for(lambda: len(_descendants(bash)) > 1, "the step's child", proc)
         cmdlines = {p: _proc_strings(p, "cmdline") for p in _descendants(bash)}
@@ -180,15 +187,10 @@ def test_a_remote_step_holds_no_secret_in_any_argv_and_ssh_gets_a_scrubbed_env(
                     ": {{ inputs.token }} {{ inputs.token | upper }}\n"
                     f"while [ ! -e {release} ]; do sleep 0.02; done")}}],
     }
-    rb = tmp_path / "rb.yaml"
-    rb.write_text(json.dumps(runbook))
     env = _env(tmp_path, API_TOKEN=TOKEN, PGPASSWORD=PGPASS, OTHER_TOKEN="other-tok-1")
-    proc = subprocess.Popen([*VVRUN, "run", str(rb)], env=env, cwd=tmp_path, text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = _start(tmp_path, runbook, env)
     try:
-        _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(),
-                  "the remote step to start", proc)
+        _wait_for_pid(pidfile, "the remote step to start", proc)
         cmdlines = _all_cmdlines()  # every process on this machine: vvrun, ssh, sshd, bash
         ssh_clients = [p for p, c in cmdlines.items()
                        if c.split(" ", 1)[0].endswith("ssh") and str(sshd.port) in c]

@@ -99,6 +99,11 @@ class Checker:
             cur = cur[key]
         return cur
 
+    def shell_command(self, at: Path) -> Path:
+        """Where a shell step's command is written: `shell:` itself, or its `run:`."""
+        path: Path = (*at, "shell")
+        return path if isinstance(self.value(path), str) else (*path, "run")
+
 
 @lru_cache(maxsize=4096)
 def parsed(source: str, expression: bool

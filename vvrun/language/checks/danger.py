@@ -94,9 +94,7 @@ def danger(c: Checker, at: Path, step: Step) -> None:
 def shell_raw(c: Checker, at: Path, step: Step) -> None:
     if step.type != "shell":
         return
-    path: Path = (*at, "shell")
-    if not isinstance(c.value(path), str):
-        path = (*path, "run")
+    path = c.shell_command(at)
     for m in re.finditer(r"\{\{[^}]*\|\s*raw\b[^}]*\}\}", step.spec.run):
         c.add(f"{m.group(0)} puts the value into the command unquoted", path,
                  code="shell-raw", severity="warning", offset=m.start(),

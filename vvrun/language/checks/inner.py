@@ -30,9 +30,7 @@ _ENV_HINT = "pass the value in the step's `env:` and read it as \"$NAME\" in the
 def inner_readers(c: Checker, at: Path, step: Step) -> None:
     if step.type != "shell":
         return
-    path: Path = (*at, "shell")
-    if not isinstance(c.value(path), str):
-        path = (*path, "run")
+    path = c.shell_command(at)
     text: str = step.spec.run
     marks = [m.span() for m in _VALUE.finditer(text)]
     for (start, _end), place in zip(marks, contexts(text, marks), strict=True):

@@ -15,10 +15,10 @@ depends on where a value lands).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 from urllib.parse import quote_plus
 
+from vvrun.language.templates.environment import SENTINEL
 from vvrun.language.templates.native import plain
 from vvrun.language.templates.unknown import Unknown
 from vvrun.language.templates.values import Raw
@@ -38,9 +38,9 @@ def kind_of(content_type: str | None) -> str | None:
     return None
 
 
-def fill(text: str, values: list[Any], sentinel: re.Pattern[str], kind: str) -> str:
+def fill(text: str, values: list[Any], kind: str) -> str:
     """`text` (a render with a sentinel where each value goes) with the values escaped."""
-    matches = list(sentinel.finditer(text))
+    matches = list(SENTINEL.finditer(text))
     inside = _in_json_strings(text, [m.span() for m in matches]) if kind == JSON else []
     out, pos = [], 0
     for i, m in enumerate(matches):

@@ -171,7 +171,7 @@ class Templater:
         if kind is None or not has_template(source):
             return str(self.text(source))
         text, values = self._render(source, "body")
-        return body_context.fill(text, values, SENTINEL, kind)
+        return body_context.fill(text, values, kind)
 
     def url(self, source: str) -> str:
         text, values = self._render(source, "url")
