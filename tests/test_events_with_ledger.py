@@ -156,3 +156,44 @@ def test_an_event_said_to_be_masked_by_another_masker_is_masked_by_the_store(
                        events=(Appended("step_started", data, "op", "h", by),))
     text = str(stores.open(masker=Masker()).events(run.id))
     assert secret not in text and "***" in text
+
+
+@pytest.mark.parametrize("claimed", ["another masker", "no masker"])
+def test_an_outcome_said_to_be_masked_by_another_masker_is_masked_by_the_store(
+        stores: Stores, claimed: str) -> None:
+    """The same for a step's ledger record: a store trusts `masked_by` only when it names
+    the store's own masker, and masks a result, outputs and error claimed masked by any
+    other (or by none) before they are written."""
+    from vvrun.results import Status, StepResult
+
+    secret = "hunter2-is-the-password"
+    store = stores.open(masker=Masker([secret]))
+    run = run_record()
+    store.create_run(run)
+    store.step_started(run.id, "s", attempt=1, host="h", pid=1)
+    rec = StepResult("s", Status.SUCCEEDED, {"rows": [{"pw": secret}]}, {"token": secret},
+                     f"said {secret}", 1, 1.0, 2.0)
+    by = Masker() if claimed == "another masker" else None
+    store.step_finished(run.id, "s", rec, masked_by=by)
+    read = stores.open(masker=Masker()).step_results(run.id)["s"]
+    assert read.status is Status.SUCCEEDED
+    text = f"{read.result} {read.outputs} {read.error}"
+    assert secret not in text and text.count("***") == 3
+
+
+def test_an_outcome_masked_by_the_stores_own_masker_is_written_as_given(
+        stores: Stores) -> None:
+    """What the engine hands over masked with the store's own masker is written unchanged
+    (not walked again), and reads back equal, across handles."""
+    from vvrun.results import Status, StepResult
+
+    masker = Masker(["hunter2-is-the-password"])
+    store = stores.open(masker=masker)
+    run = run_record()
+    store.create_run(run)
+    store.step_started(run.id, "s", attempt=1, host="h", pid=1)
+    result = masker.mask_obj({"rows": [{"n": 1, "pw": "hunter2-is-the-password"}]})
+    rec = StepResult("s", Status.SUCCEEDED, result, {}, None, 1, 1.0, 2.0)
+    store.step_finished(run.id, "s", rec, masked_by=masker)
+    read = stores.open(masker=Masker()).step_results(run.id)["s"]
+    assert read.result == {"rows": [{"n": 1, "pw": "***"}]}

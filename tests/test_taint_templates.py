@@ -88,3 +88,32 @@ def test_copies_of_a_secret_are_plain_values() -> None:
     s = taint(SECRET, masker)
     assert copy.deepcopy({"k": s})["k"] == SECRET
     assert type(pickle.loads(pickle.dumps(s))) is str
+
+
+@pytest.mark.parametrize("value", [
+    {"rows": [{"pw": SECRET, "n": 1}], "value": None},  # a known secret, nested
+    {"url": "postgresql://app:Sh4pe-Only-Pw@db/app"},  # a secret found by its shape only
+    {"authorization": "Bearer abc.def"},  # a credential header
+    {"t": (1, "x")},  # a tuple: becomes a list either way
+    {1: "x", "k": [1.5, float("nan")]},  # a key that is not a string
+    {"plain": ["a", 1, True, None], "deep": {"er": {"est": "text"}}},  # nothing to taint
+])
+def test_tainting_a_result_against_its_masked_copy_is_tainting_it(value: dict) -> None:
+    """The recorder hands `taint_secrets` the masked copy it already made, which skips the
+    walk when masking changed nothing: every leaf is tainted (or not) exactly as by the
+    walk, and the value read by later templates is the same."""
+    from vvrun.secrets.taint import taint_secrets
+
+    masker = Masker([SECRET])
+    fast = taint_secrets(value, masker, masked=masker.mask_obj(value))
+    slow = taint_secrets(value, masker)
+    assert json.dumps(fast, default=str) == json.dumps(slow, default=str)
+
+    def tainted(obj: object) -> list[bool]:
+        if isinstance(obj, dict):
+            return [t for v in obj.values() for t in tainted(v)]
+        if isinstance(obj, list | tuple):
+            return [t for v in obj for t in tainted(v)]
+        return [isinstance(obj, Tainted)]
+
+    assert tainted(fast) == tainted(slow)

@@ -19,13 +19,18 @@ def step_view(status: str, result: Mapping[str, Any] | None,
     return {"status": status, "result": dict(result or {}), "outputs": dict(outputs or {})}
 
 
-def action_hash(desc: Description, masker: Masker) -> str:
-    """sha256 of the masked rendered action: an approval is bound to exactly this."""
+def action_hash(desc: Description, masker: Masker,
+                shown: Mapping[str, Any] | None = None) -> str:
+    """sha256 of the masked rendered action: an approval is bound to exactly this.
+    `shown`: `describe_dict(desc, masker)` when the caller has it (the same masked values,
+    not masked a second time)."""
+    if shown is None:
+        shown = describe_dict(desc, masker)
     payload = {
-        "summary": masker.mask(desc.summary),
-        "body": masker.mask(desc.body),
-        "params": masker.mask_obj([_plain(p) for p in desc.params]),
-        "target": masker.mask(desc.target) if desc.target else None,
+        "summary": shown["summary"],
+        "body": shown["body"],
+        "params": shown["params"],
+        "target": shown["target"] or None,
     }
     data = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(data.encode()).hexdigest()
@@ -36,12 +41,14 @@ def _plain(value: Any) -> Any:
 
 
 def describe_dict(desc: Description, masker: Masker) -> dict[str, Any]:
-    """A Description as event data, masked."""
-    return masker.mask_obj({
-        "summary": desc.summary, "body": desc.body, "language": desc.language,
-        "target": desc.target, "params": [_plain(p) for p in desc.params],
-        "notes": list(desc.notes),
-    })
+    """A Description as event data, its values masked (its keys are these names, whatever a
+    secret happens to spell: `action_hash` reads them)."""
+    mask = masker.mask_obj
+    return {
+        "summary": mask(desc.summary), "body": mask(desc.body), "language": mask(desc.language),
+        "target": mask(desc.target), "params": mask([_plain(p) for p in desc.params]),
+        "notes": mask(list(desc.notes)),
+    }
 
 
 def explain(source: str, tpl: Templater, masker: Masker) -> str:

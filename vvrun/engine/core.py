@@ -350,7 +350,8 @@ class Engine:
             desc = module.describe(action)
         except StepFailed as exc:
             return self.record.failed(step, key, exc, started), exc
-        digest = action_hash(desc, self.run.masker)
+        shown = describe_dict(desc, self.run.masker)
+        digest = action_hash(desc, self.run.masker, shown)
         title = str(tpl.text(step.title)) if step.title else desc.summary
         prev = self.run.ledger.get(key)
         uncertain = prev is not None and prev.status in (
@@ -362,7 +363,7 @@ class Engine:
             "number": number or str(index + 1),
             "type": step.type, "title": title,
             "description": tpl.text(step.description) if step.description else "",
-            **describe_dict(desc, self.run.masker), "danger": step.danger, "attempt": 1,
+            **shown, "danger": step.danger, "attempt": 1,
             "item": None if item is None else {"index": item[0] + 1, "total": item[1]}})
         if uncertain:
             # Until the step is settled its ledger entry must stay in flight: a pause or an

@@ -15,6 +15,7 @@ from vvrun.results import Status, StepResult
 from vvrun.secrets.taint import taint_secrets
 from vvrun.state import Appended
 
+MASKED = frozenset({"result", "outputs"})  # in a step_ended event, already masked
 CANCELLED = "cancelled_before_effect"  # in an interrupted step's result: known not done
 
 
@@ -28,20 +29,21 @@ class Recorder:
     def succeeded(self, step: Step, key: str, result: Mapping[str, Any],
                    outputs: Mapping[str, Any], started: float, *, attempts: int,
                    digest: str | None = None, note: str | None = None) -> StepResult:
-        rec = StepResult(key, Status.SUCCEEDED, self.run.masker.mask_obj(dict(result)),
-                         self.run.masker.mask_obj(dict(outputs)), note, attempts, started,
-                         time.time(), digest)
+        masker = self.run.masker
+        rec = StepResult(key, Status.SUCCEEDED, masker.mask_obj(dict(result)),
+                         masker.mask_obj(dict(outputs)), masker.mask(note) if note else note,
+                         attempts, started, time.time(), digest)
         ended = self._ended({"step_id": key, "status": "succeeded", "result": rec.result,
                              "outputs": rec.outputs, "error": note,
-                             "duration": rec.duration})
-        self._write(key, rec, ended)
+                             "duration": rec.duration}, masked=MASKED)
+        self._write(key, rec, ended, masked=True)
         self.run.current = None  # recorded: a signal from here on is not this step's
         if is_step_key(key, step):
             # later templates see the real values, a secret among them tainted (it goes to a
             # later command by its environment); everything written is masked
             self.run.views[step.id] = step_view(
-                "succeeded", taint_secrets(result, self.run.masker),
-                taint_secrets(outputs, self.run.masker))
+                "succeeded", taint_secrets(result, self.run.masker, masked=rec.result),
+                taint_secrets(outputs, self.run.masker, masked=rec.outputs))
         if key == step.id:
             self.run.summary[step.id] = rec
         self.run.show("step_ended", ended.data)
@@ -58,12 +60,13 @@ class Recorder:
                          time.time(), digest)
         ended = self._ended({"step_id": key, "status": "failed", "result": rec.result,
                              "outputs": {}, "error": self.run.masker.mask(exc.format()),
-                             "duration": rec.duration, "on_failure": step.on_failure})
-        self._write(key, rec, ended)
+                             "duration": rec.duration, "on_failure": step.on_failure},
+                            masked=MASKED)
+        self._write(key, rec, ended, masked=True)
         self.run.current = None  # recorded: a signal from here on is not this step's
         if is_step_key(key, step):
-            self.run.views[step.id] = step_view("failed", taint_secrets(raw, self.run.masker),
-                                                {})
+            self.run.views[step.id] = step_view(
+                "failed", taint_secrets(raw, self.run.masker, masked=rec.result), {})
         if key == step.id:
             self.run.summary[step.id] = rec
         self.run.show("step_ended", ended.data)
@@ -96,14 +99,22 @@ class Recorder:
         self.run.summary[step_id] = dataclasses.replace(rec, step_id=step_id)
         self.run.show("step_ended", ended.data)
 
-    def _ended(self, data: Mapping[str, Any]) -> Appended:
-        """The step's `step_ended` event, masked: written with its outcome, then shown."""
-        return self.run.appended("step_ended", self.run.masker.mask_obj(dict(data)))
+    def _ended(self, data: Mapping[str, Any], masked: frozenset[str] = frozenset()) -> Appended:
+        """The step's `step_ended` event, masked: written with its outcome, then shown.
+        `masked`: the keys whose values are masked already (the ledger record's result and
+        outputs), which a second pass would only walk again."""
+        mask = self.run.masker.mask_obj
+        return self.run.appended("step_ended", {
+            key: value if key in masked else mask(value) for key, value in data.items()})
 
-    def _write(self, key: str, rec: StepResult, ended: Appended) -> None:
-        """The outcome and its event in one transaction, after any event still held."""
+    def _write(self, key: str, rec: StepResult, ended: Appended, *, masked: bool = False
+               ) -> None:
+        """The outcome and its event in one transaction, after any event still held.
+        `masked`: the record's result, outputs and error are masked already (by this run's
+        masker, which the store then need not repeat)."""
         with self.run.riding() as held:
-            self.run.store.step_finished(self.run.run_id, key, rec, events=(*held, ended))
+            self.run.store.step_finished(self.run.run_id, key, rec, events=(*held, ended),
+                                         masked_by=self.run.masker if masked else None)
 
 
 def is_step_key(key: str, step: Step) -> bool:

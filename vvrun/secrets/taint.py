@@ -18,6 +18,7 @@ from typing import Any
 
 from vvrun.secrets.mask import Masker
 
+_UNSET: Any = object()
 MAX_SCAN = 1_000  # items looked at when asking whether a container holds a secret
 
 
@@ -169,11 +170,16 @@ def derive_from(result: Any, *inputs: Any) -> Any:
     return result if source is None else source.derive(result)
 
 
-def taint_secrets(value: Any, masker: Masker) -> Any:
+def taint_secrets(value: Any, masker: Masker, *, masked: Any = _UNSET) -> Any:
     """A step's result as later templates see it: every string in it that holds a secret the
     masker knows (or one found by its shape) becomes Tainted, so a secret a step printed goes
     on to a later command through the environment, never its argv (SPEC §5.4). The rest is
-    returned as it is; tuples become lists, as in the result's JSON."""
+    returned as it is; tuples become lists, as in the result's JSON.
+
+    `masked`: `masker.mask_obj(value)`, when the caller has it. Equal to `value` means that
+    masking changed no string, key or tuple in it: nothing to taint, and no walk."""
+    if masked is not _UNSET and type(value) is type(masked) and masked == value:
+        return value
     if isinstance(value, Tainted):
         return value
     if isinstance(value, str):

@@ -75,9 +75,14 @@ class SqlStore:
             return text
         return self._masker.mask(text)
 
-    def _json(self, obj: Any) -> str:
-        return json.dumps(self._mask(obj), default=str, ensure_ascii=False,
-                          separators=(",", ":"))
+    def _json(self, obj: Any, *, masked: bool = False) -> str:
+        """`obj` as JSON, masked (`masked`: the caller's own masker did it, but for a
+        mapping's `step_id`, which it masks here)."""
+        if masked:
+            obj = {**obj, "step_id": self._mask_text(obj["step_id"])} if "step_id" in obj else obj
+        else:
+            obj = self._mask(obj)
+        return json.dumps(obj, default=str, ensure_ascii=False, separators=(",", ":"))
 
     def _check_fence(self, tx: Tx, run_id: str | None) -> None:
         fence = self._fences.get(run_id) if run_id is not None else None
@@ -126,13 +131,14 @@ class SqlStore:
         self._started.add((run_id, key))
 
     def step_finished(self, run_id: str, key: str, result: StepResult, *,
-                      events: Sequence[Appended] = ()) -> None:
+                      events: Sequence[Appended] = (), masked_by: object = None) -> None:
         data = result.to_dict()
         data["step_id"] = key
+        masked = self._masker is not None and masked_by is self._masker
         row = {"run_id": run_id, "key": key, "status": result.status.value,
                "attempt": result.attempts, "host": self._host, "pid": None, "pgid": None,
                "action_hash": result.action_hash, "started_at": result.started_at,
-               "ended_at": result.ended_at, "result": self._json(data)}
+               "ended_at": result.ended_at, "result": self._json(data, masked=masked)}
         # Not flushed to disk on its own: the next `running` record (or the run's end) is, and
         # carries it along. A power cut can lose only the last outcome — which then reads as
         # `uncertain`, the safe side — and it halves the fsyncs a step costs.

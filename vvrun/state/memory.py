@@ -100,10 +100,12 @@ class MemoryStore:
             self._append_all(run_id, events)
 
     def step_finished(self, run_id: str, key: str, result: StepResult, *,
-                      events: Sequence[Appended] = ()) -> None:
+                      events: Sequence[Appended] = (), masked_by: object = None) -> None:
         with self._mutex:
             self._check_fence(run_id)
-            data = self._mask(result.to_dict())
+            data = result.to_dict()
+            if self._masker is None or masked_by is not self._masker:
+                data = self._mask(data)
             data["step_id"] = key
             self.ledger.setdefault(run_id, {})[key] = StepResult.from_dict(data)
             self._processes.pop((run_id, key), None)
