@@ -11,7 +11,7 @@ from jinja2 import TemplateSyntaxError
 from vvrun.errors import Location, Problem
 from vvrun.language.build import Built
 from vvrun.language.model import Step
-from vvrun.language.templates import ENV, template_names
+from vvrun.language.templates import parse_template, template_names
 
 Path = tuple[Any, ...]
 
@@ -111,7 +111,7 @@ def parsed(source: str, expression: bool
     """(names read, syntax error, its line) of a template or a bare expression. Cached: the
     same snippets recur across the steps and files of one `validate` call."""
     try:
-        ast = ENV.parse("{{ " + source + " }}" if expression else source)
+        ast = parse_template(source, expression)
     except TemplateSyntaxError as exc:
         return (), exc.message or "syntax error", exc.lineno
     return template_names(ast), None, None

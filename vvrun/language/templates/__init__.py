@@ -19,6 +19,7 @@ from vvrun.language.templates.environment import (
 from vvrun.language.templates.names import (
     explain,
     has_template,
+    parse_template,
     referenced_names,
     refusals,
     template_names,
@@ -31,5 +32,5 @@ __all__ = [
     "ENV", "DependsOn", "EnvVars", "Ident", "Param", "Raw", "SqlText", "TemplateRefused",
     "TemplateRenderError",
     "Templater", "Unknown", "compile_expression", "compile_template", "explain", "has_template",
-    "referenced_names", "refusals", "template_names",
+    "parse_template", "referenced_names", "refusals", "template_names",
 ]

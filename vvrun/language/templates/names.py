@@ -15,11 +15,20 @@ from vvrun.language.templates.lookup import INSTEAD, refused
 
 
 @lru_cache(maxsize=4096)
+def parse_template(source: str, expression: bool = False) -> nodes.Template:
+    """A template's (or a bare expression's) syntax tree, parsed once for every reader of it
+    (the checks, `refusals`, `referenced_names`, plans): each parse cost about as much as the
+    walk that follows it. Raises jinja2.TemplateSyntaxError. The tree is shared: read it,
+    never change it (compiling, which may, parses its own)."""
+    return ENV.parse("{{ " + source + " }}" if expression else source)
+
+
+@lru_cache(maxsize=4096)
 def referenced_names(source: str, *, expression: bool = False) -> tuple[tuple[str, ...], ...]:
     """Dotted paths a template or expression reads from its context, e.g. ('steps', 'x',
     'result', 'rows', '0'), without the names it defines itself ({% set %}, loop variables).
     Raises jinja2.TemplateSyntaxError. Cached: the same snippets recur across steps and files."""
-    return template_names(ENV.parse("{{ " + source + " }}" if expression else source))
+    return template_names(parse_template(source, expression))
 
 
 def template_names(ast: nodes.Node) -> tuple[tuple[str, ...], ...]:
@@ -108,7 +117,7 @@ def refusals(source: str, *, expression: bool = False) -> tuple[tuple[str, str],
     for Python internals (`__class__`, `mro`) and methods (`.split(',')`). Empty when the
     source does not parse (that has its own message)."""
     try:
-        ast = ENV.parse("{{ " + source + " }}" if expression else source)
+        ast = parse_template(source, expression)
     except TemplateSyntaxError:
         return ()
     out: list[tuple[str, str]] = []
