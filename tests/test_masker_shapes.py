@@ -110,3 +110,33 @@ def test_the_memo_is_bounded() -> None:
     assert len(m._memo) <= MEMO_MAX_ENTRIES
     long = "y" * (MEMO_MAX_LEN + 1) + "hunter2-secret"
     assert m.mask(long).endswith(MASK) and long not in m._memo
+
+
+@pytest.mark.parametrize("path", ["m/password", "/etc/passwd", "password", "keys/passphrase"])
+def test_an_error_location_in_a_file_named_like_a_password_keeps_its_line_and_column(
+        tmp_path, path: str) -> None:
+    """`FILE:LINE:COL:` of a runbook that happens to be called `password` (or that calls
+    `/etc/passwd`) is a location, not a `password:VALUE`: the error still says where."""
+    text = f"{path}:5:5: error: the step has no type key"
+    assert Masker().mask(text) == text
+
+
+@pytest.mark.parametrize("text", ["password: 12:34 ok", "password=5:5:x", "passwd:hunter2:"])
+def test_a_password_that_only_starts_like_a_location_is_masked(text: str) -> None:
+    assert MASK in Masker().mask(text)
+
+
+def test_plan_of_a_broken_runbook_named_password_says_where(tmp_path) -> None:
+    """The whole path, through the real CLI: the message keeps `FILE:LINE:COL`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    book = tmp_path / "password"
+    book.write_text("version: 1\nname: p\ntitle: P\nsteps:\n  - id: a\n    title: x\n")
+    vvrun = str(Path(sys.executable).with_name("vvrun"))
+    proc = subprocess.run([vvrun, "plan", str(book)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{book}:5:" in proc.stderr, proc.stderr
+    assert MASK not in proc.stderr, proc.stderr

@@ -21,7 +21,8 @@ _URL_USERINFO = re.compile(r"[A-Za-z0-9+.\-]://[^:/@\s]*+:([^@\s/]++)@")
 _KEY_VALUE = re.compile(
     r"(?<![A-Za-z0-9_])(?:ssl)?(?:password|passwd|passphrase)\"?"
     r"(?:\s{0,8}+[=:]\s{0,8}+(?:'((?:[^'\\\n]|\\.){0,512}+)'|\"((?:[^\"\\\n]|\\.){0,512}+)\""
-    r"|([^\s&;,'\"<>]{1,512}+))"
+    # not `FILE:LINE:COL:` (a file named `password` or `/etc/passwd` in an error's location)
+    r"|(?!\d{1,9}+:\d{1,9}+:(?:\s|$))([^\s&;,'\"<>]{1,512}+))"
     r"|\s{1,8}+'((?:[^'\\\n]|''){0,512}+)')",  # SQL: ALTER ROLE x PASSWORD 'pw'
     re.I)
 _AUTH_HEADER = re.compile(
