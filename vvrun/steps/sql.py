@@ -28,7 +28,10 @@ NAME = "sql"
 
 SCHEMA: Mapping[str, Any] = {
     "description": "Run SQL on PostgreSQL (psycopg 3). A string is the query; every `{{ }}` in "
-    "it becomes a bound parameter (`{{ x | ident }}` for an identifier).",
+    "it becomes a bound parameter (`{{ x | ident }}` for an identifier). SQL that PostgreSQL's "
+    "parser reads as destructive (DELETE/UPDATE without a real WHERE, DROP, TRUNCATE, a "
+    "data-modifying CTE, DO, CALL, …) is dangerous: the operator confirms it unless the step "
+    "says `danger: false`.",
     "examples": ["SELECT version()", {"query": "VACUUM ANALYZE", "connection": "db"}],
     "oneOf": [
         {"type": "string", "minLength": 1, "description": "The query text."},
@@ -86,6 +89,16 @@ def parse(body: Any, where: Location) -> SqlSpec:
         read_only=bool(body.get("read_only", False)),
         max_rows=int(body.get("max_rows", 1000)),
     )
+
+
+def implied_danger(spec: SqlSpec) -> str | None:
+    """Why this SQL is dangerous whatever its values (PostgreSQL's parser read it: a DELETE
+    without WHERE, even inside a WITH; DROP; TRUNCATE; DO …, SPEC §3.1), or None. A step that
+    does not say `danger:` is confirmed when this is set, as a redis write is."""
+    from vvrun.steps.sqlmeaning.analyse import analyse  # only for runbooks with SQL
+
+    reasons = analyse(spec.query).reasons
+    return reasons[0] if reasons else None
 
 
 # -- render, describe, execute ------------------------------------------------------------------

@@ -74,21 +74,42 @@ def danger(c: Checker, at: Path, step: Step) -> None:
     if step.type == "redis":
         redis.danger(c, at, step)  # a redis step's danger is implied from its command
         return
+    if step.type == "sql":
+        sql_danger(c, at, step)  # so is a sql step's, from PostgreSQL's parser
+        return
     if step.danger:
         return
     path: Path = (*at, step.type)
     why: list[str] = []
-    if step.type == "sql":
-        from vvrun.steps.sqlmeaning import analyse as sql_meaning
-
-        why += sql_meaning.analyse(step.spec.query).reasons
-    elif step.type == "shell" and re.search(
+    if step.type == "shell" and re.search(
             r"\brm\s+(-\w*r\w*f|-\w*f\w*r|-r\s+-f|-f\s+-r|--recursive\s+--force)\b",
             step.spec.run):
         why.append("rm -rf deletes files recursively")
     for reason in dict.fromkeys(why):
         c.add(f"{reason}; the step is not marked `danger: true`", path, code="danger",
                  severity="warning", hint=DANGER_HINT)
+
+
+def sql_danger(c: Checker, at: Path, step: Step) -> None:
+    """Destructive SQL is confirmed at run time unless the step says `danger: false` (the
+    step type implies it, `steps.sql.implied_danger`): say which, and why, either way."""
+    from vvrun.steps.sqlmeaning import analyse as sql_meaning
+
+    reasons = sql_meaning.analyse(step.spec.query).reasons
+    said = step.raw.get("danger")
+    if not reasons or said is True:
+        return
+    path: Path = (*at, "sql")
+    if said is None:
+        for reason in reasons:
+            c.add(f"{reason}; the operator will be asked to confirm it at run time", path,
+                  code="danger", severity="warning",
+                  hint="add `danger: true` to say so (plans flag it), or `danger: false` if "
+                  "it must run unattended")
+        return
+    c.add(f"`danger: false`, but {reasons[0]}: it runs without asking", path, code="danger",
+          severity="warning", hint="make sure it may run unattended, or remove "
+          "`danger: false` so the operator confirms it")
 
 
 def shell_raw(c: Checker, at: Path, step: Step) -> None:

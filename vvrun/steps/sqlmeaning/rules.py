@@ -143,6 +143,11 @@ def dangers(stmt: Node, source: bytes, show: Callable[[str], str]) -> list[str]:
             found.append(_DANGER_FUNCTIONS[_function(fields)])
         elif name == "MergeWhenClause" and fields.get("commandType") == "CMD_DELETE":
             found.append(f"MERGE … THEN DELETE{where} deletes rows")
+        elif name == "DoStmt":  # a DELETE inside `DO $$ … $$` is text to the parser
+            found.append("DO runs procedural code whose effects vvrun cannot read")
+        elif name == "CallStmt":
+            found.append(f"CALL {_function(fields.get('funccall', {}))} runs a procedure "
+                         "whose effects vvrun cannot read")
     return found
 
 
