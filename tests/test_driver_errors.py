@@ -386,3 +386,75 @@ def test_no_driver_exception_escapes_a_step(pg_url: str, redis_url: str, tmp_pat
             continue
         except Exception as exc:  # pragma: no cover - the assertion below explains
             pytest.fail(f"{type_} {body!r} let {type(exc).__name__} escape: {exc}")
+
+
+@pytest.fixture
+def not_postgres() -> Iterator[int]:
+    """A port where an HTTP server answers: psycopg's SSL request gets `H` back."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        done.set()
+        srv.close()
+        thread.join(timeout=5)
+
+
+def test_pg_a_port_that_is_not_postgres_says_so(not_postgres: int) -> None:
+    """"invalid response to SSL negotiation" is about what listens there, not the URL's
+    syntax (its "invalid" matched the malformed-URL hint before)."""
+    url = f"postgresql://app:hunter22@127.0.0.1:{not_postgres}/app"
+    with pytest.raises(ConnectFailed) as err:
+        run_step("sql", "SELECT 1", conns=pg(url))
+    assert_translated(err.value, psycopg.OperationalError)
+    assert "malformed" not in (err.value.hint or "")
+    assert "is PostgreSQL listening there" in (err.value.hint or "")
+
+
+def test_pg_a_role_at_its_connection_limit_is_not_told_to_check_its_name(pg_url: str) -> None:
+    role = f"vv_limit_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+        try:
+            url = pg_url.replace("postgres@", f"{role}@", 1)
+            with pytest.raises(ConnectFailed) as err:
+                run_step("sql", "SELECT 1", conns=pg(url))
+        finally:
+            admin.execute(f"DROP ROLE {role}")
+    assert_translated(err.value, psycopg.OperationalError)
+    assert f'too many connections for role "{role}"' in err.value.message
+    assert "connection limit" in (err.value.hint or "")
+
+
+@pytest.mark.parametrize(("server_says", "hint"), [
+    # PostgreSQL's own texts (src/backend/utils/init/postinit.c, postmaster)
+    ('FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute',
+     "out of connection slots"),
+    ("FATAL:  sorry, too many clients already", "out of connection slots"),
+    ("FATAL:  the database system is starting up", "starting up"),
+    ("FATAL:  the database system is not yet accepting connections", "starting up"),
+    ("FATAL:  the database system is shutting down", "shutting down"),
+    ('FATAL:  permission denied for database "app"', "GRANT CONNECT"),
+])
+def test_pg_connect_hints_name_the_real_cause(server_says: str, hint: str) -> None:
+    """In an incident the hint must not send the operator to check a user or database name
+    that is right: the specific message wins over the words it contains."""
+    err = _pg.connect_error(psycopg.OperationalError(f"connection failed: {server_says}"),
+                            "postgresql://app@db/app", 10, WHERE)
+    assert hint in (err.hint or ""), err.hint

@@ -15,22 +15,41 @@ def mask_target(url: str) -> str:
     return _CONNINFO_PASSWORD.sub(r"\1***", Masker().mask(url))
 
 
+# First match wins: the specific messages come before the words they contain ("remaining
+# connection slots are reserved for roles …" is not about the user name, "the database system
+# is starting up" not about the database name, "invalid response to SSL negotiation" not
+# about the URL's syntax).
 _CONNECT_HINTS = (
+    ("connection slots", "the server is out of connection slots: free some (pg_stat_activity) "
+     "or connect as a superuser, who keeps the reserved ones"),
+    ("too many clients", "the server is out of connection slots: free some (pg_stat_activity) "
+     "or connect as a superuser, who keeps the reserved ones"),
+    ("starting up", "the server is starting up (or recovering after a crash): wait a moment "
+     "and run the step again"),
+    ("not yet accepting connections", "the server is starting up (or recovering after a "
+     "crash): wait a moment and run the step again"),
+    ("shutting down", "the server is shutting down: wait for it to come back, or connect to "
+     "another one"),
+    ("ssl negotiation", "the server did not answer as PostgreSQL does: check the host and port "
+     "in the connection's URL (is PostgreSQL listening there?)"),
     ("password authentication failed", "check the password in the connection's URL (or the "
      "secret input it comes from)"),
     ("password is required", "the server asks for a password: put one in the connection's URL"),
     ("no password supplied", "the server asks for a password: put one in the connection's URL"),
-    ("role", "check the user name in the connection's URL"),
-    ("database", "check the database name in the connection's URL (`\\l` in psql lists them)"),
+    ("no pg_hba.conf entry", "the server does not accept this user/database from this host "
+     "(pg_hba.conf)"),
+    ("permission denied for database", "this user may not connect to the database: GRANT "
+     "CONNECT, or connect as another user"),
+    ("too many connections for role", "this user is at its connection limit (ALTER ROLE … "
+     "CONNECTION LIMIT): free some of its connections, or connect as another user"),
+    ('role "', "check the user name in the connection's URL"),
+    ('database "', "check the database name in the connection's URL (`\\l` in psql lists "
+     "them)"),
     ("connection refused", "is PostgreSQL running there? check the host and port in the "
      "connection's URL"),
     ("timeout expired", "no answer within connect_timeout: check the host (firewall, VPN) or "
      "raise `connect_timeout` on the connection"),
     ("translate host name", "the host name does not resolve: check it in the connection's URL"),
-    ("no pg_hba.conf entry", "the server does not accept this user/database from this host "
-     "(pg_hba.conf)"),
-    ("connection slots", "the server is out of connection slots: free some (pg_stat_activity) "
-     "or connect as a superuser"),
     ("invalid", "the connection URL is malformed: postgresql://user:password@host:5432/dbname"),
     ("missing", "the connection URL is malformed: postgresql://user:password@host:5432/dbname"),
 )
