@@ -152,9 +152,10 @@ def test_verify_expression_errors_count_as_not_holding(http_server) -> None:
 
 
 def test_field_problem_and_resume_hint() -> None:
-    f = manual.RecordField("ticket", pattern=r"INC-\d+")
+    f = manual.RecordField("ticket", pattern=r"^INC-\d+$")
     assert manual.field_problem(f, "INC-1") is None
-    assert manual.field_problem(f, "INC-1x") == r"field 'ticket' must match INC-\d+, not 'INC-1x'"
+    assert manual.field_problem(f, "INC-1x") == (
+        r"field 'ticket' must match ^INC-\d+$, not 'INC-1x'")
     action = manual.ManualAction("x", record=(f,))
     assert manual.resume_hint(action, "r1", "s") == "vvrun resume r1 --ack s --field ticket=..."
 
@@ -227,3 +228,14 @@ def test_a_verify_sql_is_parsed_read_only() -> None:
     spec = manual.parse({"instructions": "x", "verify": {"sql": "SELECT 1", "expect": "true"}},
                         WHERE)
     assert spec.verify is not None and spec.verify.spec.read_only is True
+
+
+def test_a_record_pattern_is_searched_as_an_inputs_and_the_web_consoles_are() -> None:
+    """`pattern: '^https://'` accepts `https://t/1` (a full match refused every answer and the
+    operator was asked again for ever); the terminal, `resume --field` and the web inbox agree."""
+    f = manual.RecordField("ticket_url", pattern="^https://")
+    assert manual.field_problem(f, "https://t/1") is None
+    assert manual.field_problem(f, "http://t/1") == (
+        "field 'ticket_url' must match ^https://, not 'http://t/1'")
+    anchored = manual.RecordField("n", pattern=r"^\d+$")
+    assert manual.field_problem(anchored, "12x") is not None

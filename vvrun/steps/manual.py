@@ -66,7 +66,9 @@ SCHEMA: Mapping[str, Any] = {
                                                  "description": "An empty answer is allowed "
                                                  "(recorded as null)."},
                                     "pattern": {"type": "string", "format": "regex",
-                                                "description": "The answer must match."},
+                                                "description": "The answer must match "
+                                                "(searched, as an input's `pattern` and JSON "
+                                                "Schema's: `^…$` to match the whole answer)."},
                                 },
                             },
                         ],
@@ -265,7 +267,9 @@ def field_problem(f: RecordField, value: str) -> str | None:
         return None if f.optional else f"field {f.name!r} needs a value"
     if f.choices and value not in f.choices:
         return f"field {f.name!r} must be one of {', '.join(f.choices)}, not {value!r}"
-    if f.pattern and not re.fullmatch(f.pattern, value):
+    # searched, as an input's pattern is and the web console's inbox checks it: the same
+    # answer must not pass in one place and be refused in another (anchor with ^…$)
+    if f.pattern and not re.search(f.pattern, value):
         return f"field {f.name!r} must match {f.pattern}, not {value!r}"
     return None
 
