@@ -31,7 +31,10 @@ def summary_lines(d: Mapping[str, Any], total: float | None, width: int) -> list
             cells.append([str(i), str(s.get("step_id", "")),
                           f"{ICONS.get(status, ' ')} {status}",
                           format_duration(s.get("duration")), error[0] if error else ""])
-        widths = [max(text_width(r[i]) for r in cells) for i in range(4)]
+        # the headers count too: `duration` is wider than `–`, and a note cut to a room
+        # computed from the cells alone made the table wider than the terminal
+        widths = [max([text_width(COLUMNS[i]), *(text_width(r[i]) for r in cells)])
+                  for i in range(4)]
         room = max(10, width - 2 - sum(widths) - 3 * 4)
         for row in cells:
             row[4] = clip(row[4], room)
