@@ -19,9 +19,9 @@ READ_SQL = re.compile(r"^\s*(SELECT|SHOW|EXPLAIN)\b", re.I)
 WRITE_SQL = re.compile(r"\b(INSERT|UPDATE|DELETE|TRUNCATE|VACUUM|ANALYZE|REINDEX|CREATE|DROP|"
                        r"ALTER|pg_terminate_backend|pg_cancel_backend)\b", re.I)
 READ_REDIS = {"PING", "COMMAND", "INFO", "DBSIZE", "LASTSAVE", "SLOWLOG", "SCAN", "GET", "TTL",
-              "EXISTS", "MEMORY", "LATENCY", "CONFIG", "CLIENT", "TYPE", "STRLEN"}
+              "EXISTS", "MEMORY", "LATENCY", "CONFIG", "CLIENT", "TYPE", "STRLEN", "TIME"}
 SHELL_TOOLS = {"vercel": "Vercel CLI", "pg_dump": "pg_dump", "psql": "psql",
-               "npm": "npm", "node": "node", "git": "git", "openssl": "TLS (openssl)",
+               "npm": "npm", "npx": "npx", "node": "node", "git": "git", "openssl": "TLS (openssl)",
                "redis-cli": "redis-cli", "op read": "1Password"}
 SHELL_WRITES = re.compile(r"pg_dump|psql|git (push|commit|merge|tag)|vercel (--prod|deploy|env "
                           r"(add|rm)|promote|rollback)|npm (audit fix|run db:)|redis-cli .*--rdb|"
