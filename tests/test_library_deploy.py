@@ -27,7 +27,8 @@ def test_deploy_sends_the_git_source_vercel_documents(world: World) -> None:
     post = next(r for r in world.vercel.requests if r["method"] == "POST")
     assert post["path"] == "/v13/deployments"
     body = json.loads(post["body"])
-    assert body == {"name": "prj_vocavisionWeb1", "target": "production",
+    # `name` is the project's name; `project` (id or name) picks the project (Vercel's docs)
+    assert body == {"name": "web", "project": "prj_vocavisionWeb1", "target": "production",
                     "gitSource": {"type": "github", "org": "vocavision", "repo": "vocavision",
                                   "ref": "v1.2.0"}}
     assert world.vercel.live()["meta"]["githubCommitRef"] == "v1.2.0"

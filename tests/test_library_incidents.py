@@ -93,10 +93,10 @@ def test_site_down_inspects_the_live_deployment_not_the_newest(world: World) -> 
     assert world.doubles_called() == []
 
 
-def test_site_down_stops_when_vercels_api_refuses_the_token(world: World) -> None:
+def test_site_down_carries_on_when_vercels_api_refuses_the_token(world: World) -> None:
     out = world.run("site-down", host="localhost", fields={"cause": "provider"},
                     env={"VERCEL_TOKEN": "revoked-token"})
-    assert out.exit_code == 1
+    assert out.exit_code == 6  # on to triage (tests/test_library_fixes_vercel.py), not success
     assert out.status_of("deployments") == "failed"
     assert "401" in out.step("deployments").error
     assert "revoked-token" not in out.step("deployments").error

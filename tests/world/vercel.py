@@ -4,23 +4,31 @@ Vercel documents them (https://vercel.com/docs/rest-api) — not as the runbooks
 - every request needs `Authorization: Bearer <token>` (401 otherwise) and, for a team
   project, `?teamId=<team>` (403 without it: the token alone does not pick the team);
 - `GET /v9/projects/{idOrName}`: the project, its `targets.production` (the live deployment);
-- `GET /v6/deployments?projectId=&target=&state=&limit=`: `{"deployments": [...],
-  "pagination": {...}}`, newest first, each with `uid`, `url`, `state`, `readyState`,
-  `target`, `created`, `meta`;
+- `GET /v6/deployments?projectId=&target=&state=&since=&until=&limit=`: `{"deployments":
+  [...], "pagination": {...}}`, newest first, each with `uid`, `url`, `state`, `readyState`,
+  `target`, `created`, `meta`; `since`/`until` keep the deployments created after/before
+  that JavaScript timestamp (milliseconds);
 - `GET /v13/deployments/{idOrUrl}`: one deployment (`id`, `url`, `readyState`, `target`...);
 - `POST /v10/projects/{projectId}/promote/{deploymentId}`: point production at an existing
   READY deployment (201); 400 for a deployment that is not READY or not the project's;
-- `POST /v13/deployments` with `{"name", "deploymentId", "target": "production"}`: redeploy
-  (a new deployment built from that one, with the project's current environment);
+- `POST /v13/deployments`: `name` is required ("the project name used in the deployment
+  URL") and `project` ("the target project identifier … overrides name") picks the project
+  by id or name; without `project`, `name` must be the project's *name* (Vercel would deploy
+  to, or make, a project of that name: the stand-in refuses an unknown one with 400 rather
+  than invent a project). With `{"name", "project", "deploymentId", "target"}`: redeploy (a
+  new deployment built from that one, with the current environment of its target);
 - `GET /v10/projects/{idOrName}/env`, `POST /v10/projects/{idOrName}/env?upsert=true`,
   `PATCH /v9/projects/{idOrName}/env/{id}` (`{"value"}`: edit in place, targets kept),
-  `DELETE /v9/projects/{idOrName}/env/{id}`: environment variables (values never listed);
+  `DELETE /v9/projects/{idOrName}/env/{id}`: environment variables (values never listed); one
+  key may have several entries whose `target`s do not overlap (a production value and a
+  preview value), and a new entry conflicts only with one of its key sharing a target;
 - `POST /v1/edge-cache/invalidate-by-tags?projectIdOrName=` with `{"tags": [...] | "a,b",
   "target"?}` and `.../dangerously-delete-by-tags`: the CDN cache forgets those tags;
-- `POST /v13/deployments` with `{"name", "target", "gitSource": {"type": "github", "org",
-  "repo", "ref"}}`: a new build from git; it answers `readyState: QUEUED`, is BUILDING on the
-  next read and READY (or ERROR, `fail_next_build()`) on the one after; a READY production
-  build goes live (the project's production domains are assigned automatically);
+- `POST /v13/deployments` with `{"name", "project", "target", "gitSource": {"type":
+  "github", "org", "repo", "ref"}}`: a new build from git; it answers `readyState: QUEUED`,
+  is BUILDING on the next read and READY (or ERROR, `fail_next_build()`) on the one after; a
+  READY production build goes live (the project's production domains are assigned
+  automatically);
 - `PATCH /v9/projects/{idOrName}` with `{"resourceConfig": {"functionDefaultRegions",
   "functionDefaultTimeout", "functionDefaultMemoryType"}}` (what `vercel project update
   --function-region/--function-cpu` sends): the project's function defaults, which a
@@ -131,8 +139,10 @@ class VercelAPI:
     def fail_next_build(self) -> None:
         self.build_fails = True
 
-    def env_value(self, key: str) -> str | None:
-        return next((e["value"] for e in self.envs if e["key"] == key), None)
+    def env_value(self, key: str, target: str = "production") -> str | None:
+        """The value `key` has in `target` (the entry whose targets include it)."""
+        return next((e["value"] for e in self.envs
+                     if e["key"] == key and target in e["target"]), None)
 
     def _go_live(self, dep: dict[str, Any]) -> None:
         self.production = dep["uid"]
@@ -176,7 +186,9 @@ class VercelAPI:
                      if query.get("projectId") in (None, *project_ok)
                      and (not query.get("target") or d["target"] == query["target"])
                      and (not query.get("state")
-                          or d["state"] in query["state"].split(","))]
+                          or d["state"] in query["state"].split(","))
+                     and (not query.get("since") or d["created"] > int(query["since"]))
+                     and (not query.get("until") or d["created"] < int(query["until"]))]
             found = found[:int(query.get("limit", 20))]
             return 200, {"deployments": [_public(d) for d in found],
                          "pagination": {"count": len(found), "next": None, "prev": None}}
@@ -227,14 +239,18 @@ class VercelAPI:
         return 404, _error("not_found", "The requested path was not found")
 
     def _redeploy(self, payload: dict[str, Any]) -> tuple[int, Any]:
+        refused = _project_refused(payload)
+        if refused:
+            return refused
         source = self.find(str(payload.get("deploymentId", "")))
-        if payload.get("name") not in (PROJECT["name"], PROJECT["id"]) or not source:
-            return 400, _error("bad_request", "name and an existing deploymentId are required")
+        if not source:
+            return 400, _error("bad_request", "an existing deploymentId is required")
         n = len(self.deployments)
         dep = _deployment(f"dpl_redeploy{n:04d}", f"web-redeploy{n:04d}-vocavision.vercel.app",
                           0, healthy=source["healthy"], sha=source["meta"]["githubCommitSha"],
                           target=payload.get("target"))
-        dep["env"] = {e["key"]: e["value"] for e in self.envs}  # built with the env of now
+        environment = dep["target"] or "preview"  # built with the env of now, for its target
+        dep["env"] = {e["key"]: e["value"] for e in self.envs if environment in e["target"]}
         dep["resourceConfig"] = dict(self.resource_config)  # and the function defaults
         self.deployments.insert(0, dep)
         if dep["target"] == "production":
@@ -242,12 +258,13 @@ class VercelAPI:
         return 200, _public(dep, full=True)
 
     def _git_deploy(self, payload: dict[str, Any]) -> tuple[int, Any]:
+        refused = _project_refused(payload)
+        if refused:
+            return refused
         git = payload.get("gitSource")
-        if payload.get("name") not in (PROJECT["name"], PROJECT["id"]) or not isinstance(
-                git, dict) or git.get("type") != "github" or not all(
+        if not isinstance(git, dict) or git.get("type") != "github" or not all(
                 isinstance(git.get(k), str) and git[k] for k in ("org", "repo", "ref")):
-            return 400, _error("bad_request", "name and gitSource {type, org, repo, ref} "
-                               "are required")
+            return 400, _error("bad_request", "gitSource {type, org, repo, ref} is required")
         if git["repo"] != "vocavision" or git["org"] != "vocavision":
             return 400, _error("incorrect_git_source_info", "The repository is not connected "
                                "to this project")
@@ -340,7 +357,10 @@ class VercelAPI:
                 if not isinstance(item, dict) or not {"key", "value", "type", "target"} <= \
                         item.keys():
                     return 400, _error("bad_request", "key, value, type and target are required")
-                old = next((e for e in self.envs if e["key"] == item["key"]), None)
+                targets = item["target"] if isinstance(item["target"], list) else [
+                    item["target"]]
+                old = next((e for e in self.envs if e["key"] == item["key"]
+                            and set(e["target"]) & set(targets)), None)
                 if old and query.get("upsert") != "true":
                     return 400, _error("ENV_ALREADY_EXISTS",
                                        f"A variable with the name `{item['key']}` already exists")
@@ -369,6 +389,22 @@ class VercelAPI:
             self.envs.remove(env)
             return 200, {k: v for k, v in env.items() if k != "value"}
         return 405, _error("method_not_allowed", "Method not allowed")
+
+
+def _project_refused(payload: dict[str, Any]) -> tuple[int, Any] | None:
+    """`name` is required; `project` (id or name) overrides it; `name` alone names the project
+    by its name, never its id. None when the payload targets this project."""
+    name, project = payload.get("name"), payload.get("project")
+    if not isinstance(name, str) or not name:
+        return 400, _error("bad_request", "Invalid request: missing required property `name`")
+    if project is not None:
+        if project not in (PROJECT["id"], PROJECT["name"]):
+            return 404, _error("not_found", "Project not found")
+        return None
+    if name != PROJECT["name"]:
+        return 400, _error("bad_request", f"No project named `{name}` (the deployment's `name` "
+                           "is a project name; send `project` to pick one by id)")
+    return None
 
 
 def _public(dep: dict[str, Any], *, full: bool = False, aliased: bool = False) -> dict[str, Any]:
