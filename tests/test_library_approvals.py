@@ -90,7 +90,7 @@ def test_locking_a_compromised_account_revokes_sessions_and_google_sign_in(
     assert ended["lock_accounts"]["status"] == "succeeded", locked.stdout[-3000:]
     assert ended["verify_locked"]["status"] == "succeeded"
     row = ended["lock_accounts"]["result"]["rows"][0]
-    assert (row["sessions_revoked"], row["oauth_links_removed"]) == (2, 1)
+    assert (row["session_rows_deleted"], row["oauth_links_removed"]) == (2, 1)
     assert world.sql("SELECT password_hash FROM users WHERE id = 'user_123'") == [(None,)]
     assert world.sql("SELECT count(*) FROM sessions WHERE user_id = 'user_123'") == [(0,)]
     assert world.sql("SELECT count(*) FROM accounts WHERE user_id = 'user_123'") == [(0,)]
