@@ -2,60 +2,34 @@
 runbooks as documents (`vvrun docs`).
 
 GitHub-flavoured: tables, fenced blocks, `> [!WARNING]` alerts. Deterministic: the same input
-gives the same bytes, so a committed document can be checked for staleness.
+gives the same bytes, so a committed document can be checked for staleness. Every piece of
+runbook text goes through `vvrun.ui.markdown_text`, so none can change the document around it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from vvrun.language.model import Runbook, Step
 from vvrun.plan.diff import PlanDiff
 from vvrun.plan.model import Plan, PlannedStep
 from vvrun.plan.render import fallback, show_value
+from vvrun.text.controls import visible
 from vvrun.text.durations import format_duration
+from vvrun.ui.markdown_text import (
+    alert,
+    block,
+    cell,
+    code,
+    comment_text,
+    fence,
+    inline,
+    prose,
+    quote,
+)
 from vvrun.ui.plan_text import approvers_text, unified
 
 COMMENT_MARKER = "<!-- vvrun-plan -->"
-
-
-# -- Markdown building blocks ----------------------------------------------------------------
-
-
-def code(text: str) -> str:
-    """Inline code that survives backticks in `text`."""
-    text = str(text).replace("\n", " ")
-    runs = [len(r) for r in re.findall(r"`+", text)]
-    ticks = "`" * (max(runs, default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
-
-
-def cell(text: str) -> str:
-    """Text made safe for one table cell."""
-    return str(text).replace("|", "\\|").replace("\n", "<br>")
-
-
-def fence(body: str, language: str = "") -> list[str]:
-    runs = [len(r) for r in re.findall(r"`{3,}", body)]
-    ticks = "`" * max(3, max(runs, default=0) + 1)
-    return [f"{ticks}{language}", *body.rstrip("\n").splitlines(), ticks]
-
-
-def alert(kind: str, lines: Sequence[str]) -> list[str]:
-    out = [f"> [!{kind}]"]
-    for line in lines:
-        out += [f"> {part}".rstrip() for part in line.splitlines() or [""]]
-    return out
-
-
-def quote(text: str) -> list[str]:
-    return [f"> {line}".rstrip() for line in text.strip().splitlines()]
-
-
-def anchor(name: str) -> str:
-    return re.sub(r"[^a-z0-9 -]", "", name.lower()).replace(" ", "-")
 
 
 def _language(lang: str) -> str:
@@ -72,7 +46,7 @@ def render_plans_markdown(plans: Sequence[Plan], diffs: Sequence[PlanDiff | None
     for plan in plans:
         locks = ", ".join(code(k) for k in plan.locks)
         out.append(
-            f"| {code(plan.name)} {cell(plan.title)} | {len(plan.steps)} | "
+            f"| {code(plan.name)} {cell(inline(plan.title))} | {len(plan.steps)} | "
             f"{_bold_if(plan.danger_steps)} | {plan.confirmations} | {plan.manual_steps} | "
             f"{cell(locks)} |"
         )
@@ -84,7 +58,8 @@ def render_plans_markdown(plans: Sequence[Plan], diffs: Sequence[PlanDiff | None
         diff = diffs[i] if i < len(diffs) else None
         out += ["", "---", ""]
         out += _plan_section(plan, diff)
-    return "\n".join(out).rstrip("\n") + "\n"
+    # the pieces are made visible one by one; this is for the renderer's own text
+    return visible("\n".join(out).rstrip("\n") + "\n")
 
 
 def _bold_if(n: int) -> str:
@@ -92,21 +67,21 @@ def _bold_if(n: int) -> str:
 
 
 def _plan_section(plan: Plan, diff: PlanDiff | None) -> list[str]:
-    out = [f"### {code(plan.name)} — {plan.title}", "", f"File: {code(plan.path)}", ""]
+    out = [f"### {code(plan.name)} — {inline(plan.title)}", "", f"File: {code(plan.path)}", ""]
     if plan.description:
         out += [*quote(plan.description), ""]
     if diff is not None:
         out += _diff_section(diff)
     if plan.warnings:
-        out += [*alert("WARNING", plan.warnings), ""]
+        out += [*alert("WARNING", [inline(w) for w in plan.warnings]), ""]
     if plan.inputs:
         out += ["| Input | Value | Source |", "|---|---|---|"]
-        out += [f"| {code(i.name)} | {cell(code(i.display))} | {cell(i.source)}"
+        out += [f"| {code(i.name)} | {cell(code(i.display))} | {cell(inline(i.source))}"
                 f"{' (secret)' if i.secret else ''} |" for i in plan.inputs]
         out.append("")
     if plan.connections:
         out += ["| Connection | Kind | Target |", "|---|---|---|"]
-        out += [f"| {code(c.name)} | {c.kind} | {cell(code(c.target))} |"
+        out += [f"| {code(c.name)} | {cell(inline(c.kind))} | {cell(code(c.target))} |"
                 for c in plan.connections]
         out.append("")
     out += [f"Locks: {', '.join(code(k) for k in plan.locks)}", ""]
@@ -124,10 +99,10 @@ def _diff_section(diff: PlanDiff) -> list[str]:
     out = [f"#### Changes from {code(diff.old.path)}", ""]
     if diff.empty:
         return [*out, "No change in what the runbook does.", ""]
-    out += [f"- {cell(h)}" for h in diff.header]
-    out += [f"- **added** step {s.number}. {code(s.id)} — {s.title}" for s in diff.added]
-    out += [f"- **removed** step {code(s.id)} — {s.title}" for s in diff.removed]
-    out += [f"- **changed** step {new.number}. {code(new.id)} — {new.title}"
+    out += [f"- {cell(inline(h))}" for h in diff.header]
+    out += [f"- **added** step {s.number}. {code(s.id)} — {inline(s.title)}" for s in diff.added]
+    out += [f"- **removed** step {code(s.id)} — {inline(s.title)}" for s in diff.removed]
+    out += [f"- **changed** step {new.number}. {code(new.id)} — {inline(new.title)}"
             for _, new in diff.changed]
     out += [f"- **moved** step {code(new.id)}: {old.number} → {new.number}"
             for old, new in diff.moved]
@@ -148,13 +123,13 @@ def plan_step_markdown(step: PlannedStep) -> list[str]:
         badges.append("✋ **manual**")
     if step.will_run is False:
         badges.append("⏭️ skipped")
-    head = f"#### {step.number}. {code(step.id)} — {step.title}"
+    head = f"#### {step.number}. {code(step.id)} — {inline(step.title)}"
     out = [head + (" · " + " · ".join(badges) if badges else ""), ""]
     meta = [code(step.type)]
     if step.target:
         meta.append(f"on {code(step.target)}")
     if step.timeout:
-        meta.append(f"timeout {step.timeout}")
+        meta.append(f"timeout {inline(step.timeout)}")
     if step.idempotent:
         meta.append("idempotent")
     if step.tags:
@@ -163,7 +138,7 @@ def plan_step_markdown(step: PlannedStep) -> list[str]:
     if step.description:
         out += [*quote(step.description), ""]
     if step.when:
-        out += [f"**When** {code(step.when)} — {step.condition}", ""]
+        out += [f"**When** {code(step.when)} — {inline(step.condition)}", ""]
     if step.for_each:
         out += [f"**For each** item of {code(step.for_each)}", ""]
     cautions = []
@@ -172,16 +147,16 @@ def plan_step_markdown(step: PlannedStep) -> list[str]:
     if step.type_to_confirm:
         cautions.append(f"The operator must type {code(step.type_to_confirm)} to go on.")
     if step.approvers > 1 or step.approvers_group:
-        cautions.append(f"Needs **{approvers_text(step)}**, each signing with an SSH key "
-                        f"(another operator runs `vvrun approve RUN {step.id}`).")
+        cautions.append(f"Needs **{inline(approvers_text(step))}**, each signing with an SSH "
+                        f"key (another operator runs {code(f'vvrun approve RUN {step.id}')}).")
     if cautions:
         out += [*alert("CAUTION", cautions), ""]
     out += _step_action(step)
-    extras = [f"- {n}" for n in step.notes]
+    extras = [f"- {inline(n)}" for n in step.notes]
     if step.retry:
-        extras.append(f"- retry: {step.retry}")
+        extras.append(f"- retry: {inline(step.retry)}")
     if step.watch:
-        extras.append(f"- watch: every {step.watch}")
+        extras.append(f"- watch: every {inline(step.watch)}")
     extras += [f"- expect: {code(e)}" for e in step.expect]
     extras += [f"- output {code(k)}: {code(v)}" for k, v in step.outputs]
     if step.on_failure != "abort":
@@ -189,21 +164,21 @@ def plan_step_markdown(step: PlannedStep) -> list[str]:
     if extras:
         out += [*extras, ""]
     if step.warnings:
-        out += [*alert("WARNING", step.warnings), ""]
+        out += [*alert("WARNING", [inline(w) for w in step.warnings]), ""]
     return out
 
 
 def _step_action(step: PlannedStep) -> list[str]:
     out: list[str] = []
     if step.type == "confirm":
-        out += [f"Asks: **{step.confirm_prompt}**", ""]
+        out += [f"Asks: **{prose(step.confirm_prompt)}**", ""]
         if step.on_no and step.on_no != "abort":
-            out += [f"A no: {step.on_no}.", ""]
+            out += [f"A no: {inline(step.on_no)}.", ""]
         return out
     if step.type == "manual":
-        out += [step.instructions or "", ""]
+        out += [block(step.instructions or ""), ""]
         if step.checklist:
-            out += [*(f"- [ ] {item}" for item in step.checklist), ""]
+            out += [*(f"- [ ] {inline(item)}" for item in step.checklist), ""]
         out += _record_lines(step.record)
         if step.verify:
             out += ["Then checks:", "", *fence(step.verify), ""]
@@ -223,7 +198,7 @@ def _record_lines(record: Sequence) -> list[str]:
     for f in record:
         line = f"- {code(f.name)}"
         if f.description:
-            line += f" — {f.description}"
+            line += f" — {inline(f.description)}"
         if getattr(f, "choices_from", None):  # a runbook's field: choices from data
             line += f" (one of {code('⟨' + f.choices_from + '⟩')})"
         elif f.choices:
@@ -242,14 +217,15 @@ def _record_lines(record: Sequence) -> list[str]:
 def render_runbook_doc(runbook: Runbook, source: str) -> str:
     """A runbook as a document for people: what it is for, its inputs, and every step with the
     commands as written. `source` is the runbook's path as the reader should see it."""
-    out = [f"<!-- Generated by `vvrun docs` from {source}. Do not edit by hand: edit the "
-           "runbook and run `vvrun docs` again. -->", "", f"# {runbook.title}", ""]
+    out = [f"<!-- Generated by `vvrun docs` from {comment_text(source)}. Do not edit by hand: "
+           "edit the runbook and run `vvrun docs` again. -->", "", f"# {inline(runbook.title)}",
+           ""]
     meta = [code(runbook.name), f"source {code(source)}"]
     if runbook.tags:
         meta.append("tags " + ", ".join(code(t) for t in runbook.tags))
     out += [" · ".join(meta), ""]
     if runbook.description:
-        out += [runbook.description.strip(), ""]
+        out += [block(runbook.description.strip()), ""]
     danger = sum(1 for s in runbook.steps if s.danger)
     out += [f"{len(runbook.steps)} steps"
             + (f", {danger} of them dangerous (each asks for confirmation)" if danger else "")
@@ -262,7 +238,8 @@ def render_runbook_doc(runbook: Runbook, source: str) -> str:
             + ", ".join(code(k) for k in locks) + ".", ""]
     out += ["## Steps", ""]
     out += _doc_steps(runbook.steps, runbook, "")
-    return "\n".join(out).rstrip("\n") + "\n"
+    # the pieces are made visible one by one; this is for the renderer's own text
+    return visible("\n".join(out).rstrip("\n") + "\n")
 
 
 def _doc_steps(steps: Sequence[Step], runbook: Runbook, prefix: str) -> list[str]:
@@ -290,7 +267,8 @@ def _doc_inputs(runbook: Runbook) -> list[str]:
             default = "—"
         else:
             default = "**required**"
-        notes = [inp.description.strip()] if inp.description else []
+        notes = (["<br>".join(inline(line) for line in inp.description.strip().split("\n"))]
+                 if inp.description else [])
         if inp.env:
             notes.append(f"from {code('$' + inp.env)} when not given")
         if inp.secret:
@@ -299,7 +277,7 @@ def _doc_inputs(runbook: Runbook) -> list[str]:
             notes.append(f"must match {code(inp.pattern)}")
         if inp.choices:
             notes.append("one of " + ", ".join(code(str(c)) for c in inp.choices))
-        out.append(f"| {code(inp.name)} | {inp.type} | {cell(default)} | "
+        out.append(f"| {code(inp.name)} | {inline(inp.type)} | {cell(default)} | "
                    f"{cell('<br>'.join(notes))} |")
     return [*out, ""]
 
@@ -310,16 +288,17 @@ def _doc_connections(runbook: Runbook) -> list[str]:
     out = ["## Connections", "", "| Name | Kind | Target |", "|---|---|---|"]
     for c in runbook.connections.values():
         target = c.settings.get("url") or c.settings.get("base_url") or ""
-        out.append(f"| {code(c.name)} | {c.kind} | {cell(code(str(target)))} |")
+        out.append(f"| {code(c.name)} | {cell(inline(c.kind))} | {cell(code(str(target)))} |")
     return [*out, ""]
 
 
 def _doc_step(number: int | str, step: Step, runbook: Runbook) -> list[str]:
     if step.type == "group":
-        out = [f"### {number}. {step.title or step.id}", "", " · ".join(
-            [code(step.id), code("group")]), "", step.spec.summary(step.for_each) + ".", ""]
+        out = [f"### {number}. {inline(step.title or step.id)}", "", " · ".join(
+            [code(step.id), code("group")]), "", inline(step.spec.summary(step.for_each)) + ".",
+            ""]
         if step.description:
-            out += [step.description.strip(), ""]
+            out += [block(step.description.strip()), ""]
         if step.when:
             out += [f"**Only when** {code(step.when)}", ""]
         return out + [f"- output {code(k)} = {code(v)}" for k, v in step.outputs.items()] + [""]
@@ -330,7 +309,7 @@ def _doc_step(number: int | str, step: Step, runbook: Runbook) -> list[str]:
         badges.append("⚠️ **danger**")
     if step.type == "manual":
         badges.append("✋ **manual**")
-    out = [f"### {number}. {title}" + (" · " + " · ".join(badges) if badges else ""), ""]
+    out = [f"### {number}. {inline(title)}" + (" · " + " · ".join(badges) if badges else ""), ""]
     meta = [code(step.id), code(step.type)]
     if step.timeout:
         meta.append(f"timeout {format_duration(step.timeout.seconds)}")
@@ -338,7 +317,7 @@ def _doc_step(number: int | str, step: Step, runbook: Runbook) -> list[str]:
         meta.append("tags " + ", ".join(code(t) for t in step.tags))
     out += [" · ".join(meta), ""]
     if step.description:
-        out += [step.description.strip(), ""]
+        out += [block(step.description.strip()), ""]
     if step.when:
         out += [f"**Only when** {code(step.when)}", ""]
     if step.for_each:
@@ -354,17 +333,18 @@ def _doc_step(number: int | str, step: Step, runbook: Runbook) -> list[str]:
     if step.type == "confirm" and spec.type_to_confirm:
         cautions.append(f"The operator must type {code(spec.type_to_confirm)} to go on.")
     if step.approvers > 1 or step.approvers_group:
-        cautions.append(f"Needs **{approvers_text(step)}** (`vvrun approve RUN {step.id}`).")
+        cautions.append(f"Needs **{inline(approvers_text(step))}** "
+                        f"({code(f'vvrun approve RUN {step.id}')}).")
     if cautions:
         out += [*alert("CAUTION", cautions), ""]
     if step.type == "confirm":
-        out += [f"Asks: **{spec.prompt.strip()}**", ""]
+        out += [f"Asks: **{prose(spec.prompt.strip())}**", ""]
         if spec.on_no != "abort":
             out += ["A no lets the run go on.", ""]
     elif step.type == "manual":
-        out += [spec.instructions.strip(), ""]
+        out += [block(spec.instructions.strip()), ""]
         if spec.checklist:
-            out += [*(f"- [ ] {item}" for item in spec.checklist), ""]
+            out += [*(f"- [ ] {inline(item)}" for item in spec.checklist), ""]
         out += _record_lines(spec.record)
         if spec.verify is not None:
             check = fallback(spec.verify.type, spec.verify.spec, None, runbook.connections)
@@ -374,7 +354,7 @@ def _doc_step(number: int | str, step: Step, runbook: Runbook) -> list[str]:
     else:
         out += [*fence(desc.body or desc.summary, _language(desc.language)), ""]
         if desc.notes:
-            out += [*(f"- {n}" for n in desc.notes), ""]
+            out += [*(f"- {inline(n)}" for n in desc.notes), ""]
     extras = [f"- expect {code(e)}" for e in step.expect]
     extras += [f"- output {code(k)} = {code(v)}" for k, v in step.outputs.items()]
     if step.retry is not None and (step.retry.attempts > 1 or step.retry.until):
