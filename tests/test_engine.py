@@ -235,12 +235,12 @@ def test_for_each_on_a_non_list_fails_clearly(tmp_path: Path) -> None:
         title: Loop
         steps:
           - id: each
-            for_each: "5"
+            for_each: "5 + 0"
             shell: echo {{ item }}
-    """)
+    """)  # a constant `5` is a validate error now; an expression reaches the run's own check
     out = Runner().run(rb)
     assert out.status == "failed"
-    assert out.step("each").error == "for_each `5` gave int, not a list"
+    assert out.step("each").error == "for_each `5 + 0` gave int, not a list"
 
 
 def test_danger_with_yes_is_audited_and_without_terminal_pauses(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from vvrun.errors import Location, Problem
 from vvrun.identity.schema import parse_approvers
 from vvrun.language.load import Loaded
 from vvrun.language.model import (
+    MAX_BACKOFF,
     Connection,
     Duration,
     Group,
@@ -201,13 +202,24 @@ def _ssh_url(s: Mapping[str, Any]) -> str:
     return f"ssh://{where}" + (f":{s['port']}" if s.get("port") is not None else "")
 
 
+def _duration(value: Any, default: Duration | None = None) -> Duration | None:
+    """A duration the schema has checked; a bad one (its problem is reported by the schema,
+    e.g. under `defaults:`, which every step inherits) leaves the default."""
+    try:
+        return Duration.parse(value)
+    except ValueError:
+        return default
+
+
 def _retry(raw: Any) -> Retry | None:
     if not isinstance(raw, dict):
         return None
+    backoff = raw.get("backoff", 1)
     return Retry(
         attempts=int(raw.get("attempts", 1)),
-        delay=Duration.parse(raw.get("delay", 1)),
-        backoff=float(raw.get("backoff", 1)),
+        delay=_duration(raw.get("delay", 1), Duration(1.0)) or Duration(1.0),
+        backoff=float(backoff) if isinstance(backoff, int | float) and 1 <= backoff <= MAX_BACKOFF
+        else 1.0,
         until=raw.get("until"),
         on_exhausted=raw.get("on_exhausted", "fail"),
     )
@@ -217,7 +229,7 @@ def _repeat(raw: Any) -> Repeat | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("until"), str):
         return None
     return Repeat(until=raw["until"], max=int(raw.get("max", 10)),
-                  delay=Duration.parse(raw.get("delay", 0)),
+                  delay=_duration(raw.get("delay", 0)) or Duration(0.0),
                   on_exhausted=raw.get("on_exhausted", "fail"))
 
 
@@ -259,8 +271,8 @@ def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: tuple[Any, 
         title=raw.get("title"),
         description=raw.get("description"),
         when=str(when).lower() if isinstance(when, bool) else when,
-        timeout=Duration.parse(timeout) if timeout is not None else None,
-        grace=Duration.parse(grace) if grace is not None else None,
+        timeout=_duration(timeout) if timeout is not None else None,
+        grace=_duration(grace) if grace is not None else None,
         retry=_retry(raw.get("retry", defaults.get("retry"))),
         expect=(expect,) if isinstance(expect, str) else tuple(expect),
         outputs=dict(raw.get("outputs") or {}),
@@ -270,7 +282,7 @@ def _step(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: tuple[Any, 
         approvers=approvers.count,
         approvers_group=approvers.group,
         tags=tuple(raw.get("tags", ())),
-        watch=Duration.parse(watch) if watch is not None else None,
+        watch=_duration(watch) if watch is not None else None,
         for_each=raw.get("for_each"),
         confirm_each=bool(raw.get("confirm_each", False)),
         where=where,

@@ -18,6 +18,12 @@ from vvrun.text.suggest import closest
 
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
+_DIGITS = re.compile(r"[+-]?[0-9]+")  # ASCII only: `int("١٢٣")` is 123, and no --var means it
+
+# name → (value, where it is written) for each value of the last `--vars-file` read: a problem
+# with one of them is shown at its line in that file, whatever copies of the values callers make
+# (a value given again with --var is another object, and is the --var's)
+_FROM_FILE: dict[str, tuple[Any, Location]] = {}
 
 
 def parse_vars(pairs: list[str] | tuple[str, ...], vars_file: str | None) -> dict[str, Any]:
@@ -27,6 +33,7 @@ def parse_vars(pairs: list[str] | tuple[str, ...], vars_file: str | None) -> dic
     values from a file keep their YAML types.
     """
     values: dict[str, Any] = {}
+    _FROM_FILE.clear()
     if vars_file is not None:
         values.update(_read_vars_file(vars_file))
     for pair in pairs:
@@ -72,7 +79,16 @@ def _read_vars_file(path: str) -> dict[str, Any]:
         raise UsageError(message, where=first.where, hint=hint)
     if loaded.data is None:
         return {}
+    for key, value in loaded.data.items():
+        line, column = loaded.positions.value((key,)) or (None, None)
+        _FROM_FILE[str(key)] = (value, Location(path, line, column))
     return {str(k): v for k, v in loaded.data.items()}
+
+
+def _given_where(name: str, raw: Any) -> tuple[str, Location | None]:
+    """Where a given value came from: its line in the `--vars-file`, or `--var`."""
+    value, where = _FROM_FILE.get(name, (None, None))
+    return ("--vars-file", where) if where is not None and value is raw else ("--var", None)
 
 
 def resolve_inputs(
@@ -94,16 +110,20 @@ def resolve_inputs(
         name = unknown[0]
         close = closest(name, list(runbook.inputs))
         declared = ", ".join(runbook.inputs) or "none"
+        source, where = _given_where(name, given[name])
         raise UsageError(
             f"unknown input '{name}' (runbook '{runbook.name}' declares: {declared})",
-            where=Location(runbook.path),
-            hint=f"did you mean '{close}'?" if close else "remove the --var, or declare the "
-            "input under `inputs:`",
+            where=where or Location(runbook.path),
+            hint=f"did you mean '{close}'?" if close else f"remove it from the {source}, or "
+            "declare the input under `inputs:`",
         )
     values: dict[str, Any] = {}
     for name, spec in runbook.inputs.items():
         if name in given:
-            raw, source = given[name], "--var"
+            raw = given[name]
+            source, where = _given_where(name, raw)
+            values[name] = coerce(spec, raw, source=source, where=where)
+            continue
         elif spec.env and spec.env in environ:
             raw, source = _arg(environ[spec.env], f"${spec.env}"), f"${spec.env}"
         elif spec.has_default:
@@ -124,12 +144,17 @@ def resolve_inputs(
     return values
 
 
-def coerce(spec: Input, raw: Any, *, source: str = "--var") -> Any:
-    """The value converted to the input's type and checked against pattern and choices."""
+def coerce(spec: Input, raw: Any, *, source: str = "--var",
+           where: Location | None = None) -> Any:
+    """The value converted to the input's type and checked against pattern and choices.
+    `where`: where the value is written (a `--vars-file` line); else the input's declaration."""
     shown = "***" if spec.secret else repr(raw)
-    where = spec.where
+    where = where or spec.where
 
     def bad(what: str, hint: str) -> UsageError:
+        if source == "--vars-file":  # the example as the file writes it
+            hint = f"in {where.file}, write " + hint.replace(f"--var {spec.name}=",
+                                                             f"{spec.name}: ")
         return UsageError(f"input '{spec.name}' ({source}) {what}, got {shown}",
                           where=where, hint=hint)
 
@@ -158,7 +183,7 @@ def coerce(spec: Input, raw: Any, *, source: str = "--var") -> Any:
     for item in value if isinstance(value, list) else [value]:
         if spec.pattern is not None and not re.search(spec.pattern, _scalar_text(item)):
             raise bad(f"must match the pattern {spec.pattern!r}",
-                      spec.description or f"see the input's `pattern` in {where}")
+                      spec.description or f"see the input's `pattern` in {spec.where}")
         if spec.choices is not None and item not in spec.choices and not any(
             _scalar_text(item) == _scalar_text(c) for c in spec.choices
         ):
@@ -180,9 +205,12 @@ def _integer(raw: Any) -> int | None:
         return raw
     if isinstance(raw, float):
         return int(raw) if raw.is_integer() else None
+    text = str(raw).strip().replace("_", "")
+    if not _DIGITS.fullmatch(text):
+        return None
     try:
-        return int(str(raw).strip().replace("_", ""))
-    except ValueError:
+        return int(text)
+    except ValueError:  # more digits than Python converts
         return None
 
 
@@ -195,6 +223,8 @@ def _number(raw: Any) -> int | float | None:
     as_int = _integer(text)
     if as_int is not None:
         return as_int
+    if not text.isascii():  # `float("١.٥")` is 1.5; only ASCII digits make a number
+        return None
     try:
         value = float(text)
     except ValueError:

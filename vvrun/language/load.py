@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import yaml
+from yaml.composer import Composer
+from yaml.events import AliasEvent
 
 from vvrun.errors import Location, Problem
+from vvrun.language.positions import Path, Positions, content_start
 from vvrun.language.source import (
     LIMIT_ENV,
     MAX_BYTES,
@@ -30,14 +33,23 @@ from vvrun.language.source import (
     read_source,
     show_size,
 )
+from vvrun.language.yaml_errors import (
+    MAX_DEPTH,
+    Refused,
+    reader_error,
+    syntax_error,
+    syntax_hint,
+)
 
-__all__ = ["MAX_BYTES", "Loaded", "Positions", "iter_paths", "load_bytes", "load_file"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "Loaded", "Positions", "iter_paths", "load_bytes", "load_file"]
 
-MAX_DEPTH = 40  # nesting levels of mappings and lists
 MAX_NODES = 100_000  # values after alias expansion (a "billion laughs" stops here)
 MAX_ALIASES = 200  # uses of `*anchor` in one file
+# characters that aliases repeat: a 200 KB string used 2,000 times is 400 MB for every later
+# pass (schema, templates, masking) though the file is small; as much again as a file may hold
+MAX_REPEATED = 1_000_000
 
-Path = tuple[str | int, ...]
+Where = tuple[int, int]
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
@@ -45,10 +57,49 @@ _TAG = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge")}
 
 
+class _Alias:
+    """An `*alias` in the node tree: the node it repeats and where the alias is written."""
+
+    __slots__ = ("node", "where")
+
+    def __init__(self, node: yaml.Node, where: Where):
+        self.node, self.where = node, where
+
+
 class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """PyYAML's (C, when present) safe loader with YAML 1.2 core resolution."""
+    """PyYAML's (C, when present) safe loader with YAML 1.2 core resolution.
+
+    The tree is composed in Python from the C parser's events (about 0.4 ms more for a
+    40-step runbook): the C composer hands back an alias as the anchored node itself, so a
+    problem inside a repeated value could only be shown at the anchor, and it recurses
+    without a bound of its own.
+    """
 
     yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
+    get_single_node = Composer.get_single_node
+    compose_document = Composer.compose_document
+    compose_scalar_node = Composer.compose_scalar_node
+    compose_sequence_node = Composer.compose_sequence_node
+    compose_mapping_node = Composer.compose_mapping_node
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.anchors: dict[str, yaml.Node] = {}
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            return _Alias(Composer.compose_node(self, parent, index),
+                          (event.start_mark.line + 1, event.start_mark.column + 1))
+        self.depth += 1
+        if self.depth > MAX_DEPTH + 1:  # the builder says it for aliased nesting too
+            raise Refused(f"nesting deeper than {MAX_DEPTH} levels", event.start_mark.line + 1,
+                           event.start_mark.column + 1, "flatten the structure", "yaml-depth")
+        try:
+            return Composer.compose_node(self, parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _resolver(tag: str, pattern: str, first: str) -> None:
@@ -68,49 +119,6 @@ _resolver("merge", r"^(?:<<)$", "<")
 
 
 @dataclass
-class Positions:
-    """Where each value (and each mapping key) starts, by path: 1-based (line, column)."""
-
-    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    # for string scalars: (style, first content line, indent) to place an offset inside them
-    blocks: dict[Path, tuple[str | None, int, int]] = field(default_factory=dict)
-
-    def value(self, path: Path) -> tuple[int, int] | None:
-        """The position of the value at `path`, or of its nearest ancestor that has one."""
-        path = tuple(path)
-        while path:
-            pos = self.values.get(path)
-            if pos is not None:
-                return pos
-            path = path[:-1]
-        return self.values.get(())
-
-    def key(self, path: Path) -> tuple[int, int] | None:
-        """The position of the key naming `path` (falls back to the value's)."""
-        return self.keys.get(tuple(path)) or self.value(path)
-
-    def at_offset(self, path: Path, text: str, offset: int) -> tuple[int, int] | None:
-        """The position of character `offset` of the string value at `path`."""
-        path = tuple(path)
-        base = self.values.get(path)
-        block = self.blocks.get(path)
-        if base is None:
-            return self.value(path)
-        if block is None:
-            return base
-        style, first_line, indent = block
-        before = text[:offset]
-        nl = before.count("\n")
-        col = offset - (before.rfind("\n") + 1)
-        if style == "|":
-            return first_line + nl, indent + col + 1
-        if nl == 0:
-            return base[0], base[1] + col + (1 if style in ("'", '"') else 0)
-        return base
-
-
-@dataclass
 class Loaded:
     """A loaded file: its data (None when it could not be loaded) and what went wrong."""
 
@@ -120,14 +128,6 @@ class Loaded:
     positions: Positions = field(default_factory=Positions)
     texts: dict[Path, str] = field(default_factory=dict)  # scalars that became numbers/bools
     problems: list[Problem] = field(default_factory=list)
-
-
-class _Refused(Exception):
-    def __init__(self, message: str, line: int | None, column: int | None, hint: str | None,
-                 code: str):
-        super().__init__(message)
-        self.message, self.line, self.column, self.hint, self.code = (
-            message, line, column, hint, code)
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -140,12 +140,12 @@ def _scalar(node: yaml.ScalarNode, where: tuple[int, int]) -> Any:
         return text
     if tag == _TAG + "null":
         if text not in ("", "~", "null", "Null", "NULL"):
-            raise _Refused(f"{text!r} is not null", *where, "remove the `!!null` tag", "yaml-tag")
+            raise Refused(f"{text!r} is not null", *where, "remove the `!!null` tag", "yaml-tag")
         return None
     if tag == _TAG + "bool":
         low = text.lower()
         if low not in ("true", "false"):
-            raise _Refused(f"{text!r} is not a boolean", *where, "write true or false", "yaml-tag")
+            raise Refused(f"{text!r} is not a boolean", *where, "write true or false", "yaml-tag")
         return low == "true"
     if tag == _TAG + "int":
         sign = -1 if text.startswith("-") else 1
@@ -157,7 +157,7 @@ def _scalar(node: yaml.ScalarNode, where: tuple[int, int]) -> Any:
                 return sign * int(digits[2:], 8)
             return sign * int(digits, 10)
         except ValueError:
-            raise _Refused(f"{text!r} is not an integer", *where, "remove the `!!int` tag",
+            raise Refused(f"{text!r} is not an integer", *where, "remove the `!!int` tag",
                            "yaml-tag") from None
     if tag == _TAG + "float":
         low = text.lower().lstrip("+")
@@ -168,7 +168,7 @@ def _scalar(node: yaml.ScalarNode, where: tuple[int, int]) -> Any:
         try:
             return float(text)
         except ValueError:
-            raise _Refused(f"{text!r} is not a number", *where, "remove the `!!float` tag",
+            raise Refused(f"{text!r} is not a number", *where, "remove the `!!float` tag",
                            "yaml-tag") from None
     raise AssertionError(tag)  # tags are checked before
 
@@ -176,81 +176,89 @@ def _scalar(node: yaml.ScalarNode, where: tuple[int, int]) -> Any:
 class _Builder:
     """Turns a composed node tree into plain data, filling the positions table."""
 
-    def __init__(self, loaded: Loaded, lines: list[str]):
+    def __init__(self, loaded: Loaded):
         self.loaded = loaded
         self.positions = loaded.positions
-        self.lines = lines
         self.nodes = 0
         self.aliases = 0
-        self.seen: set[int] = set()
+        self.repeated = 0  # characters of text that aliases repeat
 
-    def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
-        where = _mark(node)
+    def build(self, node: Any, path: Path, depth: int, alias_at: Where | None = None) -> Any:
+        """`alias_at`: inside a value an `*alias` repeats, the alias's position, where every
+        problem with that value is reported (the anchor's text is not where it was used)."""
+        if isinstance(node, _Alias):
+            alias_at = alias_at or node.where
+            node, again = node.node, True
+        else:
+            again = False
+        where = alias_at or _mark(node)
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise _Refused(
-                f"the document expands to more than {MAX_NODES} values (aliases of aliases?)",
-                *where, "use fewer `*alias` references; a runbook does not need an alias bomb",
-                "yaml-aliases")
+            if self.aliases:
+                raise Refused(
+                    f"the document expands to more than {MAX_NODES:,} values through its "
+                    "aliases", *where, "use fewer `*alias` references (an alias of a list of "
+                    "aliases multiplies); a runbook does not need an alias bomb", "yaml-aliases")
+            raise Refused(f"the file holds more than {MAX_NODES:,} values", *where,
+                           "split it into several runbooks", "yaml-size")
         if depth > MAX_DEPTH:
-            raise _Refused(f"nesting deeper than {MAX_DEPTH} levels", *where,
+            raise Refused(f"nesting deeper than {MAX_DEPTH} levels", *where,
                            "flatten the structure (or a `*alias` refers to its own anchor)",
                            "yaml-depth")
-        if id(node) in self.seen and not isinstance(node, yaml.ScalarNode):
-            self.aliases += 1
-            if self.aliases > MAX_ALIASES:
-                raise _Refused(f"more than {MAX_ALIASES} alias uses", *where,
-                               "write the values out; aliases this many are hard to review",
-                               "yaml-aliases")
-        self.seen.add(id(node))
+        if again:
+            self._alias(where)
+        if alias_at and isinstance(node, yaml.ScalarNode):
+            self.repeated += len(node.value)
+            if self.repeated > MAX_REPEATED:
+                raise Refused(f"aliases repeat more than {MAX_REPEATED:,} characters of text",
+                               *where, "write a long value once (an input's default, say) "
+                               "instead of repeating it with `*alias`", "yaml-aliases")
         if node.tag not in _ALLOWED_TAGS:
-            raise _Refused(
+            raise Refused(
                 f"the tag {node.tag.replace(_TAG, '!!')!r} is not allowed",
                 *where, "runbooks use plain YAML values only: remove the tag (quote the value "
                 "if it should be text)", "yaml-tag")
         self.positions.values[path] = where
         if isinstance(node, yaml.ScalarNode):
             value = _scalar(node, where)
-            if isinstance(value, str):
-                self._record_block(node, path, where)
-            elif not node.style and value is not None:
+            if isinstance(value, str) and not alias_at:  # a repeat is shown at its alias
+                self.positions.blocks[path] = (node.style or None, content_start(
+                    self.positions.text, node.start_mark.index, node.style))
+            elif not isinstance(value, str) and not node.style and value is not None:
                 self.loaded.texts[path] = node.value
             return value
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        return self._mapping(node, path, depth)
+            return [self.build(item, (*path, i), depth + 1, alias_at)
+                    for i, item in enumerate(node.value)]
+        return self._mapping(node, path, depth, alias_at)
 
-    def _record_block(self, node: yaml.ScalarNode, path: Path, where: tuple[int, int]) -> None:
-        style = node.style
-        if style == "|":
-            first = where[0] + 1
-            indent = 0
-            for line in self.lines[first - 1 :]:
-                if line.strip():
-                    indent = len(line) - len(line.lstrip(" "))
-                    break
-                first += 1
-            self.positions.blocks[path] = (style, first, indent)
-        else:
-            self.positions.blocks[path] = (style or None, where[0], where[1])
+    def _alias(self, where: Where) -> None:
+        self.aliases += 1
+        if self.aliases > MAX_ALIASES:
+            raise Refused(f"more than {MAX_ALIASES} alias uses", *where,
+                           "write the values out; aliases this many are hard to review",
+                           "yaml-aliases")
 
-    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int,
+                 alias_at: Where | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         first_seen: dict[str, tuple[int, int]] = {}
         merged: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key_where = _mark(key_node)
+            key_where = alias_at or _mark(key_node)
             if key_node.tag == _TAG + "merge":
-                merged.update(self._merge(value_node, path, depth))
+                merged.update(self._merge(value_node, path, depth, alias_at))
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _Refused("a mapping key must be a plain word, not a list or mapping",
+                raise Refused("a mapping key must be a plain word, not a list or mapping",
                                *key_where, "use a simple key like `name:`", "yaml-key")
             if key_node.tag not in _ALLOWED_TAGS:
-                raise _Refused(f"the tag {key_node.tag.replace(_TAG, '!!')!r} is not allowed",
+                raise Refused(f"the tag {key_node.tag.replace(_TAG, '!!')!r} is not allowed",
                                *key_where, "remove the tag", "yaml-tag")
             key = key_node.value  # the key as written: `on:` is "on", `1:` is "1"
             if key in first_seen:
+                if alias_at:
+                    continue  # reported where the anchor's text is
                 first = first_seen[key]
                 self.loaded.problems.append(Problem(
                     f"duplicate key '{key}' (first at line {first[0]})",
@@ -261,78 +269,26 @@ class _Builder:
                 continue
             first_seen[key] = key_where
             self.positions.keys[(*path, key)] = key_where
-            out[key] = self.build(value_node, (*path, key), depth + 1)
+            out[key] = self.build(value_node, (*path, key), depth + 1, alias_at)
         for key, value in merged.items():
             out.setdefault(key, value)
         return out
 
-    def _merge(self, node: yaml.Node, path: Path, depth: int) -> dict[str, Any]:
+    def _merge(self, node: Any, path: Path, depth: int,
+               alias_at: Where | None) -> dict[str, Any]:
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         out: dict[str, Any] = {}
         for src in sources:
+            at = alias_at
+            if isinstance(src, _Alias):  # `<<: *base`: its values are repeated text too
+                self._alias(src.where)
+                src, at = src.node, at or src.where
             if not isinstance(src, yaml.MappingNode):
-                raise _Refused("`<<` merges mappings only", *_mark(src),
+                raise Refused("`<<` merges mappings only", *(at or _mark(src)),
                                "write `<<: *anchor` where the anchor is a mapping", "yaml-merge")
-            for key, value in self._mapping(src, path, depth + 1).items():
+            for key, value in self._mapping(src, path, depth + 1, at).items():
                 out.setdefault(key, value)
         return out
-
-
-_SYNTAX_HINTS = (
-    ("mapping values are not allowed", "a value containing ': ' must be quoted"),
-    ("found character '\\t'", "indent with spaces; YAML forbids tabs"),
-    ("tab character", "indent with spaces; YAML forbids tabs"),
-    ("found undefined alias", "define the `&anchor` before using `*anchor`"),
-    ("expected a single document", "a runbook is one document: remove the `---` separators"),
-    ("could not find expected ':'", "check the indentation and that every key ends with ':'"),
-    ("found unexpected end of stream", "a quote or bracket is not closed"),
-    ("while scanning a quoted scalar", "a quote is not closed"),
-    ("did not find expected key", "check the indentation of this line and the one before"),
-    ("exceeded maximum nesting depth", f"flatten the structure (at most {MAX_DEPTH} levels)"),
-)
-
-
-def _syntax_hint(message: str) -> str:
-    for needle, hint in _SYNTAX_HINTS:
-        if needle in message:
-            return hint
-    return "check the YAML syntax around this position (quotes, indentation, colons)"
-
-
-#: errors whose problem mark is where PyYAML gave up (often the end of the file or the next
-#: line), while the context mark is where the mistake is: an unclosed quote, a key with no ':'
-_AT_CONTEXT = ("while scanning a quoted scalar", "while scanning a simple key",
-               "while scanning a double-quoted scalar", "while scanning a single-quoted scalar")
-
-
-_SHOWN = 100  # characters of the source line shown under a syntax error
-
-
-def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> _Refused:
-    """A YAML syntax error at the line and column of the mistake, with that source line and a
-    caret under the column, and a hint (`tab` when a tab is the cause)."""
-    mark = exc.problem_mark or exc.context_mark
-    if exc.context_mark is not None and (exc.context or "") in _AT_CONTEXT:
-        mark = exc.context_mark
-    message = " ".join(p for p in (exc.context, exc.problem) if p)
-    hint = _syntax_hint(str(exc))
-    if mark is None:
-        return _Refused(f"YAML syntax: {message}", None, None, hint, "yaml-syntax")
-    lines = text.splitlines()
-    source = lines[mark.line] if mark.line < len(lines) else ""
-    column = mark.column
-    if len(source) > _SHOWN:  # show the part of a huge line around the mistake, not all of it
-        start = max(0, min(column - _SHOWN // 2, len(source) - _SHOWN))
-        source, column = source[start : start + _SHOWN], column - start
-    if "\t" in source[: max(column, len(source) - len(source.lstrip()))]:
-        hint = "this line is indented with a tab: YAML allows only spaces"
-    if source.strip():
-        number = str(mark.line + 1)
-        # tabs shown as one space each, so the caret stays under the column
-        message += (f"\n  {number} | {source.replace(chr(9), ' ')}"
-                    f"\n  {' ' * len(number)} | {' ' * column}^")
-    return _Refused(f"YAML syntax: {message}", mark.line + 1, mark.column + 1, hint,
-                    "yaml-syntax")
 
 
 #: what each kind of document is, for the messages that name it
@@ -344,8 +300,8 @@ _KINDS = {
 _CODES = {"file-size": "yaml-size", "encoding": "yaml-encoding"}
 
 
-def _refused(exc: SourceRefused) -> _Refused:
-    return _Refused(exc.message, exc.line, exc.column, exc.hint, _CODES.get(exc.code, exc.code))
+def _refused(exc: SourceRefused) -> Refused:
+    return Refused(exc.message, exc.line, exc.column, exc.hint, _CODES.get(exc.code, exc.code))
 
 
 def load_bytes(raw: bytes, path: str, *, kind: str = "runbook") -> Loaded:
@@ -354,7 +310,7 @@ def load_bytes(raw: bytes, path: str, *, kind: str = "runbook") -> Loaded:
     loaded = Loaded(path=path, source=raw)
     try:
         _load_into(loaded, raw, kind)
-    except _Refused as exc:
+    except Refused as exc:
         loaded.data = None
         loaded.problems.append(Problem(exc.message, Location(path, exc.line, exc.column),
                                        hint=exc.hint, code=exc.code))
@@ -393,25 +349,27 @@ def _load_into(loaded: Loaded, raw: bytes, kind: str) -> None:
     ):
         if kind != "runbook":
             return
-        raise _Refused("the file is empty", 1, 1,
+        raise Refused("the file is empty", 1, 1,
                        "a runbook starts with `version: 1`, `name:`, `title:` and `steps:`",
                        "yaml-empty")
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, text) from None
+        raise syntax_error(exc, text) from None
+    except yaml.reader.ReaderError as exc:
+        raise reader_error(exc, text) from None
     except yaml.YAMLError as exc:
-        raise _Refused(f"YAML: {exc}", 1, 1, _syntax_hint(str(exc)), "yaml-syntax") from None
+        raise Refused(f"YAML: {exc}", 1, 1, syntax_hint(str(exc)), "yaml-syntax") from None
     except RecursionError:  # the pure-Python composer on absurd nesting
-        raise _Refused(f"nesting deeper than {MAX_DEPTH} levels", 1, 1,
+        raise Refused(f"nesting deeper than {MAX_DEPTH} levels", 1, 1,
                        "flatten the structure", "yaml-depth") from None
     finally:
         loader.dispose()
     if node is None:
         if kind != "runbook":
             return
-        raise _Refused("the file is empty", 1, 1, "a runbook starts with `version: 1`",
+        raise Refused("the file is empty", 1, 1, "a runbook starts with `version: 1`",
                        "yaml-empty")
     if kind != "value" and not isinstance(node, yaml.MappingNode):
         shape = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
@@ -419,8 +377,9 @@ def _load_into(loaded: Loaded, raw: bytes, kind: str) -> None:
                 "`steps: [...]`") if kind == "runbook" else "write one `name: value` per line"
         message = (f"the top level is {shape}, not a mapping" if kind == "runbook" else
                    f"{what} must hold a mapping of name: value, not {shape}")
-        raise _Refused(message, *_mark(node), hint, "yaml-top")
-    loaded.data = _Builder(loaded, text.splitlines()).build(node, (), 0)
+        raise Refused(message, *_mark(node), hint, "yaml-top")
+    loaded.positions.text = text
+    loaded.data = _Builder(loaded).build(node, (), 0)
 
 
 def iter_paths(data: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:

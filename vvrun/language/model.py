@@ -65,6 +65,11 @@ class Connection:
     where: Location = field(default_factory=Location)
 
 
+# Each retry wait at most this many times the one before: a larger factor is not a backoff but
+# "try once more much later", and with many attempts the waits overflow any clock.
+MAX_BACKOFF = 10
+
+
 @dataclass(frozen=True)
 class Retry:
     """How a step is tried again: attempts, delay and backoff, `until`, `on_exhausted`."""

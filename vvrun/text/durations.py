@@ -23,6 +23,12 @@ from typing import Any
 MISSING = "–"  # what a duration that is not known (yet) reads as
 HINT = "write it like 500ms, 30s, 5m, 1h, 1h30m or a number of seconds"
 
+# The longest duration a runbook may write (a timeout, a retry delay, a watch interval). A step
+# that should wait longer than a month is a mistake, not a plan; and far above it the clocks
+# that wait (time.sleep, select, datetime arithmetic, a driver's milliseconds) overflow.
+MAX_SECONDS = 30 * 86400
+LIMIT = "30 d"  # MAX_SECONDS as messages write it
+
 _UNITS = {
     "ms": 0.001, "msec": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
     "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
@@ -87,10 +93,10 @@ def parse_duration(value: Any) -> float:
         if math.isnan(value) or math.isinf(value) or value < 0:
             raise ValueError(f"not a duration: {value!r} (a duration is a finite number "
                              "of seconds, 0 or more)")
-        return float(value)
+        return _bounded(value, value)  # compared before float(): a huge int would overflow
     plain = _PLAIN.match(value)
     if plain:
-        return float(plain.group(1))
+        return _bounded(float(plain.group(1)), value)
     total, seen, pos = 0.0, set(), 0
     for match in _PART.finditer(value):
         if match.start() != pos:
@@ -106,4 +112,11 @@ def parse_duration(value: Any) -> float:
         pos = match.end()
     if not seen or value[pos:].strip():
         raise ValueError(f"not a duration: {value!r} ({HINT})")
-    return total
+    return _bounded(total, value)
+
+
+def _bounded(seconds: float, written: Any) -> float:
+    if not seconds <= MAX_SECONDS:  # `not <=`: a 400-digit number parses as inf
+        raise ValueError(f"not a duration: {written!r} (longer than {LIMIT}, the longest "
+                         "a runbook may wait)")
+    return float(seconds)

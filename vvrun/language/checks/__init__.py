@@ -44,6 +44,7 @@ def run_checks(built: Built, *, warnings: bool = True) -> list[Problem]:
         structure.connection(c, at, step)
         structure.step_keys(c, at, step)
         structure.loop_confirmation(c, at, step)
+        structure.loop_items(c, at, step)
         structure.record_choices(c, at, step)
         notify.secrets_where_they_belong(c, at, step)
         if step.type == "redis":

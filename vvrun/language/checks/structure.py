@@ -169,13 +169,47 @@ def loop_confirmation(c: Checker, at: Path, step: Step) -> None:
               hint="remove `confirm_each`, or add what it needs")
 
 
+def loop_items(c: Checker, at: Path, step: Step) -> None:
+    """`for_each` gives a list (or a mapping, looped as key/value pairs): a constant that is
+    neither — `42`, `'abc'`, `true` — would fail every run, so it fails validation instead."""
+    if not isinstance(step.for_each, str):
+        return
+    from jinja2 import TemplateSyntaxError, nodes
+
+    from vvrun.language.templates import parse_template
+
+    try:
+        body = parse_template(step.for_each, expression=True).body
+    except TemplateSyntaxError:
+        return  # an expression-syntax problem already
+    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
+        return
+    expr = body[0].nodes[0]
+    if isinstance(expr, nodes.Const):
+        kind = ("empty" if expr.value is None else "true or false" if isinstance(
+            expr.value, bool) else "text" if isinstance(expr.value, str) else "a number")
+        c.add(f"for_each `{step.for_each}` is always {kind}, never a list", (*at, "for_each"),
+              code="for-each", hint="give an expression that gives a list, like "
+              "`steps.find.result.rows`, `inputs.hosts` or `[1, 2, 3]`")
+
+
 def record_choices(c: Checker, at: Path, step: Step) -> None:
-    """A manual field's `choices` is a list, or one `{{ expression }}` that gives one."""
+    """A manual field's `choices` is a list, or one `{{ expression }}` that gives one; each
+    field has its own name (answers are kept by name: a second one would overwrite the first)."""
     if step.type != "manual" or not isinstance(step.raw.get("manual"), dict):
         return
     from vvrun.steps.manual import CHOICES_EXPRESSION  # only runbooks with manual steps load it
 
+    names: dict[str, int] = {}
     for i, f in enumerate(step.raw["manual"].get("record") or ()):
+        name = f.get("name") if isinstance(f, dict) else f
+        if isinstance(name, str) and name in names:
+            c.add(f"the field '{name}' is recorded twice (first as item {names[name] + 1} of "
+                  "`record`)", (*at, "manual", "record", i), code="duplicate-field",
+                  hint="give each field its own name: the answer is kept as "
+                  f"result.fields.{name}")
+        elif isinstance(name, str):
+            names[name] = i
         choices = f.get("choices") if isinstance(f, dict) else None
         if isinstance(choices, str) and not CHOICES_EXPRESSION.fullmatch(choices):
             c.add("`choices` is a list, or one `{{ expression }}` giving a list",

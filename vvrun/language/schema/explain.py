@@ -13,6 +13,7 @@ from typing import Any
 from vvrun.errors import Location, Problem
 from vvrun.language.load import Loaded
 from vvrun.language.schema import document as S
+from vvrun.language.schema.durations import duration_problems, out_of_range
 from vvrun.language.schema.step_keys import DURATION_PATTERN
 from vvrun.text.suggest import closest
 
@@ -192,6 +193,10 @@ def _rewrite(ctx: _Context, error: Any, prefix: tuple[Any, ...]) -> None:
         ctx.add(f"{name} needs at least {n} item{'s' if n != 1 else ''}", path,
                 hint="a runbook needs at least one step" if path == ("steps",) else None,
                 code="bad-value")
+    elif keyword in ("minimum", "maximum") and "maximum" in schema:  # one message for both
+        message, hint = out_of_range(name, schema, keyword, value,
+                                     ctx.loaded.texts.get(path, repr(value)))
+        ctx.add(message, path, hint=hint, code="bad-value")
     elif keyword in ("minimum", "exclusiveMinimum", "maximum"):
         op = {"minimum": "at least", "exclusiveMinimum": "more than", "maximum": "at most"}
         ctx.add(f"{name} must be {op[keyword]} {error.validator_value}, not {value!r}", path,
@@ -369,6 +374,8 @@ def validate(loaded: Loaded) -> tuple[list[Problem], frozenset[tuple[Any, ...]]]
                 ctx.add(f"connection '{name}' must be a mapping, not {_kind(conn)}",
                         ("connections", name), hint="write `postgres: <url>`, `redis: <url>` "
                         "or `http: {base_url: ...}` under it", code="bad-type")
+    for path, message, hint in duration_problems(data, frozenset(ctx.bad_paths), _field):
+        ctx.add(message, path, hint=hint, code="bad-value")
     return ctx.problems, frozenset(ctx.bad_paths)
 
 

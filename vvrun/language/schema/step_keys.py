@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from vvrun.identity.schema import APPROVERS_SCHEMA
-from vvrun.text.durations import SCHEMA_PATTERN
+from vvrun.language.model import MAX_BACKOFF
+from vvrun.text.durations import LIMIT, MAX_SECONDS, SCHEMA_PATTERN
 
 ID_PATTERN = "^[a-z][a-z0-9_]*$"
 DURATION_PATTERN = SCHEMA_PATTERN  # the one grammar, shared with the parser
@@ -17,8 +18,9 @@ def duration(description: str, examples: list[Any] | None = None) -> dict[str, A
         "type": ["string", "number"],
         "pattern": DURATION_PATTERN,
         "minimum": 0,
+        "maximum": MAX_SECONDS,  # text is held to it after the schema (`schema.durations`)
         "description": description
-        + " A duration: `500ms`, `30s`, `5m`, `1h`, `1h30m`, or seconds.",
+        + f" A duration: `500ms`, `30s`, `5m`, `1h`, `1h30m`, or seconds; at most {LIMIT}.",
         "examples": examples or ["30s", "5m"],
     }
 
@@ -47,8 +49,9 @@ RETRY = {
         "attempts": {"type": "integer", "minimum": 1, "default": 1,
                      "description": "How many times to run the step at most."},
         "delay": duration("Wait between attempts.", ["2s"]),
-        "backoff": {"type": "number", "minimum": 1, "default": 1,
-                    "description": "Multiply the delay by this after each attempt."},
+        "backoff": {"type": "number", "minimum": 1, "maximum": MAX_BACKOFF, "default": 1,
+                    "description": "Multiply the delay by this after each attempt (at most "
+                    f"{MAX_BACKOFF}; the longest wait must stay within {LIMIT})."},
         "until": expression("Poll: repeat (within `attempts`) until this expression about "
                              "`result` holds.", ["result.value == 0"]),
         "on_exhausted": {"type": "string", "enum": ["fail", "continue"], "default": "fail",

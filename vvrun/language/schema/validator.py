@@ -157,10 +157,12 @@ class Validator:
 
     def _number(self, inst: float, schema: Mapping[str, Any], path: tuple[Any, ...]
                 ) -> Iterator[Error]:
-        if "minimum" in schema and inst < schema["minimum"]:
+        # `not >=` and `not <=`: YAML's `.nan` is no number JSON can hold, and it is neither
+        # below a minimum nor above a maximum; a bounded number must be a real one
+        if "minimum" in schema and not inst >= schema["minimum"]:
             yield Error("minimum", schema["minimum"], inst, schema, path,
                         f"{inst!r} is less than the minimum of {schema['minimum']!r}")
-        if "maximum" in schema and inst > schema["maximum"]:
+        if "maximum" in schema and not inst <= schema["maximum"]:
             yield Error("maximum", schema["maximum"], inst, schema, path,
                         f"{inst!r} is greater than the maximum of {schema['maximum']!r}")
         if "exclusiveMinimum" in schema and inst <= schema["exclusiveMinimum"]:
