@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import connections, run_step
 from vvrun.engine.context import evaluate
 from vvrun.errors import RunbookError, StepFailed
-from vvrun.language.templates import Templater, TemplateRenderError
+from vvrun.language.templates import Templater, TemplateRefused, TemplateRenderError
 
 SQL_PAYLOADS = ["1; DROP TABLE {t}; --", "' OR '1'='1", "$$;DROP TABLE {t};$$",
                 "x'); DROP TABLE {t}; --", "\\'; DROP TABLE {t}; --"]
@@ -172,9 +172,9 @@ def test_an_escape_that_only_a_run_can_see_is_refused_with_exit_2() -> None:
                                     "2 ** 100000", "'ab' * 600000"])
 def test_pathological_expressions_fail_fast(source: str) -> None:
     tpl = Templater({"inputs": {}})
-    with pytest.raises(TemplateRenderError) as err:
+    with pytest.raises(TemplateRefused) as err:  # the runbook is wrong: exit 2, as a plan's
         tpl.expr(source)
-    assert "too large" in str(err.value)
+    assert err.value.exit_code == 2 and "is refused" in str(err.value)
 
 
 def test_power_is_left_associative_in_jinja_and_small_enough() -> None:

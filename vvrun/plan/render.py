@@ -76,8 +76,8 @@ def describe_step(
         try:
             desc = (describe(render(spec, t, conns))  # type: ignore[misc]
                     if own else _plain(step_type, spec, t, conns))
-        except (SideEffectBlocked, TemplateRefused):
-            raise
+        except (SideEffectBlocked, TemplateRefused, MemoryError, RecursionError):
+            raise  # a refusal (exit 2) is never "shown as written", nor is running out
         except DependsOn as exc:
             depends = depends or exc.path
             continue

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from vvrun.language.checks.context import (
@@ -19,7 +20,7 @@ from vvrun.language.checks.context import (
 )
 from vvrun.language.load import iter_paths
 from vvrun.language.model import Step
-from vvrun.language.templates import has_template, refusals
+from vvrun.language.templates import ENV, has_template, refusals
 from vvrun.language.templates.lookup import refused
 from vvrun.text.suggest import closest
 
@@ -145,6 +146,19 @@ def expression(c: Checker, path: Path, value: str) -> list[tuple[str, ...]] | No
 def sandbox(c: Checker, path: Path, value: str, *, expression: bool) -> None:
     """What the sandbox would refuse at run time is an error now, where it is written."""
     for name, why in refusals(value, expression=expression):
+        if why.startswith("unknown "):  # a filter or test that is not there (`random`)
+            m = re.search(r"(?:\||\bis\s+(?:not\s+)?)\s*(" + re.escape(name) + r")\b", value)
+            kind = "filter" if why.startswith("unknown filter") else "test"
+            known = sorted(k for k in (ENV.filters if kind == "filter" else ENV.tests)
+                           if k.isidentifier())
+            c.add(why, path, code=f"unknown-{kind}", offset=m.start(1) if m else None,
+                  hint=None if "did you mean" in why else f"the {kind}s: {', '.join(known)}")
+            continue
+        if why.startswith("`{%"):  # include, import, extends: nothing to read
+            m = re.search(r"\{%[-+]?\s*(" + name + r")\b", value)
+            c.add(why, path, code="template-tag", offset=m.start(1) if m else None,
+                  hint="write the text in the step itself (or pass it as an input)")
+            continue
         at = value.find(name)
         c.add(why, path, code="sandbox", offset=at if at >= 0 else None,
               hint="templates read inputs, env, steps and run by key, and change values "

@@ -1,6 +1,8 @@
 """Sandboxed Jinja2 templates and expressions, with escaping chosen by where a value lands.
 
     environment.py  the one sandboxed environment; compile once, cached by source
+    allowed.py      the filters and globals templates may call (an allow-list), with their checks
+    budget.py       the budget of one render: loop turns, text and list sizes, all it builds
     filters.py      vvrun's filters (`ident`, `raw`, `host`, `b64encode`) and Unknown pass-through
     values.py       what a render produces: SqlText (bound values), Ident, Raw
     unknown.py      what only a run can know, for plans: Unknown, DependsOn

@@ -13,6 +13,7 @@ from jinja2 import StrictUndefined, Undefined
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+import vvrun.language.templates.allowed as allowed
 import vvrun.language.templates.budget as budget
 from vvrun.errors import RunbookError, StepFailed
 from vvrun.language.templates.filters import (
@@ -117,7 +118,8 @@ class SandboxEnvironment(KeyFirst, ImmutableSandboxedEnvironment):
         return super().format_string(s, *args, **kwargs)  # type: ignore[no-any-return]
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        # A budget for pathological expressions: `9**9**9` or `'a'*10**9` must fail fast.
+        # A budget for pathological expressions: `9**9**9` or `'a'*10**9` must fail fast, as
+        # the budget's own refusal (exit 2 in a plan as in a run), never as a plain error.
         if operator_ == "**":
             if (
                 isinstance(left, int)
@@ -125,7 +127,7 @@ class SandboxEnvironment(KeyFirst, ImmutableSandboxedEnvironment):
                 and abs(right) > MAX_POWER_EXPONENT
                 and abs(left) > 1
             ):
-                raise SecurityError(f"{left} ** {right} is too large to compute")
+                raise budget.OverBudget(f"{left} ** {right} is too large to compute")
             return operator.pow(left, right)
         if operator_ == "*":
             for seq, n in ((left, right), (right, left)):
@@ -134,16 +136,26 @@ class SandboxEnvironment(KeyFirst, ImmutableSandboxedEnvironment):
                     and isinstance(n, int)
                     and len(seq) * n > MAX_SEQUENCE_PRODUCT
                 ):
-                    raise SecurityError("the result of `*` would be too large")
-            return operator.mul(left, right)
+                    raise budget.OverBudget(
+                        f"the result of `*` would hold {len(seq) * n} items or characters, "
+                        f"more than the {MAX_SEQUENCE_PRODUCT} a template may build")
+            return budget.bounded(operator.mul(left, right))
         if operator_ == "+":
             if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
                 budget.check_sizes(len(left), len(right))
+                return budget.bounded(operator.add(left, right))
             return operator.add(left, right)
         if operator_ == "%":
             budget.check_format(left)
-            return operator.mod(left, right)
+            return budget.bounded(operator.mod(left, right))
         return super().call_binop(context, operator_, left, right)
+
+    def _load_template(self, name: Any, globals: Any) -> Any:
+        # `{% include %}`, `{% import %}`, `{% extends %}`: `validate` says so where they are
+        # written (`names.refusals`); a template that reaches here anyway is refused, not
+        # shown "as written" in a plan.
+        raise SecurityError(f"{{% include/import/extends %}} of {name!r}: a runbook's "
+                            "templates cannot read other templates or files")
 
 
 def finalize(value: Any) -> Any:
@@ -160,9 +172,7 @@ def make_environment() -> SandboxEnvironment:
     # runbooks have YAML comments, so template comments take a spelling nobody writes by chance.
     env = SandboxEnvironment(undefined=VvrunUndefined, finalize=finalize, autoescape=False,
                        comment_start_string="{##", comment_end_string="##}")
-    env.globals.update({"range": budget.bounded_range, budget.LOOP: budget.loop,
-                        budget.SIZED: budget.sized})
-    budget.guard_filters(env.filters)
+    allowed.restrict(env)  # Jinja's filters and globals: only the listed ones, in the budget
     env.filters["ident"] = lambda v: Ident(str(v))
     env.filters["raw"] = lambda v: Raw(str(v))
     env.filters["host"] = host
@@ -177,7 +187,7 @@ def make_environment() -> SandboxEnvironment:
                  "splitlines"):
         env.filters[name] = keeps_unknown(env.filters[name], name)
     for name, fn in list(env.filters.items()):  # what a filter makes of a secret is a secret
-        env.filters[name] = propagating(fn)
+        env.filters[name] = allowed.counted(propagating(fn))
     return env
 
 

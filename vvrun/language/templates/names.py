@@ -12,6 +12,7 @@ from jinja2 import TemplateSyntaxError, nodes
 
 from vvrun.language.templates.environment import ENV
 from vvrun.language.templates.lookup import INSTEAD, refused
+from vvrun.text.suggest import closest
 
 
 @lru_cache(maxsize=4096)
@@ -34,6 +35,7 @@ def referenced_names(source: str, *, expression: bool = False) -> tuple[tuple[st
 def template_names(ast: nodes.Node) -> tuple[tuple[str, ...], ...]:
     """The paths a parsed template reads (see `referenced_names`)."""
     local = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    local |= {n.name for n in ast.find_all(nodes.Macro)}
     if any(True for _ in ast.find_all(nodes.For)):
         local.add("loop")
     local |= set(ENV.globals)
@@ -111,16 +113,32 @@ def has_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value or "{##" in value)
 
 
+TAGS: dict[type[nodes.Node], str] = {nodes.Include: "include", nodes.Import: "import",
+                                     nodes.FromImport: "from", nodes.Extends: "extends"}
+
+
 @lru_cache(maxsize=4096)
 def refusals(source: str, *, expression: bool = False) -> tuple[tuple[str, str], ...]:
     """What the sandbox will refuse in a template, found without running it: `(name, why)`
-    for Python internals (`__class__`, `mro`) and methods (`.split(',')`). Empty when the
-    source does not parse (that has its own message)."""
+    for `{% include %}` and its kind, filters and tests that do not exist (`random`), Python
+    internals (`__class__`, `mro`) and methods (`.split(',')`). Empty when the source does not
+    parse (that has its own message)."""
     try:
         ast = parse_template(source, expression)
     except TemplateSyntaxError:
         return ()
     out: list[tuple[str, str]] = []
+    for node in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        tag = TAGS[type(node)]
+        out.append((tag, f"`{{% {tag} %}}` reads another template, which a runbook's "
+                         "templates never do: there are no template files to read"))
+    for node in ast.find_all((nodes.Filter, nodes.Test)):
+        known = ENV.filters if isinstance(node, nodes.Filter) else ENV.tests
+        if node.name not in known:
+            kind = "filter" if isinstance(node, nodes.Filter) else "test"
+            close = closest(node.name, list(known))
+            out.append((node.name, f"unknown {kind} '{node.name}'"
+                        + (f" — did you mean '{close}'?" if close else "")))
     for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Call, nodes.Filter)):
         name = None
         if isinstance(node, nodes.Getattr):

@@ -78,7 +78,7 @@ class Templater:
             raise _too_large(f"template {_short(source)!r}", exc, self.where) from exc
         except SecurityError as exc:
             raise _refused(f"template {source.strip()!r}", exc, self.where) from exc
-        except (UndefinedError, TemplateError, ArithmeticError, TypeError) as exc:
+        except (UndefinedError, TemplateError, ArithmeticError, TypeError, ValueError) as exc:
             raise TemplateRenderError(
                 f"template {source.strip()!r} failed: {exc}", where=self.where
             ) from exc
@@ -226,7 +226,7 @@ class Templater:
             raise _too_large(f"expression {_short(source)!r}", exc, self.where) from exc
         except SecurityError as exc:
             raise _refused(f"expression {source!r}", exc, self.where) from exc
-        except (UndefinedError, TemplateError, ArithmeticError, TypeError) as exc:
+        except (UndefinedError, TemplateError, ArithmeticError, TypeError, ValueError) as exc:
             raise TemplateRenderError(
                 f"expression {source!r} failed: {exc}", where=self.where
             ) from exc
@@ -254,8 +254,6 @@ def _too_large(what: str, exc: budget.OverBudget, where: Location | None) -> Vvr
 
 
 def _refused(what: str, exc: SecurityError, where: Location | None) -> VvrunError:
-    if "too large" in str(exc):  # the arithmetic budget: the values, not the runbook
-        return TemplateRenderError(f"{what} failed: {exc}", where=where)
     return TemplateRefused(f"{what} is refused: {exc}", where=where,
                            hint="templates read inputs, env, steps and run by key; use a "
                            "filter to transform a value")
