@@ -379,8 +379,8 @@ class Engine:
             # an item a dangerous loop's one answer covered runs without asking again
             answered = (None if covered == digest
                         else approval.approve(self.run, step, key, action, desc, digest))
-        except KeyboardInterrupt:
-            self._interrupted_at_prompt(key)
+        except KeyboardInterrupt as exc:
+            self._interrupted_at_prompt(key, exc)
             raise
         if step.type not in ("confirm", "manual"):
             started = time.time()  # a danger step's duration is its action's, not the asking
@@ -396,9 +396,9 @@ class Engine:
             failed = self.record.failed(step, key, exc, started, digest=digest)
             self.run.raise_deferred()  # a signal as it failed: recorded, and the run stops
             return failed, exc
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if step.type in ("confirm", "manual"):  # its only effect is the asking
-                self._interrupted_at_prompt(key)
+                self._interrupted_at_prompt(key, exc)
             raise
         if step.type == "confirm" and result.get("confirmed") and answered is None:
             approval.record_confirmed(self.run, key, digest, via="prompt")
@@ -411,10 +411,10 @@ class Engine:
         stop_if_stop(step, done)
         return done, None
 
-    def _interrupted_at_prompt(self, key: str) -> None:
-        """Ctrl-C at a prompt means "not started" (SPEC §5.3): recorded as never run, so a
-        resume asks again instead of wondering whether it took effect."""
-        self._not_started(key, "Ctrl-C at its prompt", "a resume asks again", "at the prompt of")
+    def _interrupted_at_prompt(self, key: str, exc: KeyboardInterrupt) -> None:
+        """A signal at a prompt means "not started" (SPEC §5.3): a resume asks again."""
+        what = exc.what if isinstance(exc, Interrupted) else "Ctrl-C"
+        self._not_started(key, f"{what} at its prompt", "a resume asks again", "at the prompt of")
 
     def _not_started(self, key: str, why: str, then: str = "a resume runs it",
                      where: str = "before") -> None:

@@ -71,7 +71,7 @@ def lock_held(holder: LockInfo, now: float) -> LockHeld:
     """LockHeld naming the holder, and what to do about it."""
     who = f"{holder.operator} on {holder.host}"
     if holder.pid == PARKED:
-        state = "the run is paused"
+        state = "the run is paused or was interrupted, and keeps it for its resume"
         hint = (f"wait for it, resume it (`vvrun resume {holder.run_id}`), or if it is "
                 f"abandoned: `vvrun unlock {holder.key} --why TEXT`")
     elif holder_gone(holder.host, holder.pid, holder.expires_at, now):

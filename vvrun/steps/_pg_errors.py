@@ -82,7 +82,8 @@ def translate(exc: BaseException, *, sql: str, target: str, where: Location, can
     primary = (diag.message_primary if diag is not None else None) or _one_line(str(exc))
     if isinstance(exc, e.QueryCanceled):
         if cancelled:
-            return Cancelled("the query was cancelled on the server (Ctrl-C)", where=where,
+            return Cancelled("the query was cancelled on the server: the run was interrupted",
+                             where=where,
                              hint="resume the run when ready; nothing of this step was committed "
                              "unless it ran in autocommit and had already finished")
         if "statement timeout" in primary:
