@@ -77,6 +77,7 @@ def test_a_cancel_that_does_not_take_terminates_the_backend(tmp_path: Path,
         steps:
           - id: deaf
             grace: 1s
+            danger: false  # a DO block is dangerous by default; this one only sleeps
             sql: |
               DO $$
               BEGIN
