@@ -54,6 +54,7 @@ class LazyGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         # `vvrun RUNBOOK ...` is `vvrun run RUNBOOK ...`
         if args and args[0] not in COMMANDS and not args[0].startswith("-"):
+            _refuse_unknown_command(args[0])
             args = ["run", *args]
         return super().resolve_command(ctx, args)
 
@@ -61,6 +62,26 @@ class LazyGroup(click.Group):
         # help text from the table, without importing every command module
         with formatter.section("Commands"):
             formatter.write_dl([(name, entry[2]) for name, entry in COMMANDS.items()])
+
+
+def _refuse_unknown_command(word: str) -> None:
+    """`vvrun valdate ...` is a mistyped command, not a runbook called `valdate`: say so, with
+    the nearest command. A word that names an existing file still runs it (even a file named
+    like a command), and one that looks like a path (`x.yaml`, `dir/x`) is left to `run`, which
+    says the file is missing and suggests the nearest file."""
+    if os.path.lexists(word) or "/" in word or os.sep in word or "." in word:
+        return
+    from vvrun.errors import UsageError
+    from vvrun.text.suggest import closest, nearest_path
+
+    command = closest(word, COMMANDS)
+    if command is not None:
+        hint = f"did you mean '{command}'? (`vvrun --help` lists the commands)"
+    elif (near := nearest_path(word)) is not None:
+        hint = f"did you mean the runbook '{near}'?"
+    else:
+        hint = "see `vvrun --help` for the commands, or give the path of a runbook file"
+    raise UsageError(f"'{word}' is neither a command nor a runbook file", hint=hint)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

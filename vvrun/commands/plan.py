@@ -21,8 +21,10 @@ FORMATS = ("text", "markdown", "json")
 
 
 def _load(path: str) -> Any:
+    from vvrun.commands.paths import require_runbook
     from vvrun.language.pipeline import load_runbook
 
+    require_runbook(path)  # a missing file: the nearest name, as validate says it
     return load_runbook(path)
 
 

@@ -173,8 +173,10 @@ def _isatty(stream: Any) -> bool:
 
 
 def _load(path: str) -> tuple[Any, str]:
+    from vvrun.commands.paths import require_runbook
     from vvrun.language.pipeline import load_runbook
 
+    require_runbook(path)  # a missing file: the nearest name, as validate says it
     runbook = load_runbook(path)
     try:
         source = Path(path).read_text(encoding="utf-8")

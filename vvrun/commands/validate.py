@@ -7,52 +7,15 @@ loading YAML and jsonschema (tests/test_imports.py proves the imports, bench/ th
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import click
 
-from vvrun.errors import EXIT_INVALID, EXIT_OK, Location, Problem
+from vvrun.commands.paths import expand
+from vvrun.errors import EXIT_INVALID, EXIT_OK, Problem
 
 FORMATS = ("text", "json", "github")
-
-
-_CI_JOBS = re.compile(r"^jobs\s*:", re.M)
-_RUNBOOK_STEPS = re.compile(r"^steps\s*:", re.M)
-
-
-def _is_ci_workflow(path: Path) -> bool:
-    """A GitHub Actions / GitLab CI file (top-level `jobs:`, no `steps:`) kept beside runbooks,
-    such as examples/ci/: not a runbook, so a folder walk passes it over."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return False
-    return bool(_CI_JOBS.search(text)) and not _RUNBOOK_STEPS.search(text)
-
-
-def runbook_paths(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
-    """Files as given, folders expanded to their `*.yaml`/`*.yml` (recursive, sorted; hidden
-    folders and CI workflows passed over). A file named explicitly is always checked."""
-    files: list[str] = []
-    missing: list[Problem] = []
-    for path in paths:
-        p = Path(path)
-        if p.is_dir():
-            files += sorted(
-                str(f) for f in p.rglob("*")
-                if f.suffix in (".yaml", ".yml") and f.is_file()
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                and not _is_ci_workflow(f)
-            )
-        elif p.exists():  # a FIFO or a device too: the loader says what it is and refuses it
-            files.append(path)
-        else:
-            missing.append(Problem("no such file or folder", Location(path),
-                                   hint="give runbook files or folders", code="io"))
-    return files, missing
 
 
 def check_paths(paths: Sequence[str], *, strict: bool = False) -> tuple[int, list[Problem]]:
@@ -60,7 +23,7 @@ def check_paths(paths: Sequence[str], *, strict: bool = False) -> tuple[int, lis
     warnings are reported as errors."""
     from vvrun.language.pipeline import check_file
 
-    files, problems = runbook_paths(paths)
+    files, problems = expand(paths)
     for file in files:
         problems += check_file(file)[1]
     if strict:

@@ -5,11 +5,14 @@ it, its inputs and that calls never form a cycle, and attach the called runbooks
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os.path
+import stat
 from collections.abc import Callable, Iterator
 
 from vvrun.errors import Problem
 from vvrun.language.model import Group, Runbook, Step
+from vvrun.text.suggest import nearest_path
 
 Load = Callable[[str, tuple[str, ...]], tuple[Runbook | None, list[Problem]]]
 
@@ -39,10 +42,9 @@ def resolve_calls(runbook: Runbook, load: Load, stack: tuple[str, ...]
                 hint="a runbook cannot call itself, directly or through another",
                 code="runbook-cycle"))
             continue
-        if not os.path.isfile(key):
-            problems.append(Problem(f"runbook {step.spec.path!r} not found (looked for {key})",
-                                    where, hint="the path is relative to this file",
-                                    code="runbook-path"))
+        trouble = _not_a_file(step.spec.path, key)
+        if trouble is not None:
+            problems.append(Problem(trouble[0], where, hint=trouble[1], code="runbook-path"))
             continue
         callee, found = load(key, (*stack, absolute))
         errors = [p for p in found if p.severity == "error"]
@@ -56,6 +58,33 @@ def resolve_calls(runbook: Runbook, load: Load, stack: tuple[str, ...]
         callees[key] = callee
         problems += _inputs(step, callee)
     return dataclasses.replace(runbook, callees=callees), problems
+
+
+def _not_a_file(given: str, key: str) -> tuple[str, str] | None:
+    """(what is wrong, what to do) when `key` — `given`, resolved — is not a runbook file to
+    read; None when it is a regular file."""
+    relative = "the path is relative to this file"
+    at = "" if os.path.isabs(given) else f" (at {key})"
+    try:
+        mode = os.stat(key).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return (f"runbook {given!r} cannot be read{at}: {exc.strerror} (a symbolic link "
+                    "loop)", "point the link at a runbook file")
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            return f"runbook {given!r} cannot be read{at}: {exc.strerror}", relative
+        near = nearest_path(key)
+        if near is not None:  # spelt as the author spelt the path, not as it resolved
+            near = os.path.join(os.path.dirname(given), os.path.basename(near))
+        return (f"runbook {given!r} not found (looked for {key})",
+                f"did you mean {near!r}? ({relative})" if near else relative)
+    if stat.S_ISREG(mode):
+        return None
+    kind = ("a folder" if stat.S_ISDIR(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file")
+    return (f"runbook {given!r} is {kind}{at}, not a runbook file",
+            "give the path of a runbook's YAML file, relative to this file")
 
 
 def _inputs(step: Step, callee: Runbook) -> list[Problem]:
