@@ -41,6 +41,9 @@ TOUR: dict[str, int] = {
 # command -> (files that exercise it, as a glob from the repo root; a string one of them holds)
 ELSEWHERE: dict[str, tuple[str, str]] = {
     "make demo": (".ci/run", "make demo"),
+    "vvrun docs runbooks/ --out docs/runbooks": ("tests/test_docs_cmd.py", '"--out", str(out))'),
+    "vvrun docs runbooks/ --out docs/runbooks --check":
+        ("tests/test_docs_cmd.py", 'stale_docs(documents, Path("docs/runbooks"), ["runbooks"])'),
     "make test": (".ci/run", "make test"),
     "python3 -m venv .venv && .venv/bin/pip install -e '.[sandbox]'":
         ("Makefile", "installed-sandbox: EXTRA = sandbox"),
