@@ -67,15 +67,16 @@ def test_high_error_rate_with_no_error_in_the_logs_carries_on(world: World) -> N
     assert out.result("error_logs")["stdout"] == ""
 
 
-def test_high_error_rate_fails_when_vercel_refuses_the_logs(world: World) -> None:
+def test_high_error_rate_carries_on_when_vercel_refuses_the_logs(world: World) -> None:
     world.sentry.degrade()
     world.vercel._runtime_logs = lambda project, dep: (403, vercel._error(  # type: ignore[method-assign]
         "forbidden", "Not authorized to read logs"))
     out = world.run("high-error-rate", app_dir=str(world.tmp),
                     fields={"pattern": "api", "cause": "external"})
-    assert out.exit_code == 1
+    # the failure is recorded and the triage still happens; errors remain, so it escalates
+    assert out.exit_code == 1 and "escalate" in (out.error or "")
     assert out.status_of("error_logs") == "failed"  # not "no error line": the logs were unread
-    assert "triage" not in out.steps
+    assert out.status_of("triage") == "succeeded"
 
 
 def test_site_down_inspects_the_live_deployment_not_the_newest(world: World) -> None:

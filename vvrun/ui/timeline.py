@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from vvrun.results import StepResult
 from vvrun.state import RunRecord
 from vvrun.text.durations import format_duration
+from vvrun.ui import markdown_text as md
 
 #: event kinds the timeline highlights as human decisions
 DECISIONS = ("confirmed", "approved", "approval_signed", "acknowledged", "answered",
@@ -35,58 +36,71 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def describe_event(event: Mapping[str, Any]) -> str:
-    """One line saying what happened, in words where the kind is known."""
+def _tick(text: str) -> str:
+    return f"`{text}`"
+
+
+def describe_event(event: Mapping[str, Any], *, markdown: bool = False) -> str:
+    """One line saying what happened, in words where the kind is known.
+
+    With `markdown`, every recorded value (a step's error, a reason, a name the operator
+    typed) goes through `inline` and every identifier through `code`: the record holds what
+    steps printed and people typed, and none of it may change the timeline it is shown in.
+    """
+    c: Callable[[str], str] = md.code if markdown else _tick
+    t: Callable[[str], str] = md.inline if markdown else str
     kind = str(event.get("kind", "?"))
     d: Mapping[str, Any] = event.get("data") or {}
-    step = f"step `{d['step_id']}`" if d.get("step_id") else ""
-    action = f" (action {str(d['action_hash'])[:12]})" if d.get("action_hash") else ""
+    step = f"step {c(str(d['step_id']))}" if d.get("step_id") else ""
+    action = f" (action {t(str(d['action_hash'])[:12])})" if d.get("action_hash") else ""
     if kind == "run_started":
         how = "resumed" if d.get("resumed") else "started"
-        return f"run {how}" + (f": {d['runbook']}" if d.get("runbook") else "")
+        return f"run {how}" + (f": {t(str(d['runbook']))}" if d.get("runbook") else "")
     if kind == "run_ended":
-        return f"run ended: {d.get('status', '?')}" + (
-            f" — {_short(d['error'])}" if d.get("error") else "")
+        return f"run ended: {t(str(d.get('status', '?')))}" + (
+            f" — {t(_short(d['error']))}" if d.get("error") else "")
     if kind == "step_started":
-        return f"{step} started" + (f" (attempt {d['attempt']})"
+        return f"{step} started" + (f" (attempt {t(str(d['attempt']))})"
                                     if d.get("attempt", 1) not in (None, 1) else "")
     if kind == "step_ended":
-        return f"{step} {d.get('status', 'ended')}" + (
-            f" — {_short(d['error'])}" if d.get("error") else "")
+        return f"{step} {t(str(d.get('status', 'ended')))}" + (
+            f" — {t(_short(d['error']))}" if d.get("error") else "")
     if kind == "step_skipped":
-        return f"{step} skipped" + (f": {_short(d['reason'])}" if d.get("reason") else "")
+        return f"{step} skipped" + (f": {t(_short(d['reason']))}" if d.get("reason") else "")
     if kind == "confirmed":
-        by = f" by {d['by']}" if d.get("by") else ""
+        by = f" by {t(str(d['by']))}" if d.get("by") else ""
         return f"{step} confirmed{by}{action}"
     if kind == "approved":
         return f"{step} approved (second operator){action}"
     if kind == "approval_signed" and d.get("via") == "web":  # attested by the server
-        return f"{step} approved in the web console by {d.get('principal')}{action}"
+        return f"{step} approved in the web console by {t(str(d.get('principal')))}{action}"
     if kind == "approval_signed":  # the record's claim; resume verifies the signature
-        return (f"{step} approval signed as {d.get('principal')} (key {d.get('fingerprint')})"
-                f"{action}")
+        return (f"{step} approval signed as {t(str(d.get('principal')))} "
+                f"(key {t(str(d.get('fingerprint')))}){action}")
     if kind == "approval_requested":
         wanted = d.get("approvers") or {}
-        group = f" of group {wanted['group']}" if wanted.get("group") else ""
-        return f"{step} waits for {wanted.get('count', '?')} signed approvals{group}{action}"
+        group = f" of group {t(str(wanted['group']))}" if wanted.get("group") else ""
+        return (f"{step} waits for {t(str(wanted.get('count', '?')))} signed approvals"
+                f"{group}{action}")
     if kind == "acknowledged":
         fields = d.get("fields") or {}
-        typed = "; ".join(f"{k} = {_short(v, 60)}" for k, v in fields.items())
+        typed = "; ".join(f"{t(str(k))} = {t(_short(v, 60))}" for k, v in fields.items())
         return f"{step} acknowledged" + (f": {typed}" if typed else "")
     if kind == "runbook_change_allowed":
-        what = "; ".join(str(c) for c in d.get("changes") or ())
-        return (f"changed runbook accepted (--allow-changed) by {d.get('by', '?')}"
-                + (f": {_short(what)}" if what else ""))
+        what = "; ".join(str(x) for x in d.get("changes") or ())
+        return (f"changed runbook accepted (--allow-changed) by {t(str(d.get('by', '?')))}"
+                + (f": {t(_short(what))}" if what else ""))
     if kind == "lock_broken":
-        return (f"lock `{d.get('key')}` broken (held by {d.get('holder_operator')} on "
-                f"{d.get('holder_host')}, pid {d.get('holder_pid')}): {_short(d.get('why', ''))}")
+        return (f"lock {c(str(d.get('key')))} broken (held by {t(str(d.get('holder_operator')))}"
+                f" on {t(str(d.get('holder_host')))}, pid {t(str(d.get('holder_pid')))}): "
+                f"{t(_short(d.get('why', '')))}")
     if kind == "lock_taken_over":
         if d.get("from_pid") == 0:
-            return f"lock `{d.get('key')}` taken back from the paused run"
-        return (f"lock `{d.get('key')}` taken over from pid {d.get('from_pid')} on "
-                f"{d.get('from_host')}, which was gone")
-    rest = ", ".join(f"{k}={_short(v, 40)}" for k, v in d.items() if k != "step_id")
-    return " ".join(x for x in (kind.replace("_", " "), step, rest and f"({rest})") if x)
+            return f"lock {c(str(d.get('key')))} taken back from the paused run"
+        return (f"lock {c(str(d.get('key')))} taken over from pid {t(str(d.get('from_pid')))} "
+                f"on {t(str(d.get('from_host')))}, which was gone")
+    rest = ", ".join(f"{t(str(k))}={t(_short(v, 40))}" for k, v in d.items() if k != "step_id")
+    return " ".join(x for x in (t(kind.replace("_", " ")), step, rest and f"({rest})") if x)
 
 
 def ordered_steps(results: Mapping[str, StepResult]) -> list[StepResult]:
@@ -157,53 +171,57 @@ def chain_verdict(events: Sequence[Mapping[str, Any]], problems: Sequence[str]) 
     return f"audit trail: {len(events)} events, hash chain verifies"
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(run: RunRecord, results: Mapping[str, StepResult],
              events: Sequence[Mapping[str, Any]], problems: Sequence[str]) -> str:
-    """The incident timeline for a post-mortem."""
+    """The incident timeline for a post-mortem.
+
+    Everything in it but the renderer's own words was recorded from the world: what steps
+    printed, errors, names and notes people typed, even the runbook's name and path. Each goes
+    through `vvrun.ui.markdown_text`, so an `<!--` or an open fence in one step's output cannot
+    hide the entries after it, and a control or bidi character is shown as its escape.
+    """
+    c, t = md.code, md.inline
     out = [
-        f"# Incident timeline: {run.runbook} (run {run.id})",
+        f"# Incident timeline: {t(run.runbook)} (run {t(run.id)})",
         "",
-        f"- **Runbook:** `{run.runbook}` from `{run.path}` (sha256 `{run.source_hash[:12]}`)",
-        f"- **Operator:** {run.operator} on {run.host}",
+        f"- **Runbook:** {c(run.runbook)} from {c(run.path)} "
+        f"(sha256 {c(run.source_hash[:12])})",
+        f"- **Operator:** {t(run.operator)} on {t(run.host)}",
         f"- **Started:** {utc(run.started_at)} · **last update:** {utc(run.updated_at)}",
-        f"- **Outcome:** {run.status}" + (f" — {_md_cell(run.error)}" if run.error else ""),
+        f"- **Outcome:** {t(run.status)}" + (f" — {t(run.error)}" if run.error else ""),
     ]
     if run.inputs:
-        out.append("- **Inputs:** " + ", ".join(f"`{k}` = `{_short(v, 60)}`"
+        out.append("- **Inputs:** " + ", ".join(f"{c(str(k))} = {c(_short(v, 60))}"
                                                 for k, v in run.inputs.items()))
     people = sorted({str(e["operator"]) for e in events})
     if people:
-        out.append(f"- **People:** {', '.join(people)}")
+        out.append(f"- **People:** {', '.join(t(p) for p in people)}")
     out += ["", "## Timeline (UTC)", ""]
     if events:
         out += ["| time | who | what |", "|---|---|---|"]
-        out += [f"| {utc(e['ts'])} | {_md_cell(str(e['operator']))} | "
-                f"{_md_cell(describe_event(e))} |" for e in events]
+        out += [f"| {utc(e['ts'])} | {md.cell(t(str(e['operator'])))} | "
+                f"{md.cell(describe_event(e, markdown=True))} |" for e in events]
     else:
         out.append("_No events were recorded._")
     decisions = [e for e in events if e["kind"] in DECISIONS]
     if decisions:
         out += ["", "## Decisions, approvals and acknowledgements", ""]
         for e in decisions:
-            out.append(f"- {utc(e['ts'])} — **{_md_cell(str(e['operator']))}**: "
-                       f"{_md_cell(describe_event(e))}")
+            out.append(f"- {utc(e['ts'])} — **{t(str(e['operator']))}**: "
+                       f"{describe_event(e, markdown=True)}")
             notes = (e.get("data") or {}).get("notes")
-            if notes:
-                out.append(f"  > {_md_cell(str(notes))}")
+            if notes:  # a quotation inside the list item, whatever Markdown the note holds
+                out += [f"  {line}" for line in md.quote(str(notes))]
     steps = ordered_steps(results)
     out += ["", "## Steps", ""]
     if steps:
         out += ["| step | status | attempts | started | duration | result / error |",
                 "|---|---|---|---|---|---|"]
-        out += [f"| `{s.step_id}` | {s.status.value} | {s.attempts or ''} | "
+        out += [f"| {md.cell(c(s.step_id))} | {s.status.value} | {s.attempts or ''} | "
                 f"{utc(s.started_at, date=False)} | {format_duration(s.duration)} | "
-                f"{_md_cell(_short(s.error or _result_excerpt(s), 80))} |" for s in steps]
+                f"{md.cell(t(_short(s.error or _result_excerpt(s), 80)))} |" for s in steps]
     else:
         out.append("_No step has started._")
     out += ["", "## Audit trail", "", chain_verdict(events, problems) + "."]
-    out += [f"- {p}" for p in problems]
+    out += [f"- {t(p)}" for p in problems]
     return "\n".join(out) + "\n"

@@ -98,6 +98,10 @@ def docs_html(item: Entry) -> str:
 
     if item.runbook is None:
         return ""
-    with open(item.path, encoding="utf-8") as fh:
-        source = fh.read()
-    return markdown_html(render_runbook_doc(item.runbook, source))
+    # the file's name in the catalogue's directory: the server's own paths are not the
+    # reader's business, and `source` is a name, never the file's contents
+    doc = render_runbook_doc(item.runbook, os.path.basename(item.path))
+    # the first block is the "generated, do not edit" comment for a `.md` file in a
+    # repository; with raw HTML off it would show on the page as text
+    head, _, rest = doc.partition("\n\n")
+    return markdown_html(rest if head.startswith("<!--") else doc)
