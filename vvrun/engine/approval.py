@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vvrun.engine.options import UncertainStep, ack_prompter_for
-from vvrun.engine.recording import CANCELLED
+from vvrun.engine.recording import BETWEEN, CANCELLED, STOPPED
 from vvrun.engine.session import RunSession
 from vvrun.engine.signed import approve_proved
 from vvrun.errors import Aborted, Paused, UsageError
@@ -134,28 +134,29 @@ def record_acknowledged(run: RunSession, key: str, result: Mapping[str, Any]) ->
 def settle_uncertain(run: RunSession, step: Step, key: str, prev: StepResult,
                      action: Any) -> bool:
     """A step left running (or interrupted) by the last process: True to run it again,
-    False to take it as done. Raises when nobody can decide."""
+    False to take it as done. Raises when nobody can decide, and — before anything is asked
+    or decided — while the interrupted run's copy of the step still runs."""
+    from vvrun.engine.stray import refuse_if_running
 
     where = step.where.with_step(key)
+    looked = refuse_if_running(run, step, key, action, where)
     if key in run.opts.mark_done or step.id in run.opts.mark_done:
         run.audit("uncertain_settled", {"step_id": key, "by": run.opts.operator,
                                            "decision": "done", "via": "--mark-done"})
         return False
-    safe = step.idempotent or step.type in ("confirm", "manual") or (
-        prev.status.value == "interrupted" and (
-            bool(prev.result.get(CANCELLED))  # the step knew it had not taken effect
-            or (step.type == "sql" and getattr(action, "transaction", False))))
+    safe = _safe_because(step, prev, action)
     told = key in run.opts.rerun or step.id in run.opts.rerun
     if not (safe or told):
-        hint = (f"check whether it took effect, then `vvrun resume {run.run_id} --rerun "
-                f"{key}` to run it again or `vvrun resume {run.run_id} --mark-done {key}` "
-                "to go on without it (or resume at a terminal to be asked)")
-        message = (f"step '{key}' was in flight when the run stopped; vvrun cannot know whether "
-                   "it took effect")
+        message, detail = _what_is_known(key, prev, looked)
+        hint = (f"{'check whether it took effect' if detail is None else detail}, then "
+                f"`vvrun resume {run.run_id} --rerun {key}` to run it again or "
+                f"`vvrun resume {run.run_id} --mark-done {key}` to go on without it (or "
+                "resume at a terminal to be asked)")
         if run.opts.yes:
             raise UncertainStep(message, where=where, hint=hint)
         try:
-            again = run.prompter.confirm(f"{message}. Run it again?", default=False)
+            again = run.prompter.confirm(f"{message}. Run it again?", default=False,
+                                         detail=detail or "")
             if not again:
                 if not run.prompter.confirm(f"Take step '{key}' as done and go on?",
                                                default=False):
@@ -166,47 +167,39 @@ def settle_uncertain(run: RunSession, step: Step, key: str, prev: StepResult,
                 return False
         except Paused as exc:
             raise Paused(message, where=where, hint=hint) from exc
-    if step.type == "sql":
-        _refuse_stray_backend(run, key, action, where)
-    _refuse_stray_process(run, key, where)
     run.audit("uncertain_settled", {"step_id": key, "by": run.opts.operator,
                                        "decision": "rerun",
-                                       "via": "--rerun" if told else "idempotent" if safe
-                                       else "prompt"})
+                                       "via": "--rerun" if told else safe or "prompt"})
     return True
 
 
-def _refuse_stray_process(run: RunSession, key: str, where: Any) -> None:
-    from vvrun.engine.stray import live_process_group
+def _safe_because(step: Step, prev: StepResult, action: Any) -> str | None:
+    """Why the step may run again without asking, as the audit trail records it; None when
+    the operator must decide. What vvrun knows of this execution comes first."""
+    if prev.status.value == "interrupted":
+        if prev.result.get(CANCELLED):
+            return "cancelled-before-effect"
+        if prev.result.get(BETWEEN):
+            return "between-attempts"
+        if step.type == "sql" and getattr(action, "transaction", False):
+            return "rolled-back"  # an interrupted transaction never commits
+    if step.idempotent:
+        return "idempotent"
+    if step.type in ("confirm", "manual"):
+        return "asks-only"  # its only effect is the asking
+    return None
 
-    entry = run.store.ledger_entry(run.run_id, key) or {}
-    pgid = entry.get("pgid")
-    if not pgid or entry.get("host") != run.opts.host or not live_process_group(pgid):
-        return
-    raise UncertainStep(
-        f"step '{key}' is still running: process group {pgid}, started by the interrupted "
-        "run, is alive; a second copy will not be started beside it",
-        where=where,
-        hint=f"wait for it to finish or stop it (`kill -TERM -{pgid}`), then "
-        f"`vvrun resume {run.run_id}` again")
 
-
-def _refuse_stray_backend(run: RunSession, key: str, action: Any, where: Any) -> None:
-    from vvrun.engine.stray import stray_backends
-
-    url = getattr(action, "url", None)
-    if not url:
-        return
-    app = f"{getattr(action, 'application_name', 'vvrun')}:{run.run_id}"
-    alive = stray_backends(url, app)
-    if alive:
-        pids = ", ".join(str(b["pid"]) for b in alive)
-        raise UncertainStep(
-            f"step '{key}' is still running on the database (backend pid {pids}, "
-            f"application_name {app!r}); a second copy will not be started beside it",
-            where=where,
-            hint=f"wait for it to finish or stop it (SELECT pg_cancel_backend({alive[0]['pid']})"
-            f"), then `vvrun resume {run.run_id}` again")
+def _what_is_known(key: str, prev: StepResult, looked: str) -> tuple[str, str | None]:
+    """The question's facts: what the step said as it stopped, or that vvrun cannot know."""
+    stopped = prev.result.get(STOPPED)
+    if prev.status.value == "interrupted" and isinstance(stopped, dict):
+        return (f"step '{key}' was in flight when {stopped.get('by') or 'a signal'} stopped "
+                f"the run: {stopped.get('said')}; nothing of it is still running",
+                str(stopped.get("hint") or "what it did stands"))
+    known = f" ({looked})" if looked else ""
+    return (f"step '{key}' was in flight when the run stopped; vvrun cannot know whether "
+            f"it took effect{known}", None)
 
 
 def _detail(desc: Description) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from vvrun.engine.context import evaluate, explain
 from vvrun.engine.options import ack_prompter_for
+from vvrun.engine.recording import between_attempts
 from vvrun.engine.secret_env import child_environ
 from vvrun.engine.session import RunSession
 from vvrun.engine.worker import SinkConsole, run_in_worker
@@ -58,11 +59,14 @@ class Attempter:
                     attempts = attempt  # the ledger records how many were really made
                     break
             if attempt < attempts:
-                self.run.raise_deferred()  # a signal came as this attempt ended: no other one
-                self.run.emit("step_retry", {"step_id": key, "attempt": attempt + 1,
-                                             "attempts": attempts, "delay": delay,
-                                             "error": self.run.masker.mask(last.message)})
-                self.run.opts.sleep(delay)
+                try:
+                    self.run.raise_deferred()  # a signal came as this attempt ended: no other
+                    self.run.emit("step_retry", {"step_id": key, "attempt": attempt + 1,
+                                                 "attempts": attempts, "delay": delay,
+                                                 "error": self.run.masker.mask(last.message)})
+                    self.run.opts.sleep(delay)
+                except KeyboardInterrupt as exc:  # no attempt running: the resume knows it
+                    raise exc from between_attempts(attempt, attempts, last)
                 delay *= retry.backoff
         assert last is not None
         if isinstance(last, _UntilFalse) and retry.on_exhausted == "continue":
@@ -145,9 +149,18 @@ class Attempter:
         try:
             return run_in_worker(lambda: module.execute(action, io), io.cancel, self.run.renewer,
                                  abandon_on_interrupt=step.type in PROMPT_ONLY,
-                                 hurry=io.hurry, grace=io.grace, defer=self.run.defer)
+                                 hurry=io.hurry, grace=io.grace, defer=self.run.defer,
+                                 stopping=lambda hurried: self._stopping(io, hurried))
         except Cancelled as exc:  # the step stopped because we asked it to: Ctrl-C
             raise KeyboardInterrupt from exc
+
+    def _stopping(self, io: StepIO, hurried: bool) -> None:
+        """Live output: the step was asked to stop and may take its grace to do it; the
+        screen says so rather than looking stuck (a second signal ends the wait)."""
+        text = ("stopping now" if hurried else
+                f"stopping: it has up to {io.grace:g} s to end; a second signal stops it now")
+        self.run.emit("step_output", {"step_id": io.step_id, "stream": "stopping",
+                                      "text": text, "grace": io.grace, "hurried": hurried})
 
     def _io(self, step: Step, key: str, tpl: Templater) -> StepIO:
         prompter = ack_prompter_for(self.run.opts, step.id, key) or self.run.prompter

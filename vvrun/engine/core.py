@@ -145,8 +145,8 @@ class Engine:
         return self._finish_run(status, error)
 
     def _interrupted(self, exc: KeyboardInterrupt) -> Cancelled:
-        """Record the step in flight as interrupted — as cancelled, when the step knows its
-        effect did not happen — and say how to resume. Later signals cannot cut this short
+        """Record the step in flight as interrupted, with what vvrun knows of it (`Recorder.
+        interrupted`), and say how to resume. Later signals cannot cut this short
         (`engine/signals.py`)."""
         what = exc.what if isinstance(exc, Interrupted) else "Ctrl-C"
         error_class = exc.error_class if isinstance(exc, Interrupted) else Cancelled
@@ -155,11 +155,7 @@ class Engine:
             self._not_started(current, f"{what} came before it started")
             current = None
         if current is not None:
-            cause = exc.__cause__
-            cancelled = cause if isinstance(cause, Cancelled) else None
-            self.record.interrupted(current, what,
-                                    nothing_done=cancelled is not None and cancelled.nothing_done,
-                                    detail=cancelled.message if cancelled else None)
+            self.record.interrupted(current, what, exc.__cause__)
         return error_class(
             f"run {self.run.run_id} interrupted by {what}"
             + (f" at step '{current}'" if current else

@@ -9,14 +9,18 @@ from typing import Any
 
 from vvrun.engine.context import step_view
 from vvrun.engine.session import RunSession
-from vvrun.errors import StepFailed
+from vvrun.errors import Cancelled, StepFailed
 from vvrun.language.model import Step
 from vvrun.results import Status, StepResult
 from vvrun.secrets.taint import taint_secrets
 from vvrun.state import Appended
 
 MASKED = frozenset({"result", "outputs"})  # in a step_ended event, already masked
-CANCELLED = "cancelled_before_effect"  # in an interrupted step's result: known not done
+# What vvrun knows about a step a signal stopped, in its interrupted ledger result; a resume
+# acts on it (`approval.settle_uncertain`) rather than saying it cannot know.
+CANCELLED = "cancelled_before_effect"  # its effect did not happen: run again, unasked
+BETWEEN = "between_attempts"  # no attempt was running: the next one runs, unasked
+STOPPED = "stopped_knowing"  # it stopped whole and said what it had done: asked, with that
 
 
 class Recorder:
@@ -72,15 +76,28 @@ class Recorder:
         self.run.show("step_ended", ended.data)
         return rec
 
-    def interrupted(self, key: str, what: str = "Ctrl-C", *, nothing_done: bool = False,
-                    detail: str | None = None) -> None:
-        """The step in flight when a signal came; `detail`: what the step said as it stopped.
-        `nothing_done`: it was cancelled before it took effect (the ledger says so, and a
-        resume runs it again without asking)."""
-        why = (f"cancelled by {what} before it took effect" if nothing_done
-               else f"interrupted by {what}") + (f": {detail}" if detail else "")
-        self.ended(key, Status.INTERRUPTED, why,
-                   result={CANCELLED: True} if nothing_done else None)
+    def interrupted(self, key: str, what: str = "Ctrl-C",
+                    cause: BaseException | None = None) -> None:
+        """The step in flight when a signal came; `cause`: what the step raised as it
+        stopped. A `Cancelled` with `nothing_done` did not take effect; one from
+        `between_attempts` came while no attempt ran; one carrying a `result` (what the step
+        had done; its message says so) stopped with nothing of it left running. The ledger
+        keeps which, so that a resume says what vvrun knows."""
+        cancelled = cause if isinstance(cause, Cancelled) else None
+        detail = f": {cancelled.message}" if cancelled else ""
+        result: dict[str, Any] = {}
+        if cancelled is not None and cancelled.nothing_done:
+            why, result = f"cancelled by {what} before it took effect{detail}", {CANCELLED: True}
+        elif cancelled is not None and getattr(cancelled, BETWEEN, False):
+            why, result = f"interrupted by {what} between attempts{detail}", {BETWEEN: True}
+        elif cancelled is not None and getattr(cancelled, "result", None) is not None:
+            why = f"stopped by {what}{detail}"
+            result = {**dict(cancelled.result),  # type: ignore[attr-defined]
+                      STOPPED: {"by": what, "said": cancelled.message,
+                                "hint": cancelled.hint or ""}}
+        else:
+            why = f"interrupted by {what}{detail}"
+        self.ended(key, Status.INTERRUPTED, why, result=result or None)
 
     def paused(self, key: str, why: str) -> None:
         """The step waits for an operator; the resume runs it again."""
@@ -115,6 +132,15 @@ class Recorder:
         with self.run.riding() as held:
             self.run.store.step_finished(self.run.run_id, key, rec, events=(*held, ended),
                                          masked_by=self.run.masker if masked else None)
+
+
+def between_attempts(attempt: int, attempts: int, last: StepFailed) -> Cancelled:
+    """What a signal during the wait between two attempts is chained to: no attempt was
+    running, and the runbook's `retry` would have made the next one anyway."""
+    cancelled = Cancelled(f"attempt {attempt} of {attempts} had ended ({last.message}) and "
+                          "the next had not started")
+    setattr(cancelled, BETWEEN, True)
+    return cancelled
 
 
 def is_step_key(key: str, step: Step) -> bool:

@@ -7,6 +7,10 @@ at a time, so a backend of the crashed run that is not idle is the uncertain ste
 or holding its transaction open. A shell step runs
 in its own process group, which outlives the interpreter that started it; the ledger records
 the group, so a survivor on this host is found with a signal 0.
+
+`refuse_if_running` runs before a resume asks or decides anything about an in-flight step:
+while a copy of it still runs, vvrun neither runs it again nor takes it as done (a run must
+never end succeeded with its step still working).
 """
 
 from __future__ import annotations
@@ -15,9 +19,50 @@ import contextlib
 import os
 from typing import Any
 
+from vvrun.engine.options import UncertainStep
+from vvrun.engine.session import RunSession
 from vvrun.errors import Location, StepFailed
+from vvrun.language.model import Step
 
 NAMEDATALEN = 63  # PostgreSQL truncates application_name to this many bytes
+
+
+_WHILE = "vvrun neither runs it again nor takes it as done while it runs"
+
+
+def refuse_if_running(run: RunSession, step: Step, key: str, action: Any,
+                      where: Location) -> str:
+    """Raise UncertainStep when the interrupted run's copy of the step is still alive (its
+    process group on this host, its backend on the database); else say what was looked at,
+    a fact for the question the resume may ask."""
+    entry = run.store.ledger_entry(run.run_id, key) or {}
+    pgid, host = entry.get("pgid"), entry.get("host")
+    seen: list[str] = []
+    if pgid and host == run.opts.host:
+        if live_process_group(pgid):
+            raise UncertainStep(
+                f"step '{key}' is still running (pgid {pgid}): process group {pgid}, started "
+                f"by the interrupted run, is alive; {_WHILE}", where=where,
+                hint=f"wait for it to finish, or stop it (`kill -TERM -{pgid}`), then "
+                f"`vvrun resume {run.run_id}` again")
+        seen.append(f"its process group {pgid} has ended")
+    elif pgid and host:
+        seen.append(f"it ran on {host} (process group {pgid}), where vvrun cannot look")
+    url = getattr(action, "url", None) if step.type == "sql" else None
+    if url:
+        app = f"{getattr(action, 'application_name', 'vvrun')}:{run.run_id}"
+        alive = stray_backends(url, app)
+        if alive:
+            pids = ", ".join(f"{b['pid']} ({b['state']})" for b in alive)
+            first = alive[0]["pid"]
+            raise UncertainStep(
+                f"step '{key}' is still running on the database (backend pid {pids}, "
+                f"application_name {app!r}); {_WHILE}", where=where,
+                hint=f"wait for it to finish, or stop it (`SELECT pg_cancel_backend({first})`"
+                f", or pg_terminate_backend({first}) if it does not stop), then "
+                f"`vvrun resume {run.run_id}` again")
+        seen.append("no backend of the run is busy on the database")
+    return "; ".join(seen)
 
 
 def stray_backends(url: str, application_name: str, *, timeout: float = 10.0

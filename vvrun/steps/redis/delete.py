@@ -71,9 +71,14 @@ class _Progress:
 
     def check(self, deadline: float | None) -> None:
         if self.io.cancel.is_set():
-            raise Cancelled(f"delete_pattern {self.pattern} was cancelled {self.so_far()}",
-                            where=self.io.where,
-                            hint="run the step again to finish: deleting is idempotent")
+            cancelled = Cancelled(f"delete_pattern {self.pattern} was cancelled "
+                                  f"{self.so_far()}", where=self.io.where,
+                                  hint="run it again to delete the rest: deleting is "
+                                  "idempotent")
+            # what was done, for the ledger: a resume asks with it (`Recorder.interrupted`)
+            cancelled.result = {"scanned": self.scanned,  # type: ignore[attr-defined]
+                                "deleted": self.deleted}
+            raise cancelled
         if deadline is not None and time.monotonic() >= deadline:
             raise StepTimeout(f"delete_pattern {self.pattern} ran past the step's timeout "
                               f"{self.so_far()}", where=self.io.where,

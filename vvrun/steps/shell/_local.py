@@ -82,8 +82,12 @@ def execute_local(action: Any, io: StepIO) -> dict[str, Any]:
             f"were stopped (SIGTERM, then SIGKILL after {io.grace:g}s)",
             where=io.where, hint="raise the step's `timeout`, or check why the command hangs")
     if stopped_by == "cancel":
-        raise Cancelled("command interrupted; it and every process it started were stopped",
-                        where=io.where)
+        cancelled = Cancelled("command interrupted; it and every process it started were "
+                              "stopped", where=io.where,
+                              hint="what it did before it was stopped stands")
+        # nothing of it still runs, and this is how far it got: a resume asks with that
+        cancelled.result = result  # type: ignore[attr-defined]
+        raise cancelled
     return require_ok(exit_code, action.ok_codes, tails["stderr"], result, io.where)
 
 
