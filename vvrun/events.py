@@ -4,7 +4,8 @@ Kinds (data keys):
   run_started (run_id, runbook, title, description, operator, inputs, resumed)
   step_started (index, total, step_id, type, title, description, summary, body, language,
                 target, params, danger, attempt)
-  step_output (step_id, text, stream)            live shell lines, watch redraws
+  step_output (step_id, text, stream)            live shell lines, watch redraws, and
+                                                 `stopping` (grace, hurried) after a signal
   step_progress (step_id, done, total, label)    delete_pattern and other long operations
   step_retry (step_id, attempt, delay, error)
   step_ended (step_id, status, result, outputs, error, duration)

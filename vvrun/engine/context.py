@@ -11,6 +11,7 @@ from vvrun.language.templates import Templater
 from vvrun.language.templates import explain as _explain
 from vvrun.secrets import Masker
 from vvrun.steps.base import Description
+from vvrun.ui.values import param_text
 
 
 def step_view(status: str, result: Mapping[str, Any] | None,
@@ -48,6 +49,10 @@ def describe_dict(desc: Description, masker: Masker) -> dict[str, Any]:
         "summary": mask(desc.summary), "body": mask(desc.body), "language": mask(desc.language),
         "target": mask(desc.target), "params": mask([_plain(p) for p in desc.params]),
         "notes": mask(list(desc.notes)),
+        # for the screen only (not in the action hash): each value written as itself, masked
+        # before and after (a list's items, then its text); `params` above turns a list into
+        # the text of one, and a prompt would write it one way and the header another
+        "param_texts": [masker.mask(param_text(mask(p))) for p in desc.params],
     }
 
 

@@ -59,7 +59,8 @@ class Renewer:
 def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renewer,
                   *, abandon_on_interrupt: bool = False, hurry: threading.Event | None = None,
                   grace: float = 5.0,
-                  defer: Callable[[KeyboardInterrupt], None] | None = None) -> Any:
+                  defer: Callable[[KeyboardInterrupt], None] | None = None,
+                  stopping: Callable[[bool], None] | None = None) -> Any:
     """Call `fn()` in a thread and return its value or raise its exception.
 
     A signal (KeyboardInterrupt in the main thread: Ctrl-C, or SIGTERM/SIGHUP as
@@ -73,6 +74,8 @@ def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renew
     returned a value: its effect happened and its result is known). Then, with `defer`, the
     interrupt is handed to `defer` and the value returned: the step is recorded as done, and
     the run stops before the next one (a resume does not have to ask about it).
+    `stopping(hurried)` is told when the step is asked to stop (False) and when a second
+    signal hurries it (True), so that the screen can say so during the grace.
     """
     hurry = hurry if hurry is not None else threading.Event()
     box: dict[str, Any] = {}
@@ -90,6 +93,7 @@ def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renew
     _WORKERS.submit(target, done)
     interrupt: KeyboardInterrupt | None = None
     give_up = float("inf")
+    told_hurry = False
     while not done.is_set():
         try:
             done.wait(POLL)
@@ -97,6 +101,9 @@ def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renew
             if interrupt is None:
                 renewer.tick()
             elif hurry.is_set():
+                if not told_hurry:
+                    told_hurry = True
+                    _tell(stopping, hurry)
                 give_up = min(give_up, now + HURRIED_WAIT)
             if now > give_up:
                 break  # abandoned: a daemon thread, it cannot hold up the exit
@@ -109,6 +116,8 @@ def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renew
             if abandon_on_interrupt:
                 break
             give_up = time.monotonic() + 2 * grace + CLEANUP_MARGIN
+            told_hurry = hurry.is_set()
+            _tell(stopping, hurry)
     if interrupt is not None:
         if defer is not None and done.is_set() and "value" in box:
             defer(interrupt)
@@ -117,6 +126,19 @@ def run_in_worker(fn: Callable[[], Any], cancel: threading.Event, renewer: Renew
     if "error" in box:
         raise box["error"]
     return box.get("value")
+
+
+def _tell(stopping: Callable[[bool], None] | None, hurry: threading.Event) -> None:
+    """Say that the step is being stopped; saying so must never cut the cleanup short (an
+    output whose reader went away, a Ctrl-C without vvrun's handler: it hurries instead)."""
+    if stopping is None:
+        return
+    try:
+        stopping(hurry.is_set())
+    except KeyboardInterrupt:
+        hurry.set()
+    except Exception:  # the step's cleanup matters more than this line
+        pass
 
 
 class _Workers:

@@ -17,10 +17,11 @@ from typing import Any, TextIO
 from vvrun.events import Event
 from vvrun.text.controls import visible_obj
 from vvrun.ui.header import Action, action, header
-from vvrun.ui.live import StatusLine, WatchView
-from vvrun.ui.results import MAX_ROWS, Line, result_lines, watch_result
+from vvrun.ui.live import StatusLine, WatchView, stopping_text
+from vvrun.ui.results import MAX_ROWS, Line, off_reason, result_lines, watch_result
 from vvrun.ui.summary import ICONS, STYLES, summary_lines
 from vvrun.ui.tables import clip
+from vvrun.ui.tables import fold as fold_line
 from vvrun.ui.values import format_duration, short
 
 __all__ = ["MAX_ROWS", "PLAIN_WIDTH", "TerminalSink", "format_duration"]
@@ -29,9 +30,16 @@ PLAIN_WIDTH = 100  # width when not at a terminal: logs wrap at this, not at $CO
 _LEXERS = {"sql": "postgresql", "bash": "bash", "http": "http", "text": "text"}
 _TRAILING = re.compile(r"[ \t]+\n")
 _LIVE_TYPES = frozenset({"sql", "redis", "http", "shell"})  # confirm/manual prompt instead
+_PARAMS = "parameters: "
 _STATUS_WORDS = {"pending": "not started"}
 _GOES_ON = {"continue": " — on_failure: continue; the run goes on and will end with failures",
             "ignore": " — on_failure: ignore; the run goes on (not counted)"}
+
+
+def _same_parameters(line: str, announced: set[str]) -> bool:
+    """A prompt's `parameters:` line is the header's, whatever way a caller wrote the values:
+    both come from the same rendered action, whose other lines must match word for word."""
+    return line.startswith(_PARAMS) and any(a.startswith(_PARAMS) for a in announced)
 
 
 class _TrimLines:
@@ -80,6 +88,7 @@ class TerminalSink:
         self._started_ts: float | None = None
         self._last_progress: dict[str, float] = {}
         self._watched: set[str] = set()  # steps whose last result a watch left on screen
+        self._running: str | None = None  # the step whose header is the last on screen
         self.showed_error = False  # the run's error is on screen: the edge need not repeat it
 
     @property
@@ -111,16 +120,24 @@ class TerminalSink:
         """Whether every line of a prompt's `detail` is in the step's header just above: the
         prompter then asks without repeating the action (issue 15: shown once)."""
         lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]
-        return bool(lines) and all(ln in self._announced for ln in lines)
+        return bool(lines) and all(ln in self._announced or _same_parameters(ln, self._announced)
+                                   for ln in lines)
 
-    def _print(self, text: str, style: str = "", indent: int = 0) -> None:
+    def _print(self, text: str, style: str = "", indent: int = 0, fold: bool = True) -> None:
+        """Lines of vvrun's own at `indent`. At a terminal they are folded at spaces to its
+        width (the terminal would break a word in two); `fold=False` for a command's output,
+        which is shown as it came. A log keeps each line whole, for grep."""
+        lines = text.splitlines() or [""]
+        if fold and self.interactive:
+            room = self.width - indent
+            lines = [part for line in lines for part in fold_line(line, room)]
         if self._plain is not None:
             pad = " " * indent
-            self._plain.write("".join(f"{pad}{line}\n" for line in text.splitlines() or [""]))
+            self._plain.write("".join(f"{pad}{line}\n" for line in lines))
             return
         from rich.text import Text
 
-        for line in text.splitlines() or [""]:
+        for line in lines:
             self.console.print(Text(" " * indent + line, style=style), soft_wrap=True)
 
     def _lines(self, lines: Iterable[Line]) -> None:
@@ -182,8 +199,9 @@ class TerminalSink:
                    f"{d.get('error', '')}", "yellow")
 
     def _on_notifier_off(self, d: Mapping[str, Any], ts: float) -> None:
-        self._note(f"notifier {d.get('notifier')} is off for this run: {d.get('reason', '')}",
-                   "yellow")
+        name = str(d.get("notifier", ""))
+        self._note(f"notifier {name} is off for this run: "
+                   f"{off_reason(name, str(d.get('reason', '')))}", "yellow")
 
     def _on_notification_required_failed(self, d: Mapping[str, Any], ts: float) -> None:
         self._note(f"required notification to {d.get('notifier')} failed: "
@@ -218,10 +236,10 @@ class TerminalSink:
         shown = action(d)
         self._announced = shown.lines() | {str(d.get("summary") or "").strip()}
         if shown.target:
-            self._print(shown.target, "dim", indent=2)
+            self._print(shown.target, "dim", indent=2, fold=False)  # a URL, whole
         self._show_action(shown)
-        if self.live_enabled and type_ in _LIVE_TYPES:
-            self._live = StatusLine(self.console, f"running {step_id}")
+        self._running = step_id
+        self._live_again(step_id)
 
     def _show_action(self, shown: Action) -> None:
         body, language = shown.body, shown.language
@@ -236,31 +254,57 @@ class TerminalSink:
                 self._block(Syntax(body, _LEXERS.get(language, "text"), theme="ansi_dark",
                                    background_color="default", word_wrap=True), 4)
             else:
-                self._print(("$ " if language == "bash" else "") + body, indent=4)
+                # the command as it will run: never reflowed
+                self._print(("$ " if language == "bash" else "") + body, indent=4, fold=False)
         for line in (*shown.details, *shown.notes):
             self._print(line, "dim", indent=4)
 
     def _on_confirmed(self, d: Mapping[str, Any], ts: float) -> None:
         """The operator said yes to a danger step: its status line comes back while it runs."""
-        step_id = str(d.get("step_id", ""))
+        self._live_again(str(d.get("step_id", "")))
+
+    def _on_uncertain_settled(self, d: Mapping[str, Any], ts: float) -> None:
+        """A resume asked whether to run an interrupted step again: on a yes it runs, and its
+        status line comes back (the question had put it away)."""
+        if d.get("decision") == "rerun":
+            self._live_again(str(d.get("step_id", "")))
+
+    def _live_again(self, step_id: str) -> None:
+        """The status line of the step whose header is on screen, back after a prompt or a
+        note put it away; not for a step that has ended, nor over a watch's redraw."""
         type_ = self._steps.get(step_id, ("", ""))[0]
-        if self.live_enabled and self._live is None and type_ in _LIVE_TYPES:
+        if (self.live_enabled and self._live is None and self._watch is None
+                and step_id == self._running and type_ in _LIVE_TYPES):
             self._live = StatusLine(self.console, f"running {step_id}")
 
     def _on_step_output(self, d: Mapping[str, Any], ts: float) -> None:
         stream = d.get("stream", "stdout")
         text = str(d.get("text", ""))
         if stream == "status":  # what a step is doing now: the live line, or one dim line
+            self._live_again(str(d.get("step_id", "")))
             if self._live is not None:
                 self._live.say(text)
             else:
                 self._print(f"  … {text}", "dim")
         elif stream == "watch":  # a watched step's latest result: redrawn in place
             self._show_watch(d, ts)
+        elif stream == "stopping":
+            self._show_stopping(d)
         elif stream == "stderr":
-            self._print("  ! " + text, "red")
+            self._print("  ! " + text, "red", fold=False)
         else:
-            self._print("  │ " + text)
+            self._print("  │ " + text, fold=False)
+
+    def _show_stopping(self, d: Mapping[str, Any]) -> None:
+        """A signal asked the step to stop: the grace it may take must not look like a hang,
+        and the person at the terminal should know a second Ctrl-C ends the wait."""
+        if self._live is not None:
+            self._live.stopping(stopping_text(bool(d.get("hurried")), None))
+        else:
+            grace = d.get("grace")
+            self._print("  … " + stopping_text(bool(d.get("hurried")),
+                                              float(grace) if grace is not None else 0.0),
+                        "yellow")
 
     def _show_watch(self, d: Mapping[str, Any], ts: float) -> None:
         step_id = str(d.get("step_id", ""))
@@ -284,6 +328,7 @@ class TerminalSink:
         done = int(d.get("done") or 0)
         total = d.get("total")
         label = str(d.get("label") or "")
+        self._live_again(str(d.get("step_id", "")))  # after a prompt: one line, not many
         if self._live is not None:
             self._live.progress(done, total, label)
             return
@@ -326,6 +371,8 @@ class TerminalSink:
     def _on_step_ended(self, d: Mapping[str, Any], ts: float) -> None:
         self.pause()
         step_id = str(d.get("step_id", ""))
+        if step_id == self._running:
+            self._running = None
         status = str(d.get("status", ""))
         if step_id not in self._steps:  # it failed before it could start (its template)
             from rich.text import Text

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vvrun.ui.tables import clip, text_width
+from vvrun.ui.values import parameters
 
 Segment = tuple[str, str]  # text, rich style
 
@@ -62,8 +63,6 @@ def action(d: Mapping[str, Any]) -> Action:
     if not body:
         body = str(d.get("summary") or "")
         language = "text" if language == "markdown" else language
-    params = d.get("params") or ()
-    details = ["parameters: " + ", ".join(f"${i} = {v!r}" for i, v in enumerate(params, 1))
-               ] if params else []
+    details = [line] if (line := parameters(d)) else []
     return Action(f"on {d['target']}" if d.get("target") else "", body, language, details,
                   [f"· {n}" for n in d.get("notes") or ()])

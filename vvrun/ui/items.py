@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from vvrun.ui.tables import fit
+from vvrun.ui.values import parameters
 
 TABLE_WIDTH = 120  # wider rows are shown expanded, one block per item, nothing cut
 
@@ -24,8 +25,7 @@ def items_table(key: str, items: Sequence[tuple[str, Mapping[str, Any]]],
     columns: list[tuple[str, Callable[[Mapping[str, Any]], Any]]] = [
         ("action", lambda d: d.get("body") or d.get("summary") or "")]
     if any(shown.get("params") for _, shown in items):
-        columns.append(("parameters", lambda d: ", ".join(
-            f"${n} = {p!r}" for n, p in enumerate(d.get("params") or (), 1))))
+        columns.append(("parameters", lambda d: parameters(d).removeprefix("parameters: ")))
     if len(targets) > 1:
         columns.append(("on", lambda d: d.get("target") or ""))
     rows = [[ikey, *(get(shown) for _, get in columns)] for ikey, shown in items]

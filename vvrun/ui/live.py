@@ -11,6 +11,18 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def stopping_text(hurried: bool, grace: float | None) -> str:
+    """What a step being stopped says. `grace` None: on the live line, which must fit 60
+    columns beside its spinner and clock; else a line of its own in a log, where the signal
+    may have come from elsewhere (SIGTERM) and the grace is worth stating."""
+    if hurried:
+        return "stopping now…"
+    if grace is None:
+        return "stopping… (Ctrl-C again to stop it now)"
+    return (f"stopping: up to {grace:g} s for it to end (Ctrl-C again, or a second signal, "
+            "to stop it now)")
+
+
 class StatusLine:
     """One transient line under the step's header; gone when the step ends or a prompt asks."""
 
@@ -37,6 +49,12 @@ class StatusLine:
         """A retry or a `retry.until` poll: the same line counts attempts, never a new one."""
         self._attempt = f"attempt {n}/{total} · " if total else f"attempt {n} · "
         self.say(why)
+
+    def stopping(self, text: str) -> None:
+        """A cancel under way: the line says so instead of the step's own words."""
+        self._attempt = ""
+        self.say(text)
+        self._progress.update(self._task, count="")
 
     def progress(self, done: int, total: int | None, label: str) -> None:
         count = f"{done}/{total} ({100 * done // total}%)" if total else str(done)

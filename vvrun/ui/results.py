@@ -1,5 +1,6 @@
 """A step's outcome as lines for the screen: SQL rows as a fitted table, HTTP status and a
-JSON excerpt, Redis replies as redis-cli shows them, shell exit codes, manual answers.
+JSON excerpt, Redis replies as redis-cli shows them, shell exit codes, manual answers, what a
+notification reached.
 
 Each function returns `Line`s (text, style, indent); the console prints them. Pure.
 """
@@ -42,6 +43,8 @@ def result_lines(type_: str, r: Mapping[str, Any], width: int, command: str = ""
         return [Line("confirmed" if r.get("confirmed") else "not confirmed")]
     if type_ == "manual" or "acknowledged" in r:
         return manual_lines(r)
+    if type_ == "notify" or ("sent" in r and "off" in r):
+        return notify_lines(r)
     if "deleted" in r:
         return [Line(f"scanned {r.get('scanned', '?')}, deleted {r['deleted']}")]
     if type_ == "redis" and "value" in r:
@@ -108,6 +111,33 @@ def manual_lines(r: Mapping[str, Any]) -> list[Line]:
     if r.get("verified") is not None:
         out.append(Line("verified" if r["verified"] else "not verified", "", 4))
     return out
+
+
+def notify_lines(r: Mapping[str, Any]) -> list[Line]:
+    """A sentence per notifier: delivered, still being sent (a failure is reported when it
+    happens), or not sent and why — never the result's JSON."""
+    delivered = {str(d.get("notifier")): d for d in r.get("deliveries") or ()
+                 if isinstance(d, Mapping)}
+    out = []
+    for name in r.get("sent") or ():
+        d = delivered.get(str(name))
+        if d is None:
+            out.append(Line(f"sending to {name} in the background"))
+        elif d.get("ok"):
+            out.append(Line(f"delivered to {name}" + (f" ({d['kind']})" if d.get("kind") else "")))
+        else:
+            out.append(Line(f"not delivered to {name}: {d.get('error') or 'failed'}", "yellow"))
+    for name, why in (r.get("off") or {}).items():
+        reason = off_reason(str(name), str(why))
+        out.append(Line(f"not sent to {name}: " + (f"the notifier is off ({reason})"
+                                                   if reason != why else reason), "yellow"))
+    return out or [Line("nothing to send")]
+
+
+def off_reason(name: str, why: str) -> str:
+    """Why a notifier is off, without the `notifier 'x' is off: ` the reason starts with
+    (the sentence around it names the notifier already)."""
+    return why.removeprefix(f"notifier '{name}' is off: ")
 
 
 def watch_result(data: Mapping[str, Any]) -> Mapping[str, Any] | None:

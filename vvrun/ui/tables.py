@@ -8,6 +8,7 @@ Columns are positions, not names, so `count, count` keeps both. Pure text, no ri
 
 from __future__ import annotations
 
+import re
 import textwrap
 import unicodedata
 from collections.abc import Sequence
@@ -16,6 +17,8 @@ from typing import Any
 from vvrun.ui.values import cell, is_number
 
 MIN_VALUE_WIDTH = 20  # an expanded value never wraps narrower than this
+# a one-character mark and its space, or a `label: ` word, that continuation lines hang under
+_MARK = re.compile(r"^(?:[^\w\s(\[{'\"`$-] |hint: )")
 
 
 def text_width(text: str) -> int:
@@ -87,6 +90,24 @@ def wrap(value: str, room: int) -> list[str]:
         out += textwrap.wrap(line, room, break_long_words=False, break_on_hyphens=False,
                              replace_whitespace=False, drop_whitespace=True) or [""]
     return out or [""]
+
+
+def fold(line: str, width: int) -> list[str]:
+    """One of vvrun's own lines (a note, an error, a status) folded at spaces to `width`
+    columns, so that the terminal never breaks it mid-word. Continuation lines hang under the
+    text: past the line's indent and a leading mark (`⚠ `, `↻ `, `… `, `hint: `). A word
+    longer than the room stays whole."""
+    if text_width(line) <= width:
+        return [line]
+    body = line.lstrip(" ")
+    lead = len(line) - len(body)
+    mark = _MARK.match(body)
+    hang = " " * (lead + (len(mark.group(0)) if mark else 0))
+    if width - len(hang) < MIN_VALUE_WIDTH:  # too narrow to hang: keep the text readable
+        hang = " " * min(lead, max(0, width - MIN_VALUE_WIDTH))
+    return textwrap.wrap(body, max(1, width), initial_indent=" " * lead,
+                         subsequent_indent=hang, break_long_words=False,
+                         break_on_hyphens=False) or [line]
 
 
 def fit(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int,

@@ -53,9 +53,45 @@ def cell(value: Any, type_name: str | None = None) -> str:
     return json.dumps(value, default=str, ensure_ascii=False)
 
 
+def param_text(value: Any) -> str:
+    """A query parameter as a reviewer reads it, the way plans write them (SQL-style
+    literals): `'alice'`, `42`, `[10476, 10477]`, `NULL`, `true`. A list stays a list, not the
+    quoted text of one."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if is_number(value):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(param_text(v) for v in value) + "]"
+    try:
+        return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def parameters(d: Mapping[str, Any]) -> str:
+    """`parameters: $1 = [10476, 10477], $2 = 'alice'` for a Description as event data: its
+    `param_texts` (written from the values themselves, before events turn a list into
+    text), else its `params`; "" when it has none. The header, the danger prompt and a
+    loop's table all write it this way."""
+    texts = d.get("param_texts")
+    if not isinstance(texts, list | tuple):
+        texts = [param_text(p) for p in d.get("params") or ()]
+    if not texts:
+        return ""
+    return "parameters: " + ", ".join(f"${i} = {t}" for i, t in enumerate(texts, 1))
+
+
 def short(value: Any, limit: int = 60) -> str:
-    """One line for a summary or an input list, cut at `limit` (the full value is above)."""
-    text = cell(value).replace("\n", "⏎")
+    """One line for an input, an output or a recorded field, cut at `limit` (the full value
+    is above). A boolean reads as the runbook's author wrote it (`true`), not as psql's
+    table cell (`t`): these are the runbook's values, not a query's."""
+    text = ("true" if value else "false") if isinstance(value, bool) else cell(value)
+    text = text.replace("\n", "⏎")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
