@@ -19,6 +19,7 @@ from vvrun.errors import Aborted, Paused, UsageError
 from vvrun.language.model import Step
 from vvrun.results import StepResult
 from vvrun.steps.base import Description
+from vvrun.text.literals import sql_literal
 
 
 def _events(run: RunSession, kind: str, key: str) -> list[dict[str, Any]]:
@@ -208,7 +209,7 @@ def _detail(desc: Description) -> str:
         lines.append(desc.body)
     if desc.params:
         lines.append("parameters: " + ", ".join(
-            f"${i} = {p!r}" for i, p in enumerate(desc.params, 1)))
+            f"${i} = {sql_literal(p)}" for i, p in enumerate(desc.params, 1)))
     if desc.target:
         lines.append(f"on {desc.target}")
     return "\n".join(lines)

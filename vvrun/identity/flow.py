@@ -23,6 +23,7 @@ from vvrun.identity.schema import Approvers
 from vvrun.identity.sign import SigningKey, sign
 from vvrun.identity.signers import AllowedSigners
 from vvrun.identity.verify import verify
+from vvrun.text.literals import sql_literal
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class PendingAction:
         lines.extend(f"    {line}" for line in body.splitlines() or [""])
         if self.params:
             lines.append("parameters: " + ", ".join(
-                f"${i} = {p!r}" for i, p in enumerate(self.params, 1)))
+                f"${i} = {sql_literal(p)}" for i, p in enumerate(self.params, 1)))
         lines.append(f"action sha256:{self.digest.hex}")
         return "\n".join(lines)
 

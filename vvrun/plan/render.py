@@ -18,26 +18,16 @@ from vvrun.language.model import Connection, Step
 from vvrun.language.templates import DependsOn, Templater, TemplateRefused, Unknown
 from vvrun.steps import STEP_TYPES
 from vvrun.steps.base import Description
+from vvrun.text.literals import sql_literal
 
 
 def show_value(value: Any) -> str:
     """A bound value as a reviewer reads it: SQL-style literals, ⟨placeholders⟩ as they are."""
-    if isinstance(value, Unknown):
-        return str(value)
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(show_value(v) for v in value) + "]"
-    try:
-        return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return str(value)
+    return sql_literal(value, _placeholder)
+
+
+def _placeholder(value: Any) -> str | None:
+    return str(value) if isinstance(value, Unknown) else None
 
 
 def hash_of(obj: Any) -> str:

@@ -146,7 +146,6 @@ def _result(action: NotifyAction, queued: list[str], off: Mapping[str, str], tic
             delivery = ticket.result(timeout=limit)  # a required failure raises NotifyFailed
             if delivery is not None:
                 deliveries.append(delivery.to_dict())
-    for _name, why in off.items():
-        io.console.line(f"notify: {why}", stream="stderr")
+    # a notifier that is off is said once, by the step's result ("not sent to …: …")
     return {"sent": queued, "off": dict(off), "deliveries": deliveries,
             "message_id": action.message.id}

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vvrun.text.durations import format_duration
+from vvrun.text.literals import sql_literal
 
 MAX_LINES = 20  # lines of a JSON or text excerpt
 MAX_INFO_LINES = 40  # INFO has ~150 fields: the first ones, then how many more
@@ -54,23 +55,9 @@ def cell(value: Any, type_name: str | None = None) -> str:
 
 
 def param_text(value: Any) -> str:
-    """A query parameter as a reviewer reads it, the way plans write them (SQL-style
-    literals): `'alice'`, `42`, `[10476, 10477]`, `NULL`, `true`. A list stays a list, not the
-    quoted text of one."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if is_number(value):
-        return repr(value)
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(param_text(v) for v in value) + "]"
-    try:
-        return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return str(value)
+    """A query parameter as a reviewer reads it, the way plans write them (`'alice'`, `42`,
+    `[10476, 10477]`, `NULL`, `true`): `vvrun.text.literals`."""
+    return sql_literal(value)
 
 
 def parameters(d: Mapping[str, Any]) -> str:
