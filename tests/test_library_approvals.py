@@ -6,22 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from world.harness import RUNBOOKS, World, json_events
-
-from tests.identity_keys import make_key, pub_text, write_signers
 
 pytest_plugins = ["world.fixtures"]
 
 
-@pytest.fixture
-def keys(world: World) -> dict[str, Path]:
-    folder = world.tmp / "keys"
-    folder.mkdir()
-    made = {n: make_key(folder, n) for n in ("alice", "bob")}
-    write_signers(world.tmp / "allowed_signers",
-                  *(f"{n}@vocavision.com {pub_text(k)}" for n, k in made.items()))
-    return made
 
 
 def _run_id(stdout: str) -> str:

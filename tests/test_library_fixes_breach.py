@@ -17,21 +17,11 @@ from typing import Any
 import pytest
 from world.harness import RUNBOOKS, World, json_events
 
-from tests.identity_keys import make_key, pub_text, write_signers
-
 pytest_plugins = ["world.fixtures"]
 
 BREACH_TIME_DEPLOYMENT = "dpl_7f3k2l9qpXyZ"
 
 
-@pytest.fixture
-def keys(world: World) -> dict[str, Path]:
-    folder = world.tmp / "keys"
-    folder.mkdir()
-    made = {n: make_key(folder, n) for n in ("alice", "bob")}
-    write_signers(world.tmp / "allowed_signers",
-                  *(f"{n}@vocavision.com {pub_text(k)}" for n, k in made.items()))
-    return made
 
 
 def _ended(stdout: str) -> dict[str, dict[str, Any]]:

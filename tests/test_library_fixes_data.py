@@ -21,13 +21,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from world.harness import World
+from world.tls import serve_tls
 
 pytest_plugins = ["world.fixtures"]
 
@@ -307,26 +307,8 @@ def test_cache_hit_rate_recovers_over_the_interval(world: World, own_redis: str)
 @pytest.fixture
 def tls_for_other_name(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A TLS server whose certificate (its own CA) is valid, but for other.example."""
-    import ssl
-
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-                    "-subj", "/CN=other.example", "-addext", "subjectAltName=DNS:other.example",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-
-    class Quiet(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], cert
-    server.shutdown()
-    server.server_close()
+    with serve_tls(tmp_path, "other.example") as served:
+        yield served
 
 
 def test_ssl_chain_fails_for_a_certificate_issued_to_another_name(

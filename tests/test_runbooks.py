@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from world.harness import REPO, RUNBOOKS, VVRUN, World, json_events, wait_until
+from world.tls import serve_tls
 
 pytest_plugins = ["world.fixtures"]  # the `world` fixtures
 
@@ -616,28 +617,8 @@ def test_site_down_carries_on_when_the_site_does_not_answer(world: World) -> Non
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A real TLS server with a self-signed certificate for localhost, valid 30 days."""
-    import ssl
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-
-    class Quiet(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], cert
-    server.shutdown()
-    server.server_close()
+    with serve_tls(tmp_path, "localhost") as served:
+        yield served
 
 
 def test_ssl_certificate_check(world: World, tls_server: tuple[int, Path]) -> None:

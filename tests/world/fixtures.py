@@ -48,3 +48,17 @@ def world(pg_url: str, redis_url: str, world_template: str, tmp_path: Path) -> I
         if keys:
             r.unlink(*keys)
         r.close()
+
+
+@pytest.fixture
+def keys(world: World) -> dict[str, Path]:
+    """Two approvers' ed25519 keys (alice, bob) and the world's allowed_signers naming them
+    as @vocavision.com: for the runbooks whose steps need two people."""
+    from tests.identity_keys import make_key, pub_text, write_signers
+
+    folder = world.tmp / "keys"
+    folder.mkdir()
+    made = {n: make_key(folder, n) for n in ("alice", "bob")}
+    write_signers(world.tmp / "allowed_signers",
+                  *(f"{n}@vocavision.com {pub_text(k)}" for n, k in made.items()))
+    return made

@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
+from vvrun.commands.paths import write_atomic
 from vvrun.errors import UsageError
 
 
@@ -27,17 +27,6 @@ def _read(path: str) -> bytes:
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}",
                          hint="check the path") from None
-
-
-def _write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 @click.command("import")
@@ -66,7 +55,7 @@ def import_md(file: str, out: str, force: bool) -> None:
     width = max(len(str(t)) for t in targets)
     total = 0
     for result, target in zip(results, targets, strict=True):
-        _write(target, result.text)
+        write_atomic(target, result.text)
         total += result.reviews
         s = "" if result.steps == 1 else "s"
         sys.stdout.write(f"{target!s:<{width}}  {result.steps:>3} step{s}  "

@@ -83,13 +83,8 @@ def turn() -> bool:
 
 def loop(iterable: Iterable[Any]) -> Iterator[Any]:
     """Every `{% for %}` iterates through here: turns are counted across the whole render."""
-    budget = _CURRENT.get()
     for item in iterable:
-        if budget is not None:
-            budget.iterations += 1
-            if budget.iterations > MAX_ITERATIONS:
-                raise OverBudget(f"the loops of one template take more than {MAX_ITERATIONS} "
-                                 "turns")
+        turn()
         yield item
 
 
