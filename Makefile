@@ -23,6 +23,7 @@ $(BIN)/.installed $(BIN)/.installed-sandbox: pyproject.toml | python-check
 	@{ $(BIN)/python -m pip install -q --upgrade pip && \
 	   $(BIN)/python -m pip install -q -e '.[$(EXTRA)]'; } >$(VENV)/pip.log 2>&1 || \
 	  { cat $(VENV)/pip.log; echo "pip install failed (the log is above)"; exit 1; }
+	@$(BIN)/python -c 'from vvrun.dataclass_code import warm; warm()'
 	@touch $@
 
 lint: $(BIN)/.installed

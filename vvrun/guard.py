@@ -176,3 +176,9 @@ def no_side_effects() -> Iterator[None]:
 def active() -> bool:
     """Whether a `no_side_effects()` block is active."""
     return _state.depth > 0
+
+
+def ever_active() -> bool:
+    """Whether this process has entered a `no_side_effects()` block (a plan ran here): caches
+    written at exit stay unwritten, as they would have been during the block."""
+    return _state.installed
