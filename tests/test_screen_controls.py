@@ -57,12 +57,58 @@ def test_control_sequences_are_shown_not_obeyed(tmp_path: Path,
     assert s.exit_code() != 0
 
 
+INVISIBLE = """
+    version: 1
+    name: invisible
+    title: Invisible characters
+    inputs:
+      database_url: {type: string, env: DATABASE_URL, secret: true}
+    connections:
+      db: {postgres: "{{ inputs.database_url }}"}
+    steps:
+      - id: row
+        sql: >-
+          SELECT U&'us\\200Bers' AS t, U&'a\\200Eb\\2028c\\FEFFd\\200De' AS u
+        outputs:
+          t: result.rows[0].t
+          u: result.rows[0].u
+      - id: drop
+        danger: true
+        shell: "echo dropping {{ steps.row.outputs.t }} {{ steps.row.outputs.u }}"
+"""
+
+
+@needs_tmux_and_postgres[0]
+@needs_tmux_and_postgres[1]
+def test_characters_that_print_as_nothing_are_shown_in_the_action_to_confirm(
+        tmp_path: Path, screen: Callable[..., Screen]) -> None:
+    # A table called `us<ZWSP>ers` reads as `users` on a terminal: the operator would confirm
+    # an action on a name they cannot see.
+    s = screen(write_runbook(tmp_path, INVISIBLE), 200)
+    text = s.wait_for("[y/N]")
+    assert "us\\u200bers" in text, text
+    assert "a\\u200eb\\u2028c\\ufeffd\\u200de" in text, text
+    s.send("n", "Enter")
+    assert s.exit_code() != 0
+
+
 def test_visible_escapes_controls_and_keeps_the_rest() -> None:
     assert visible("a\tb\nc") == "a\tb\nc"
     assert visible("\x1b[31mred\x1b[0m\r\x07\x00\x7f\x9b") == \
         "\\x1b[31mred\\x1b[0m\\r\\a\\x00\\x7f\\x9b"
     assert visible("evil\u202eexe.txt") == "evil\\u202eexe.txt"
     assert visible("ünïcødé ✓ 表") == "ünïcødé ✓ 表"
+    # characters that print as nothing, and the implicit direction marks
+    for hidden in "\u200b\u200e\u200f\u061c\u2028\u2029\u2060\ufeff\xad\u180e":
+        assert visible(f"us{hidden}ers") == f"us\\u{ord(hidden):04x}ers".replace(
+            "\\u00ad", "\\xad"), hidden
+    # the joiners are text in Persian, Indic scripts and emoji, not next to ASCII
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    persian = "\u0645\u06cc\u200c\u0634\u0648\u062f"
+    assert visible(family) == family and visible(persian) == persian
+    assert visible("us\u200ders") == "us\\u200ders"
+    assert visible("\u200cstart end\u200d") == "\\u200cstart end\\u200d"
+    assert visible("\U0001f468\u200dx") == "\U0001f468\\u200dx"
     assert visible_obj({"k": ["\x1b", ("x", 1)], "n": None}) == {"k": ["\\x1b", ["x", 1]],
                                                                  "n": None}
 
