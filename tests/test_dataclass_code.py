@@ -16,10 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Defines classes of every shape, reports how they behave and what the cache did.
-PROBE = r"""
-import dataclasses, json, sys
-from vvrun import dataclass_code as cache
+# Classes of every shape, defined in a vvrun module: the cache serves only vvrun's own classes.
+CLASSES = """
+import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class Point:
@@ -31,6 +30,24 @@ class Point:
 class Box:
     items: list = dataclasses.field(default_factory=list)
     name: str = "box"
+"""
+
+# Defines them, reports how they behave and what the cache did; and defines a class of its own
+# (`__main__`, as an application that imports vvrun would), which the cache must leave alone.
+PROBE = r"""
+import dataclasses, json, sys, types
+from vvrun import dataclass_code as cache
+
+module = types.ModuleType("vvrun.probe_classes")
+sys.modules[module.__name__] = module
+exec(compile(CLASSES, "probe_classes.py", "exec"), module.__dict__)
+Point, Box = module.Point, module.Box
+ours = cache.stats()
+
+@dataclasses.dataclass(frozen=True)
+class Theirs:
+    theirs_only_field: int
+    b: str = "b"
 
 p = Point(1)
 try:
@@ -45,9 +62,10 @@ print(json.dumps({
     "frozen": frozen, "box": repr(b), "fresh_list": Box().items == [],
     "fields": [f.name for f in dataclasses.fields(Point)],
     "replace": repr(dataclasses.replace(p, y=9)),
+    "theirs": repr(Theirs(1)), "theirs_untouched": cache.stats() == ours,
     "stats": cache.stats(),
 }))
-"""
+""".replace("CLASSES", repr(CLASSES))
 
 
 def probe(cache_home: Path, *, env: dict[str, str] | None = None) -> dict:
@@ -79,6 +97,12 @@ def test_a_second_start_compiles_nothing_and_classes_behave_as_compiled_ones(
         assert {k: v for k, v in result.items() if k != "stats"} == \
             {k: v for k, v in uncached.items() if k != "stats"}
     assert second["repr"] == "Point(x=1, y=2, tags=())" and second["frozen"] and second["eq"]
+    assert second["theirs"] == "Theirs(theirs_only_field=1, b='b')"
+    assert second["theirs_untouched"]
+    # only vvrun's classes are in the file: not the probe's own, not another library's
+    table = marshal.loads(cache_file(home).read_bytes())
+    assert any("tags" in source for source in table)  # Point's __init__
+    assert not any("theirs_only_field" in source for source in table)
 
 
 def test_a_plan_writes_no_cache(tmp_path: Path) -> None:
