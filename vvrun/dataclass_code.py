@@ -170,7 +170,8 @@ def warm() -> int:
 
     # The package's folder, not `import vvrun`: vvrun/__init__.py imports this module.
     package = __name__.rpartition(".")[0]
-    for info in pkgutil.walk_packages([os.path.dirname(__file__)], package + "."):
+    folder = [os.path.dirname(__file__)]
+    for info in pkgutil.walk_packages(folder, package + ".", onerror=lambda _name: None):
         if info.name.endswith(".__main__"):
             continue  # running it is not importing it
         try:
