@@ -34,6 +34,7 @@ _table: dict[str, Any] = {}
 _fresh: dict[str, Any] = {}  # compiled by this process, not yet on disk
 _stats = {"hits": 0, "misses": 0}
 _installed = False
+_PACKAGE = __name__.rpartition(".")[0]  # "vvrun", named without a string the import graph reads
 
 
 def directory() -> str:
@@ -87,7 +88,7 @@ def _ours(globals_: Any) -> bool:
     """Whether the class being built is vvrun's (dataclasses passes its module's globals):
     an application that imports vvrun keeps compiling its own classes as it always did."""
     name = globals_.get("__name__", "") if isinstance(globals_, dict) else ""
-    return name == "vvrun" or name.startswith("vvrun.")
+    return name == _PACKAGE or name.startswith(_PACKAGE + ".")
 
 
 def _private(st: os.stat_result, *, folder: bool) -> bool:
@@ -169,9 +170,8 @@ def warm() -> int:
     import pkgutil
 
     # The package's folder, not `import vvrun`: vvrun/__init__.py imports this module.
-    package = __name__.rpartition(".")[0]
     folder = [os.path.dirname(__file__)]
-    for info in pkgutil.walk_packages(folder, package + ".", onerror=lambda _name: None):
+    for info in pkgutil.walk_packages(folder, _PACKAGE + ".", onerror=lambda _name: None):
         if info.name.endswith(".__main__"):
             continue  # running it is not importing it
         try:
