@@ -6,7 +6,9 @@ or the query ignores the disconnect until it finishes). A run names its backends
 at a time, so a backend of the crashed run that is not idle is the uncertain step, still running
 or holding its transaction open. A shell step runs
 in its own process group, which outlives the interpreter that started it; the ledger records
-the group, so a survivor on this host is found with a signal 0.
+the group, so a survivor on this host is found with a signal 0. A shell step on a remote host
+records its ssh client's group instead: while the client lives the command may still run there;
+once it is gone, the end of its session has stopped the command (shell/_remote.py).
 
 `refuse_if_running` runs before a resume asks or decides anything about an in-flight step:
 while a copy of it still runs, vvrun neither runs it again nor takes it as done (a run must
@@ -37,8 +39,19 @@ def refuse_if_running(run: RunSession, step: Step, key: str, action: Any,
     a fact for the question the resume may ask."""
     entry = run.store.ledger_entry(run.run_id, key) or {}
     pgid, host = entry.get("pgid"), entry.get("host")
+    remote = getattr(getattr(action, "remote", None), "host", None)
     seen: list[str] = []
-    if pgid and host == run.opts.host:
+    if pgid and host == run.opts.host and remote:
+        if live_process_group(pgid):
+            raise UncertainStep(
+                f"step '{key}' may still be running on {remote}: its ssh session (process "
+                f"group {pgid} here), started by the interrupted run, is alive; {_WHILE}",
+                where=where,
+                hint=f"wait for it to finish, or end the session (`kill -TERM -{pgid}`: the "
+                f"host then stops the command), then `vvrun resume {run.run_id}` again")
+        seen.append(f"its ssh session to {remote} (process group {pgid}) has ended, which "
+                    "stops the command there")
+    elif pgid and host == run.opts.host:
         if live_process_group(pgid):
             raise UncertainStep(
                 f"step '{key}' is still running (pgid {pgid}): process group {pgid}, started "

@@ -112,6 +112,12 @@ def execute_remote(action: Any, io: StepIO) -> dict[str, Any]:
     except OSError as exc:
         raise ConnectFailed(f"could not start ssh: {exc}", where=io.where,
                             hint="install the OpenSSH client or fix PATH") from exc
+    if io.on_spawn is not None:
+        # The ssh client's own group (start_new_session): while it lives, the command may run
+        # on the host; once it is gone, its session's end has stopped the command there (the
+        # wrapper's stdin closed). Resume's stray check looks at it. ControlPersist's master
+        # daemonizes into a session of its own, so it is not in this group.
+        io.on_spawn(proc.pid)
     assert proc.stdin is not None
     with contextlib.suppress(OSError):  # ssh gone already: its exit status says why
         proc.stdin.write(block)
