@@ -258,3 +258,16 @@ def test_docs_of_a_folder_removes_the_document_of_a_runbook_gone_from_it(books: 
     again = vv(books, "docs", "runbooks", "--out", "out")
     assert again.returncode == 0 and "out/other.md (removed)" in again.stdout
     assert sorted(p.name for p in (books / "out").iterdir()) == ["base.md"]
+
+
+def test_an_error_that_names_its_step_does_not_name_it_twice() -> None:
+    from vvrun.errors import Location, VvrunError
+
+    where = Location("rb.yaml", 9, 5, "work")
+    assert VvrunError("step 'work' is still running", where=where).format() == \
+        "rb.yaml:9:5: step 'work' is still running"
+    assert VvrunError("no such host", where=where).format() == \
+        "rb.yaml:9:5: step 'work': no such host"
+    # another step named in the message is not this one
+    assert VvrunError("step 'workers' failed", where=where).format() == \
+        "rb.yaml:9:5: step 'work': step 'workers' failed"

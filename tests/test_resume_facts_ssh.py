@@ -84,6 +84,9 @@ def test_a_killed_runs_remote_step_is_not_settled_while_its_ssh_session_lives(
         assert (f"step 'work' may still be running on {sshd.host}: its ssh session "
                 f"(process group {pgid} here)") in blocked.stderr
         assert f"kill -TERM -{pgid}" in blocked.stderr
+        # one line says where and what, naming the step once
+        first = blocked.stderr.splitlines()[0]
+        assert first.startswith(f"vvrun: {rb}:") and first.count("step 'work'") == 1, first
         marked = vv(tmp_path, "resume", run_id, "--mark-done", "work")
         assert marked.returncode == 1 and "its ssh session" in marked.stderr
         assert "after-ran" not in blocked.stdout + marked.stdout

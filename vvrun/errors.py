@@ -59,7 +59,11 @@ class VvrunError(Exception):
 
     def format(self) -> str:
         """One message: `where: what` and, on its own line, what to do."""
-        text = f"{self.where}: {self.message}" if self.where else self.message
+        where = self.where
+        if where is not None and where.step_id and self.message.startswith(
+                f"step '{where.step_id}'"):
+            where = where.with_step(None)  # the message names the step: not twice in a line
+        text = f"{where}: {self.message}" if where else self.message
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
