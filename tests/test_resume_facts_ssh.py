@@ -19,7 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.signal_runs import env_for, events, read_pid, start, vv, wait_for, write_runbook
+from tests.signal_runs import (
+    alive,
+    env_for,
+    events,
+    read_pid,
+    start,
+    vv,
+    wait_for,
+    write_runbook,
+)
 from tests.sshd import Sshd, running_sshd
 from vvrun.engine.stray import live_process_group
 from vvrun.state import open_store
@@ -29,14 +38,6 @@ from vvrun.state import open_store
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
         yield server
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _ledger_pgid(tmp_path: Path, run_id: str, key: str) -> int | None:
@@ -77,7 +78,7 @@ def test_a_killed_runs_remote_step_is_not_settled_while_its_ssh_session_lives(
             assert f.read().split(b"\0")[0].endswith(b"ssh")  # the step's ssh client
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
-        assert live_process_group(pgid) and _alive(remote)
+        assert live_process_group(pgid) and alive(remote)
 
         blocked = vv(tmp_path, "resume", run_id, "--yes")
         assert blocked.returncode == 1, blocked.stdout + blocked.stderr
@@ -90,11 +91,11 @@ def test_a_killed_runs_remote_step_is_not_settled_while_its_ssh_session_lives(
         marked = vv(tmp_path, "resume", run_id, "--mark-done", "work")
         assert marked.returncode == 1 and "its ssh session" in marked.stderr
         assert "after-ran" not in blocked.stdout + marked.stdout
-        assert _alive(remote)  # the operator decides; vvrun touched nothing
+        assert alive(remote)  # the operator decides; vvrun touched nothing
 
         # the operator stops it there; the session ends and its ssh client exits
         os.kill(remote, signal.SIGKILL)
-        wait_for(lambda: not _alive(remote), "the remote command to end")
+        wait_for(lambda: not alive(remote), "the remote command to end")
         wait_for(lambda: not live_process_group(pgid), "the ssh session to end")
     finally:
         if proc.poll() is None:
