@@ -180,3 +180,41 @@ def test_the_same_person_cannot_give_the_second_approval(server: Server) -> None
     assert again.status_code == 403 and "someone other than" in again.text
     page = alice.get(f"/runs/{run}").text
     assert 'data-kind="second"' in page and 'id="status" class="status s-paused"' in page
+
+
+INVISIBLE = r"""version: 1
+name: web-invisible
+title: "Drop the old us\u200bers table"
+steps:
+  - id: drop
+    danger: true
+    shell: "echo dropping us\u200bers; echo report\u202etxt.exe"
+"""
+
+
+def test_an_approver_reads_invisible_characters_as_escapes(server: Server,
+                                                            browser: object) -> None:
+    # The attack on the second approver: a name with a zero-width space reads as `users`, and a
+    # right-to-left override turns `report<RLO>txt.exe` into `reportexe.txt` — in a browser as
+    # on a terminal. The page must show what will run, character for character.
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    (server.tmp / "rb" / "invisible.yaml").write_text(INVISIBLE)
+    driver = browser
+    _sign_in(driver, server, "alice")
+    driver.get(server.url + "/runbooks/web-invisible")
+    page = driver.find_element(By.TAG_NAME, "body").text
+    assert "Drop the old us\\u200bers table" in page, page
+    _click(driver, "start")
+    WebDriverWait(driver, 30).until(lambda d: _status(d) == "paused")
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "approve"))
+    waiting = driver.find_element(By.ID, "waiting").text
+    assert "dropping us\\u200bers" in waiting and "report\\u202etxt.exe" in waiting, waiting
+    assert "\u200b" not in waiting and "\u202e" not in waiting
+    _click(driver, "approve")
+    WebDriverWait(driver, 30).until(lambda d: _status(d) == "succeeded")
+    # the live output (server-sent, appended by the page's script) is shown the same way
+    WebDriverWait(driver, 10).until(lambda d: "dropping us\\u200bers" in _text(d, "timeline"))
+    timeline = _text(driver, "timeline")
+    assert "\u200b" not in timeline and "\u202e" not in timeline

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from vvrun.text.controls import visible
 from vvrun.web import timeline_view, worker
 from vvrun.web.config import ServeConfig
 from vvrun.web.pages import fragment
@@ -61,8 +62,8 @@ async def stream(cfg: ServeConfig, run_id: str, after: int, offset: int,
             yield _message("out", {"lines": lines, "offset": offset})
         if run.status != status:
             status = run.status
-            yield _message("status", {"status": status, "error": cfg.masker.mask(
-                run.error or "")})
+            yield _message("status", {"status": status, "error": visible(cfg.masker.mask(
+                run.error or ""))})
         if status in FINISHED and not events:
             yield _message("end", {"status": status})
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from vvrun.text.controls import visible
 from vvrun.web.auth import identity
 from vvrun.web.config import ServeConfig
 from vvrun.web.csrf import SID_COOKIE, session_id, token_for
@@ -22,9 +23,24 @@ def templates() -> Any:
 
         here = os.path.dirname(__file__)
         _templates = Jinja2Templates(directory=os.path.join(here, "templates"))
+        _templates.env.finalize = shown
         _templates.env.filters["utc"] = utc
         _templates.env.filters["duration"] = format_duration
     return _templates
+
+
+def shown(value: Any) -> Any:
+    """Every `{{ }}` of every page, before it is escaped: text from the world and the runbook
+    with its control, bidirectional and invisible characters shown as escapes, as on the
+    terminal. A browser obeys U+202E as a terminal does, and an approver must read the action
+    they approve as it will run (`us\\u200bers`, not `users`)."""
+    if isinstance(value, str):
+        from markupsafe import Markup
+
+        text = visible(value)
+        # visible() only ever inserts ASCII `\\uXXXX`: markup stays markup
+        return Markup(text) if isinstance(value, Markup) else text
+    return value
 
 
 def render(cfg: ServeConfig, request: Any, name: str, context: dict[str, Any],

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vvrun.secrets import Masker
+from vvrun.text.controls import visible
 
 SHOWN = {"run_started", "step_started", "step_ended", "step_skipped", "confirmed", "approved",
          "approval_requested", "approval_signed", "denied", "acknowledged", "uncertain_settled",
@@ -54,5 +55,5 @@ def output_since(path: str, offset: int, masker: Masker, limit: int = 65536
             continue
         if isinstance(event, dict) and event.get("event") == "step_output":
             lines.append({"step_id": str(event.get("step_id") or ""),
-                          "text": masker.mask(str(event.get("text") or ""))})
+                          "text": visible(masker.mask(str(event.get("text") or "")))})
     return lines, offset + end
