@@ -6,17 +6,18 @@ a class. `vvrun plan` defines 53 of them, a fifth of its cold start (bench/RESUL
 case). Module code is cached by Python; this caches the generated methods the same way.
 
 `install()` gives the `dataclasses` module an `exec` that looks the source text up in a table of
-code objects loaded from one marshal file, compiling (exactly as `exec` would: filename
-`<string>`) only what is missing; only vvrun's own classes (another library's, or an
-application's that imports vvrun, are compiled as ever). The table is keyed by the whole source
-text, so a class that
-changes, or a Python whose dataclasses generate different text, can never get old code; the
-file name carries the interpreter's version, because marshal's format is tied to it.
+code objects loaded from one marshal file, and compiles (exactly as `exec` would: filename
+`<string>`) only what is missing. It serves vvrun's own classes only: another library's, or
+those of an application that imports vvrun, are compiled as ever. The table is keyed by the
+whole source text, so a class that changes, or a Python whose dataclasses generate different
+text, can never get old code; the file name carries the interpreter's version, because
+marshal's format is tied to it.
 
 Trust: the file holds code that runs, so it is read only from a folder and a file owned by this
 user that nobody else can write (the rule ssh applies to `~/.ssh`), and anything odd about it is
 a miss, never an error. It is written once, at exit, only when something was compiled, never by
-a process that planned (a plan writes nothing, SPEC §5.3), atomically, and bounded in size.
+a process that planned (a plan writes nothing, not even a cache), atomically, and bounded
+in size.
 """
 
 from __future__ import annotations
