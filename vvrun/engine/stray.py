@@ -41,24 +41,22 @@ def refuse_if_running(run: RunSession, step: Step, key: str, action: Any,
     pgid, host = entry.get("pgid"), entry.get("host")
     remote = getattr(getattr(action, "remote", None), "host", None)
     seen: list[str] = []
-    if pgid and host == run.opts.host and remote:
+    if pgid and host == run.opts.host:
         if live_process_group(pgid):
+            if remote:  # the group is the step's ssh client: the command runs on `remote`
+                what = (f"may still be running on {remote}: its ssh session (process group "
+                        f"{pgid} here)")
+                stop = f"end the session (`kill -TERM -{pgid}`: the host then stops the command)"
+            else:
+                what = f"is still running (pgid {pgid}): process group {pgid}"
+                stop = f"stop it (`kill -TERM -{pgid}`)"
             raise UncertainStep(
-                f"step '{key}' may still be running on {remote}: its ssh session (process "
-                f"group {pgid} here), started by the interrupted run, is alive; {_WHILE}",
-                where=where,
-                hint=f"wait for it to finish, or end the session (`kill -TERM -{pgid}`: the "
-                f"host then stops the command), then `vvrun resume {run.run_id}` again")
-        seen.append(f"its ssh session to {remote} (process group {pgid}) has ended, which "
-                    "stops the command there")
-    elif pgid and host == run.opts.host:
-        if live_process_group(pgid):
-            raise UncertainStep(
-                f"step '{key}' is still running (pgid {pgid}): process group {pgid}, started "
-                f"by the interrupted run, is alive; {_WHILE}", where=where,
-                hint=f"wait for it to finish, or stop it (`kill -TERM -{pgid}`), then "
+                f"step '{key}' {what}, started by the interrupted run, is alive; {_WHILE}",
+                where=where, hint=f"wait for it to finish, or {stop}, then "
                 f"`vvrun resume {run.run_id}` again")
-        seen.append(f"its process group {pgid} has ended")
+        seen.append(f"its ssh session to {remote} (process group {pgid}) has ended, which "
+                    "stops the command there" if remote else
+                    f"its process group {pgid} has ended")
     elif pgid and host:
         seen.append(f"it ran on {host} (process group {pgid}), where vvrun cannot look")
     url = getattr(action, "url", None) if step.type == "sql" else None

@@ -23,10 +23,13 @@ from typing import Any
 # and isolates (U+202A–U+202E, U+2066–U+2069) and marks (U+061C, U+200E, U+200F); characters
 # that print as nothing (soft hyphen, Mongolian vowel separator, zero-width space, word joiner
 # and invisible operators, BOM) and the line and paragraph separators; the joiners next to ASCII.
-_CONTROLS = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b\u200e\u200f\u2028\u2029"
-    "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
-    "|[\u200c\u200d](?![^\x00-\x7f])|(?<![^\x00-\x7f])[\u200c\u200d]")
+_ALWAYS = ("\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b\u200e\u200f\u2028\u2029"
+           "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff")
+_CONTROLS = re.compile(f"[{_ALWAYS}]"
+                       "|[\u200c\u200d](?![^\\x00-\\x7f])|(?<![^\\x00-\\x7f])[\u200c\u200d]")
+# One character class is what almost every string is searched with (it is on the path of every
+# line shown); the lookarounds run only on a string that holds one of these characters.
+_ANY = re.compile(f"[{_ALWAYS}\u200c\u200d]")
 _NAMED = {"\r": "\\r", "\x0b": "\\v", "\x0c": "\\f", "\x08": "\\b", "\x07": "\\a"}
 
 
@@ -39,7 +42,7 @@ def _escape(m: re.Match[str]) -> str:
 
 def visible(text: str) -> str:
     """`text` with every terminal control character shown as its escape."""
-    return _CONTROLS.sub(_escape, text) if _CONTROLS.search(text) else text
+    return _CONTROLS.sub(_escape, text) if _ANY.search(text) else text
 
 
 def visible_obj(value: Any) -> Any:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from markupsafe import Markup  # Jinja2's own: vvrun.web is imported only with the web extra
+
 from vvrun.text.controls import visible
 from vvrun.web.auth import identity
 from vvrun.web.config import ServeConfig
@@ -35,8 +37,6 @@ def shown(value: Any) -> Any:
     terminal. A browser obeys U+202E as a terminal does, and an approver must read the action
     they approve as it will run (`us\\u200bers`, not `users`)."""
     if isinstance(value, str):
-        from markupsafe import Markup
-
         text = visible(value)
         # visible() only ever inserts ASCII `\\uXXXX`: markup stays markup
         return Markup(text) if isinstance(value, Markup) else text
